@@ -1,0 +1,1 @@
+//! Configuration model and YAML loading (work in progress).

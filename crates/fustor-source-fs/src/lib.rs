@@ -1,0 +1,1 @@
+//! The fs source driver (work in progress).
