@@ -1,0 +1,21 @@
+//! The `fs` view driver: one in-memory tree with Fustor's consistency rules.
+
+mod audit;
+pub mod config;
+mod json;
+mod lineage;
+mod names;
+mod query;
+mod rules;
+mod state;
+mod suspects;
+mod tree;
+mod view;
+
+pub use config::FsViewConfig;
+pub use json::Depth;
+pub use query::{QueryError, SearchPattern, SubtreeStats, TreeOptions, ViewStats};
+pub use state::{ApplyReport, FsState, Tombstone};
+pub use suspects::SuspectUpdate;
+pub use tree::NodeId;
+pub use view::FsView;

@@ -1,0 +1,393 @@
+//! The state of one fs view (`consistency.md` §2) and the tree operations the rules share.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use fustor_core::path::split_parent;
+use fustor_core::{FsRow, LogicalClock};
+/// Hash tables with a fast, randomly seeded hasher (names come from the outside).
+pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
+
+use super::config::FsViewConfig;
+use super::lineage::{LineageId, Lineages};
+use super::tree::{NodeId, ROOT, Tree};
+
+/// `tombstones[path] = (logical_ts, physical_ts)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tombstone {
+    pub logical: f64,
+    pub physical: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Suspect {
+    pub expiry: f64,
+    pub mtime: f64,
+    /// Identifies the heap entry that is current for this suspect (lazy deletion).
+    pub seq: u64,
+}
+
+/// Audit lifecycle state (§8). "Seen" is a bit per node id plus a set of seen paths that had no
+/// node, so an audit over 10 million files costs about 1.2 MB instead of a set of 10 million
+/// strings.
+#[derive(Debug, Default)]
+pub(crate) struct AuditState {
+    pub last_start: Option<f64>,
+    pub seen_bits: Vec<u64>,
+    pub seen_absent: HashSet<Box<str>>,
+    pub seen_any: bool,
+    pub last_finished_at: f64,
+    pub cycle_count: u64,
+}
+
+impl AuditState {
+    pub fn is_seen(&self, id: NodeId) -> bool {
+        let (w, b) = (id as usize / 64, id % 64);
+        self.seen_bits.get(w).is_some_and(|word| word >> b & 1 == 1)
+    }
+
+    pub fn set_seen(&mut self, id: NodeId, on: bool) {
+        let (w, b) = (id as usize / 64, id % 64);
+        if w >= self.seen_bits.len() {
+            if !on {
+                return;
+            }
+            self.seen_bits.resize(w + 1, 0);
+        }
+        if on {
+            self.seen_bits[w] |= 1 << b;
+            self.seen_any = true;
+        } else {
+            self.seen_bits[w] &= !(1 << b);
+        }
+    }
+
+    pub fn clear_seen(&mut self) {
+        self.seen_bits.clear();
+        self.seen_absent.clear();
+        self.seen_any = false;
+    }
+}
+
+/// Counters of what happened to rows, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub events: u64,
+    pub rows: u64,
+    /// Rows whose path was refused (`..`, NUL, too long).
+    pub rejected: u64,
+    /// Rows without a path (rule N).
+    pub skipped: u64,
+    /// Rows stopped by a tombstone (zombies).
+    pub zombies: u64,
+    /// Compensation rows that lost arbitration (C2, C3, 6.4).
+    pub stale: u64,
+    /// Rows with no effect because the node limit was reached (§7.2).
+    pub capacity_refused: u64,
+}
+
+impl ApplyReport {
+    pub fn add(&mut self, o: &ApplyReport) {
+        self.events += o.events;
+        self.rows += o.rows;
+        self.rejected += o.rejected;
+        self.skipped += o.skipped;
+        self.zombies += o.zombies;
+        self.stale += o.stale;
+        self.capacity_refused += o.capacity_refused;
+    }
+}
+
+pub struct FsState {
+    pub(crate) cfg: FsViewConfig,
+    pub(crate) tree: Tree,
+    pub(crate) tombstones: HashMap<Box<str>, Tombstone>,
+    pub(crate) suspects: HashMap<NodeId, Suspect>,
+    pub(crate) suspect_heap: BinaryHeap<Reverse<(u64, u64, NodeId)>>,
+    pub(crate) suspect_seq: u64,
+    pub(crate) blind_additions: HashSet<NodeId>,
+    pub(crate) blind_deletions: HashSet<Box<str>>,
+    pub(crate) audit: AuditState,
+    pub(crate) clock: LogicalClock,
+    pub(crate) last_event_latency_ms: f64,
+    pub(crate) lineages: Lineages,
+    pub(crate) last_cleanup_mono: f64,
+    /// Parent directory of the previous row: snapshot rows come grouped by directory, so this
+    /// saves most path walks. Cleared whenever a node is removed.
+    parent_cache: Option<(String, NodeId)>,
+    pub(crate) capacity_hit: bool,
+    capacity_logged_at: f64,
+    pub(crate) totals: ApplyReport,
+}
+
+/// Where a path is in the tree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Loc {
+    pub existing: Option<NodeId>,
+}
+
+impl FsState {
+    pub fn new(cfg: FsViewConfig) -> Self {
+        FsState {
+            cfg,
+            tree: Tree::new(),
+            tombstones: HashMap::default(),
+            suspects: HashMap::default(),
+            suspect_heap: BinaryHeap::new(),
+            suspect_seq: 0,
+            blind_additions: HashSet::default(),
+            blind_deletions: HashSet::default(),
+            audit: AuditState::default(),
+            clock: LogicalClock::new(),
+            last_event_latency_ms: 0.0,
+            lineages: Lineages::default(),
+            last_cleanup_mono: f64::NEG_INFINITY,
+            parent_cache: None,
+            capacity_hit: false,
+            capacity_logged_at: f64::NEG_INFINITY,
+            totals: ApplyReport::default(),
+        }
+    }
+
+    pub fn config(&self) -> &FsViewConfig {
+        &self.cfg
+    }
+
+    /// Empties the view (V2, `DELETE /reset`): root only, no tombstones, suspects, blind spots,
+    /// audit state or clock samples. Lineage interning survives; it is not observable.
+    pub fn reset(&mut self) {
+        let cfg = self.cfg.clone();
+        let lineages = std::mem::take(&mut self.lineages);
+        *self = FsState::new(cfg);
+        self.lineages = lineages;
+    }
+
+    /// V1: every new session abandons blind-spot lists and any audit in flight.
+    pub fn session_started(&mut self) {
+        self.blind_additions.clear();
+        self.blind_deletions.clear();
+        self.audit.clear_seen();
+        self.audit.last_start = None;
+    }
+
+    pub fn watermark(&self, epoch: f64) -> f64 {
+        self.clock.watermark(epoch)
+    }
+
+    pub fn lookup(&self, path: &str) -> Option<NodeId> {
+        self.tree.lookup(path)
+    }
+
+    pub(crate) fn locate(&mut self, path: &str) -> Loc {
+        let Some((parent_path, name)) = split_parent(path) else {
+            return Loc {
+                existing: Some(ROOT),
+            };
+        };
+        let parent = match &self.parent_cache {
+            Some((p, id)) if p == parent_path => Some(*id),
+            _ => {
+                let found = self
+                    .tree
+                    .lookup(parent_path)
+                    .filter(|&id| self.tree.node(id).is_dir());
+                if let Some(id) = found {
+                    self.parent_cache = Some((parent_path.to_string(), id));
+                }
+                found
+            }
+        };
+        let existing = parent.and_then(|p| self.tree.find_child(p, name));
+        Loc { existing }
+    }
+
+    fn at_capacity(&mut self, epoch: f64) -> bool {
+        let max = self.cfg.max_nodes;
+        if max == 0 || self.tree.len() < max {
+            return false;
+        }
+        self.capacity_hit = true;
+        if epoch - self.capacity_logged_at >= 60.0 {
+            self.capacity_logged_at = epoch;
+            tracing::error!(
+                max_nodes = max,
+                "fs view is full: new nodes are refused (limits.max_nodes)"
+            );
+        }
+        true
+    }
+
+    /// Creates a node, honouring the capacity limit and carrying over "seen in this audit" for a
+    /// path that was reported before its node existed.
+    fn create_node(
+        &mut self,
+        parent: NodeId,
+        path: &str,
+        name: &str,
+        is_dir: bool,
+        epoch: f64,
+    ) -> Option<NodeId> {
+        if self.at_capacity(epoch) {
+            return None;
+        }
+        let id = match self.tree.create(parent, name, is_dir) {
+            Ok(id) => id,
+            Err(_) => {
+                self.capacity_hit = true;
+                tracing::error!("fs view name storage exhausted: new nodes are refused");
+                return None;
+            }
+        };
+        if !self.audit.seen_absent.is_empty() && self.audit.seen_absent.remove(path) {
+            self.audit.set_seen(id, true);
+        }
+        Some(id)
+    }
+
+    /// Makes sure every ancestor of `path` is a directory, creating missing ones with zeroed
+    /// attributes (§7.1 step 1). An ancestor that is a file is replaced by a directory, so a path
+    /// is never both a file and a directory.
+    fn ensure_parent(&mut self, path: &str, epoch: f64) -> Option<NodeId> {
+        let (parent_path, _) = split_parent(path)?;
+        if let Some((p, id)) = &self.parent_cache
+            && p == parent_path
+        {
+            return Some(*id);
+        }
+        let mut cur = ROOT;
+        if parent_path != "/" {
+            let mut end = 0;
+            for comp in parent_path[1..].split('/') {
+                end += 1 + comp.len();
+                let sub = &parent_path[..end];
+                cur = match self.tree.find_child(cur, comp) {
+                    Some(id) if self.tree.node(id).is_dir() => id,
+                    Some(file) => {
+                        self.remove_subtree(file);
+                        self.create_node(cur, sub, comp, true, epoch)?
+                    }
+                    None => self.create_node(cur, sub, comp, true, epoch)?,
+                };
+            }
+        }
+        self.parent_cache = Some((parent_path.to_string(), cur));
+        Some(cur)
+    }
+
+    /// §7.1: applies an upsert row at `path`, returning the node (None when refused by capacity).
+    /// `last_updated` is `Some(epoch)` for realtime rows and `None` (keep) for compensation.
+    pub(crate) fn upsert_node(
+        &mut self,
+        path: &str,
+        row: &FsRow,
+        existing: Option<NodeId>,
+        last_updated: Option<f64>,
+        lineage: LineageId,
+        epoch: f64,
+    ) -> Option<NodeId> {
+        let is_dir = row.is_directory.unwrap_or(false);
+        let id = match existing {
+            // The root is always a directory, whatever a row claims.
+            Some(ROOT) => ROOT,
+            Some(id) if self.tree.node(id).is_dir() == is_dir => id,
+            Some(id) => {
+                let seen = self.audit.is_seen(id);
+                let parent = self.tree.node(id).parent;
+                self.remove_subtree(id);
+                let name = split_parent(path).map(|(_, n)| n).unwrap_or("");
+                let new = self.create_node(parent, path, name, is_dir, epoch)?;
+                if seen {
+                    self.audit.set_seen(new, true);
+                }
+                new
+            }
+            None => {
+                let parent = self.ensure_parent(path, epoch)?;
+                let name = split_parent(path).map(|(_, n)| n).unwrap_or("");
+                self.create_node(parent, path, name, is_dir, epoch)?
+            }
+        };
+        self.tree.set_attrs(
+            id,
+            row.size.unwrap_or(0),
+            row.modified_time.unwrap_or(0.0),
+            row.created_time.unwrap_or(0.0),
+        );
+        if self.tree.node(id).is_dir() {
+            self.tree
+                .set_audit_skipped(id, row.audit_skipped.unwrap_or(false));
+        }
+        if let Some(t) = last_updated {
+            self.tree.set_last_updated(id, t);
+        }
+        let merged = self.lineages.merge(self.tree.node(id).lineage, lineage);
+        self.tree.set_lineage(id, merged);
+        Some(id)
+    }
+
+    /// §7.3: removes a node and its subtree from the tree and from every side table.
+    pub(crate) fn remove_subtree(&mut self, id: NodeId) {
+        if id == ROOT {
+            return;
+        }
+        self.parent_cache = None;
+        let ids = self.tree.collect_subtree(id);
+        let auditing = self.audit.seen_any;
+        let has_suspects = !self.suspects.is_empty();
+        let has_blind = !self.blind_additions.is_empty();
+        if auditing || has_suspects || has_blind {
+            for &n in &ids {
+                if has_suspects {
+                    self.suspects.remove(&n);
+                }
+                if has_blind {
+                    self.blind_additions.remove(&n);
+                }
+                if auditing && self.audit.is_seen(n) {
+                    // The path stays "seen" for M1 if it comes back during this audit.
+                    self.audit.set_seen(n, false);
+                    self.audit
+                        .seen_absent
+                        .insert(self.tree.path_of(n).into_boxed_str());
+                }
+            }
+        }
+        self.tree.remove_collected(id, &ids);
+    }
+
+    /// Marks a path as reported by the current audit (P4).
+    pub(crate) fn mark_seen(&mut self, path: &str) {
+        match self.tree.lookup(path) {
+            Some(id) => self.audit.set_seen(id, true),
+            None => {
+                self.audit.seen_absent.insert(path.into());
+                self.audit.seen_any = true;
+            }
+        }
+    }
+
+    /// Work deferred to the end of every write: exact aggregates, name compaction, bounds.
+    pub(crate) fn finish_write(&mut self) {
+        self.tree.fix_latest();
+        self.tree.maybe_compact_names();
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.tree.len()
+    }
+
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// Total rows processed since the view was created or reset.
+    pub fn totals(&self) -> ApplyReport {
+        self.totals
+    }
+
+    /// Bytes held by the tree's main tables (for capacity planning; RSS is the real figure).
+    pub fn tree_heap_bytes(&self) -> usize {
+        self.tree.heap_bytes()
+    }
+}

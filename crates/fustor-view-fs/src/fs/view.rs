@@ -1,0 +1,78 @@
+//! The shareable handle: one writer applies batches, queries read concurrently.
+//!
+//! The write lock is taken per batch (at most a few thousand rows), never for a whole snapshot,
+//! so a query waits at most one batch. `parking_lot`'s lock is fair enough that a stream of
+//! readers cannot starve the writer.
+
+use fustor_core::{Event, FsRow, Now};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::config::FsViewConfig;
+use super::state::{ApplyReport, FsState};
+use super::suspects::SuspectUpdate;
+
+pub struct FsView {
+    id: String,
+    state: RwLock<FsState>,
+}
+
+impl FsView {
+    pub fn new(id: impl Into<String>, cfg: FsViewConfig) -> Self {
+        FsView {
+            id: id.into(),
+            state: RwLock::new(FsState::new(cfg)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Applies events in order under one write lock.
+    pub fn apply(&self, events: &[Event<FsRow>], now: Now) -> ApplyReport {
+        let mut st = self.state.write();
+        let mut report = ApplyReport::default();
+        for ev in events {
+            st.apply_event(ev, now, &mut report);
+        }
+        st.finish_write();
+        st.totals.add(&report);
+        report
+    }
+
+    pub fn audit_start(&self, now: Now) {
+        self.state.write().audit_start(now);
+    }
+
+    pub fn audit_end(&self, now: Now) -> bool {
+        self.state.write().audit_end(now)
+    }
+
+    pub fn session_started(&self) {
+        self.state.write().session_started();
+    }
+
+    pub fn reset(&self) {
+        self.state.write().reset();
+    }
+
+    pub fn expire_suspects(&self, now: Now) -> bool {
+        self.state.write().expire_suspects(now)
+    }
+
+    /// Sentinel feedback; returns how many paths were suspects.
+    pub fn update_suspects(&self, updates: &[SuspectUpdate], now: Now) -> usize {
+        let mut st = self.state.write();
+        updates.iter().filter(|u| st.update_suspect(u, now)).count()
+    }
+
+    /// A consistent read view for queries.
+    pub fn read(&self) -> RwLockReadGuard<'_, FsState> {
+        self.state.read()
+    }
+
+    /// Direct access for maintenance and tests.
+    pub fn write(&self) -> RwLockWriteGuard<'_, FsState> {
+        self.state.write()
+    }
+}
