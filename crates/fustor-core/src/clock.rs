@@ -27,7 +27,9 @@ impl LogicalClock {
 
     /// Records a row's mtime (P2). Only realtime rows sample (K1); a null mtime never does.
     pub fn update(&mut self, mtime: Option<f64>, sample: bool, epoch: f64) {
-        let (Some(m), true) = (mtime, sample) else { return };
+        let (Some(m), true) = (mtime, sample) else {
+            return;
+        };
         let d = epoch - m;
         if !d.is_finite() {
             return;

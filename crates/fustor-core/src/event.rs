@@ -203,7 +203,10 @@ mod tests {
             r#"{}"#,
         ];
         for b in bad {
-            assert!(serde_json::from_str::<EventBatch>(b).is_err(), "accepted {b}");
+            assert!(
+                serde_json::from_str::<EventBatch>(b).is_err(),
+                "accepted {b}"
+            );
         }
     }
 

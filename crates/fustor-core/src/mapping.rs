@@ -17,7 +17,11 @@ pub struct FieldMapping {
     #[serde(default)]
     pub source: Vec<String>,
     /// `Some(Value::Null)` means the key was given as null, which differs from absent.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hardcoded_value: Option<Value>,
     #[serde(default)]
     pub required: bool,
@@ -36,7 +40,11 @@ pub fn project_row(row: &Map<String, Value>, rules: &[FieldMapping]) -> Map<Stri
     for rule in rules {
         let value = match &rule.hardcoded_value {
             Some(v) => v.clone(),
-            None => rule.source.first().map(|s| lookup(row, s)).unwrap_or(Value::Null),
+            None => rule
+                .source
+                .first()
+                .map(|s| lookup(row, s))
+                .unwrap_or(Value::Null),
         };
         if value.is_null() {
             continue;
@@ -66,7 +74,10 @@ fn convert(v: &Value, ty: &str) -> Option<Value> {
         "string" | "str" => Some(Value::String(py_str(v))),
         "integer" | "int" => match v {
             Value::Number(n) if n.is_i64() || n.is_u64() => Some(v.clone()),
-            Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(|f| Value::from(f.trunc() as i64)),
+            Value::Number(n) => n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| Value::from(f.trunc() as i64)),
             Value::Bool(b) => Some(Value::from(*b as i64)),
             Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
             _ => None,
@@ -74,14 +85,20 @@ fn convert(v: &Value, ty: &str) -> Option<Value> {
         "number" | "float" => match v {
             Value::Number(n) => n.as_f64().and_then(Number::from_f64).map(Value::Number),
             Value::Bool(b) => Number::from_f64(if *b { 1.0 } else { 0.0 }).map(Value::Number),
-            Value::String(s) => {
-                s.trim().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number)
-            }
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map(Value::Number),
             _ => None,
         },
         "boolean" | "bool" => Some(Value::Bool(match v {
             Value::String(s) => {
-                matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")
+                matches!(
+                    s.trim().to_ascii_lowercase().as_str(),
+                    "true" | "1" | "yes" | "on"
+                )
             }
             Value::Bool(b) => *b,
             Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
@@ -100,7 +117,11 @@ fn py_str(v: &Value) -> String {
         Value::Bool(false) => "False".to_string(),
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(0.0);
-            if f.fract() == 0.0 && f.abs() < 1e16 { format!("{f:.1}") } else { format!("{f}") }
+            if f.fract() == 0.0 && f.abs() < 1e16 {
+                format!("{f:.1}")
+            } else {
+                format!("{f}")
+            }
         }
         other => other.to_string(),
     }
@@ -114,7 +135,9 @@ fn insert_dotted(out: &mut Map<String, Value>, to: &str, value: Value) {
             cur.insert(seg.to_string(), value);
             return;
         }
-        let slot = cur.entry(seg.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = cur
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         match slot {
             Value::Object(m) => cur = m,
             // An intermediate segment holds a non-object: the rule is skipped.
@@ -176,7 +199,10 @@ mod tests {
     fn projection_keeps_only_targets() {
         let r = rules(json!([{"to": "path", "source": ["path:string"]},
                               {"to": "modified_time", "source": ["modified_time:number"]}]));
-        assert_eq!(Value::Object(project_row(&row(), &r)), json!({"path": "/a.txt", "modified_time": 10.0}));
+        assert_eq!(
+            Value::Object(project_row(&row(), &r)),
+            json!({"path": "/a.txt", "modified_time": 10.0})
+        );
     }
 
     #[test]
@@ -192,7 +218,10 @@ mod tests {
             {"to": "hn", "hardcoded_value": null, "source": ["size"]}
         ]));
         let out = Value::Object(project_row(&row(), &r));
-        assert_eq!(out, json!({"s": "5", "f": "10.0", "b": true, "i": 12, "bad": "/a.txt", "h": 7}));
+        assert_eq!(
+            out,
+            json!({"s": "5", "f": "10.0", "b": true, "i": 12, "bad": "/a.txt", "h": 7})
+        );
     }
 
     #[test]
@@ -202,7 +231,10 @@ mod tests {
             {"to": "p", "source": ["path"]},
             {"to": "p.x", "source": ["size"]}
         ]));
-        assert_eq!(Value::Object(project_row(&row(), &r)), json!({"meta": {"size": 5}, "p": "/a.txt"}));
+        assert_eq!(
+            Value::Object(project_row(&row(), &r)),
+            json!({"meta": {"size": 5}, "p": "/a.txt"})
+        );
     }
 
     #[test]

@@ -121,8 +121,14 @@ mod tests {
 
     #[test]
     fn normal_paths_are_borrowed() {
-        assert!(matches!(normalize_path("/a/b").unwrap(), Some(Cow::Borrowed("/a/b"))));
-        assert!(matches!(normalize_path("/").unwrap(), Some(Cow::Borrowed("/"))));
+        assert!(matches!(
+            normalize_path("/a/b").unwrap(),
+            Some(Cow::Borrowed("/a/b"))
+        ));
+        assert!(matches!(
+            normalize_path("/").unwrap(),
+            Some(Cow::Borrowed("/"))
+        ));
     }
 
     #[test]

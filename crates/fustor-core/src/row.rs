@@ -16,11 +16,23 @@ pub struct FsRow {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    #[serde(default, deserialize_with = "de_size", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_size",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub size: Option<u64>,
-    #[serde(default, deserialize_with = "de_time", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub modified_time: Option<f64>,
-    #[serde(default, deserialize_with = "de_time", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_time: Option<f64>,
     /// Alias `is_dir`.
     #[serde(default, alias = "is_dir", skip_serializing_if = "Option::is_none")]
@@ -32,7 +44,11 @@ pub struct FsRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_path: Option<String>,
     /// Audit file rows: the containing directory's mtime at scan time.
-    #[serde(default, deserialize_with = "de_time", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parent_mtime: Option<f64>,
     /// Audit directory rows: the directory is unchanged since the last audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +58,10 @@ pub struct FsRow {
 impl FsRow {
     /// A delete row carries only the path.
     pub fn delete(path: impl Into<String>) -> Self {
-        FsRow { path: Some(path.into()), ..Default::default() }
+        FsRow {
+            path: Some(path.into()),
+            ..Default::default()
+        }
     }
 
     /// An upsert row with the keys the reference agent always sends.
@@ -91,7 +110,9 @@ fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         Ok(Some(Num::F(f))) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => {
             Ok(Some(f as u64))
         }
-        _ => Err(serde::de::Error::custom("size must be a non-negative integer")),
+        _ => Err(serde::de::Error::custom(
+            "size must be a non-negative integer",
+        )),
     }
 }
 

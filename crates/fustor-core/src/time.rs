@@ -37,6 +37,9 @@ impl Now {
 
     /// The same instant moved forward by `secs` on both clocks.
     pub fn plus(self, secs: f64) -> Self {
-        Now { epoch: self.epoch + secs, mono: self.mono + secs }
+        Now {
+            epoch: self.epoch + secs,
+            mono: self.mono + secs,
+        }
     }
 }
