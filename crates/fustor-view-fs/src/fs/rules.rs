@@ -5,7 +5,7 @@ use fustor_core::{Event, FsRow, MessageSource, Now, normalize_path};
 
 use super::config::{EPS, TOMB_EPS};
 use super::lineage::LineageId;
-use super::state::{ApplyReport, FsState, Tombstone};
+use super::state::{ApplyReport, FsState, Refused, Tombstone};
 
 impl FsState {
     /// Applies one event in arrival order. Never fails: a bad row is counted and skipped.
@@ -110,12 +110,11 @@ impl FsState {
             return;
         }
         let loc = self.locate(path);
-        let Some(id) =
-            self.upsert_node(path, row, loc.existing, Some(now.epoch), lineage, now.epoch)
-        else {
-            report.capacity_refused += 1;
-            return;
-        };
+        let id =
+            match self.upsert_node(path, row, loc.existing, Some(now.epoch), lineage, now.epoch) {
+                Ok(id) => id,
+                Err(r) => return report.refused(r),
+            };
         // R2
         if row.is_atomic_write == Some(false) {
             let hot = self.cfg.hot_file_threshold;
@@ -194,9 +193,9 @@ impl FsState {
             return;
         }
         // C4
-        let Some(id) = self.upsert_node(path, row, loc.existing, None, lineage, now.epoch) else {
-            report.capacity_refused += 1;
-            return;
+        let id = match self.upsert_node(path, row, loc.existing, None, lineage, now.epoch) {
+            Ok(id) => id,
+            Err(r) => return report.refused(r),
         };
         // C5
         let hot = self.cfg.hot_file_threshold;
@@ -267,6 +266,15 @@ impl FsState {
                 max_tombstones = max,
                 "tombstone limit reached within the TTL; the oldest tombstones were dropped"
             );
+        }
+    }
+}
+
+impl ApplyReport {
+    fn refused(&mut self, r: Refused) {
+        match r {
+            Refused::Zombie => self.zombies += 1,
+            Refused::Capacity => self.capacity_refused += 1,
         }
     }
 }

@@ -9,7 +9,7 @@ use fustor_core::{FsRow, LogicalClock};
 pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
 
-use super::config::FsViewConfig;
+use super::config::{FsViewConfig, TOMB_EPS};
 use super::lineage::{LineageId, Lineages};
 use super::tree::{NodeId, ROOT, Tree};
 
@@ -121,6 +121,15 @@ pub struct FsState {
     pub(crate) totals: ApplyReport,
 }
 
+/// Why an upsert had no effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A tombstone of a missing ancestor stops the row.
+    Zombie,
+    /// The node limit (§7.2) or the name storage is exhausted.
+    Capacity,
+}
+
 /// Where a path is in the tree.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Loc {
@@ -220,7 +229,7 @@ impl FsState {
 
     /// Creates a node, honouring the capacity limit and carrying over "seen in this audit" for a
     /// path that was reported before its node existed.
-    fn create_node(
+    fn create_node_inner(
         &mut self,
         parent: NodeId,
         path: &str,
@@ -245,37 +254,92 @@ impl FsState {
         Some(id)
     }
 
+    fn create_node(
+        &mut self,
+        parent: NodeId,
+        path: &str,
+        name: &str,
+        is_dir: bool,
+        epoch: f64,
+    ) -> Result<NodeId, Refused> {
+        self.create_node_inner(parent, path, name, is_dir, epoch)
+            .ok_or(Refused::Capacity)
+    }
+
     /// Makes sure every ancestor of `path` is a directory, creating missing ones with zeroed
     /// attributes (§7.1 step 1). An ancestor that is a file is replaced by a directory, so a path
     /// is never both a file and a directory.
-    fn ensure_parent(&mut self, path: &str, epoch: f64) -> Option<NodeId> {
-        let (parent_path, _) = split_parent(path)?;
+    ///
+    /// Tombstones of missing ancestors are honoured too (an extension of R1/C1): a compensation
+    /// row (`gate = Some(mtime)`) no newer than the tombstone of a directory that was deleted is a
+    /// zombie and must not resurrect that directory; a newer one, or any realtime row
+    /// (`gate = None`, realtime evidence is current), reincarnates it. So a tombstoned path never
+    /// has a node.
+    fn ensure_parent(
+        &mut self,
+        path: &str,
+        gate: Option<f64>,
+        epoch: f64,
+    ) -> Result<NodeId, Refused> {
+        let Some((parent_path, _)) = split_parent(path) else {
+            return Ok(ROOT);
+        };
         if let Some((p, id)) = &self.parent_cache
             && p == parent_path
         {
-            return Some(*id);
+            return Ok(*id);
         }
         let mut cur = ROOT;
         if parent_path != "/" {
+            let comps = parent_path[1..].split('/');
+            // First pass: how much of the chain exists, and would a tombstone stop the rest?
             let mut end = 0;
-            for comp in parent_path[1..].split('/') {
+            let mut existing_upto = 0usize;
+            let mut missing_from: Option<usize> = None;
+            for (i, comp) in comps.clone().enumerate() {
                 end += 1 + comp.len();
-                let sub = &parent_path[..end];
-                cur = match self.tree.find_child(cur, comp) {
-                    Some(id) if self.tree.node(id).is_dir() => id,
-                    Some(file) => {
-                        self.remove_subtree(file);
-                        self.create_node(cur, sub, comp, true, epoch)?
+                if missing_from.is_none() {
+                    match self.tree.find_child(cur, comp) {
+                        Some(id) if self.tree.node(id).is_dir() => {
+                            cur = id;
+                            existing_upto = end;
+                            continue;
+                        }
+                        _ => missing_from = Some(i),
                     }
-                    None => self.create_node(cur, sub, comp, true, epoch)?,
-                };
+                }
+                if !self.tombstones.is_empty()
+                    && let (Some(t), Some(m)) = (self.tombstones.get(&parent_path[..end]), gate)
+                    && m <= t.logical + TOMB_EPS
+                {
+                    return Err(Refused::Zombie);
+                }
+            }
+            // Second pass: create what is missing below the deepest existing directory.
+            if let Some(first_missing) = missing_from {
+                let mut end = existing_upto;
+                for comp in comps.skip(first_missing) {
+                    end += 1 + comp.len();
+                    let sub = &parent_path[..end];
+                    if !self.tombstones.is_empty() {
+                        self.tombstones.remove(sub);
+                    }
+                    cur = match self.tree.find_child(cur, comp) {
+                        Some(id) if self.tree.node(id).is_dir() => id,
+                        Some(file) => {
+                            self.remove_subtree(file);
+                            self.create_node(cur, sub, comp, true, epoch)?
+                        }
+                        None => self.create_node(cur, sub, comp, true, epoch)?,
+                    };
+                }
             }
         }
         self.parent_cache = Some((parent_path.to_string(), cur));
-        Some(cur)
+        Ok(cur)
     }
 
-    /// §7.1: applies an upsert row at `path`, returning the node (None when refused by capacity).
+    /// §7.1: applies an upsert row at `path`, returning the node.
     /// `last_updated` is `Some(epoch)` for realtime rows and `None` (keep) for compensation.
     pub(crate) fn upsert_node(
         &mut self,
@@ -285,7 +349,7 @@ impl FsState {
         last_updated: Option<f64>,
         lineage: LineageId,
         epoch: f64,
-    ) -> Option<NodeId> {
+    ) -> Result<NodeId, Refused> {
         let is_dir = row.is_directory.unwrap_or(false);
         let id = match existing {
             // The root is always a directory, whatever a row claims.
@@ -303,7 +367,11 @@ impl FsState {
                 new
             }
             None => {
-                let parent = self.ensure_parent(path, epoch)?;
+                let gate = match last_updated {
+                    Some(_) => None,
+                    None => Some(row.modified_time.unwrap_or(0.0)),
+                };
+                let parent = self.ensure_parent(path, gate, epoch)?;
                 let name = split_parent(path).map(|(_, n)| n).unwrap_or("");
                 self.create_node(parent, path, name, is_dir, epoch)?
             }
@@ -323,7 +391,7 @@ impl FsState {
         }
         let merged = self.lineages.merge(self.tree.node(id).lineage, lineage);
         self.tree.set_lineage(id, merged);
-        Some(id)
+        Ok(id)
     }
 
     /// §7.3: removes a node and its subtree from the tree and from every side table.
