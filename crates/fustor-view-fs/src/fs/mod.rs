@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod config;
+mod dircache;
 mod invariants;
 mod json;
 mod lineage;

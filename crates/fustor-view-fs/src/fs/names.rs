@@ -39,11 +39,15 @@ impl NameArena {
     }
 
     pub fn get(&self, r: NameRef) -> &str {
+        // Only whole `&str`s are ever pushed, so this cannot fail; fall back rather than panic.
+        std::str::from_utf8(self.get_bytes(r)).unwrap_or("")
+    }
+
+    /// The name's bytes without UTF-8 validation, for scans over millions of names.
+    pub fn get_bytes(&self, r: NameRef) -> &[u8] {
         let off = r as usize;
         let len = self.bytes.get(off).copied().unwrap_or(0) as usize;
-        let raw = self.bytes.get(off + 1..off + 1 + len).unwrap_or(&[]);
-        // Only whole `&str`s are ever pushed, so this cannot fail; fall back rather than panic.
-        std::str::from_utf8(raw).unwrap_or("")
+        self.bytes.get(off + 1..off + 1 + len).unwrap_or(&[])
     }
 
     pub fn free(&mut self, r: NameRef) {
@@ -57,23 +61,16 @@ impl NameArena {
         self.garbage > 1 << 20 && self.garbage * 2 > self.bytes.len()
     }
 
-    /// Rebuilds the arena with only live names; `live` yields each live ref once and receives the
-    /// new one.
-    pub fn compact(&mut self, live: &mut dyn FnMut(&mut dyn FnMut(NameRef) -> NameRef)) {
-        let old = std::mem::take(&mut self.bytes);
-        let mut fresh = NameArena::new();
-        fresh.bytes.reserve(old.len().saturating_sub(self.garbage));
-        let old_arena = NameArena {
-            bytes: old,
-            garbage: 0,
-        };
-        live(&mut |r| {
-            if r == 0 {
-                return 0;
+    /// Rebuilds the arena with only the live names, rewriting each live reference in place.
+    pub fn compact<'a>(&mut self, live: impl Iterator<Item = &'a mut NameRef>) {
+        let old = std::mem::replace(self, NameArena::new());
+        self.bytes
+            .reserve(old.bytes.len().saturating_sub(old.garbage));
+        for r in live {
+            if *r != 0 {
+                *r = self.push(old.get(*r)).unwrap_or(0);
             }
-            fresh.push(old_arena.get(r)).unwrap_or(0)
-        });
-        *self = fresh;
+        }
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -94,12 +91,8 @@ mod tests {
         assert_eq!(a.get(x), "hello");
         assert_eq!(a.get(y), "wörld");
         a.free(x);
-        let mut refs = vec![y];
-        a.compact(&mut |f| {
-            for r in refs.iter_mut() {
-                *r = f(*r);
-            }
-        });
+        let mut refs = [y];
+        a.compact(refs.iter_mut());
         assert_eq!(a.get(refs[0]), "wörld");
         assert_eq!(a.len_bytes(), 1 + 1 + "wörld".len());
         assert!(a.push(&"x".repeat(256)).is_err());

@@ -10,6 +10,7 @@ pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomS
 pub(crate) type HashSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
 
 use super::config::{FsViewConfig, TOMB_EPS};
+use super::dircache::DirCache;
 use super::lineage::{LineageId, Lineages};
 use super::tree::{NodeId, ROOT, Tree};
 
@@ -113,9 +114,7 @@ pub struct FsState {
     pub(crate) last_event_latency_ms: f64,
     pub(crate) lineages: Lineages,
     pub(crate) last_cleanup_mono: f64,
-    /// Parent directory of the previous row: snapshot rows come grouped by directory, so this
-    /// saves most path walks. Cleared whenever a node is removed.
-    parent_cache: Option<(String, NodeId)>,
+    dir_cache: DirCache,
     pub(crate) capacity_hit: bool,
     capacity_logged_at: f64,
     pub(crate) totals: ApplyReport,
@@ -152,7 +151,7 @@ impl FsState {
             last_event_latency_ms: 0.0,
             lineages: Lineages::default(),
             last_cleanup_mono: f64::NEG_INFINITY,
-            parent_cache: None,
+            dir_cache: DirCache::default(),
             capacity_hit: false,
             capacity_logged_at: f64::NEG_INFINITY,
             totals: ApplyReport::default(),
@@ -194,15 +193,15 @@ impl FsState {
                 existing: Some(ROOT),
             };
         };
-        let parent = match &self.parent_cache {
-            Some((p, id)) if p == parent_path => Some(*id),
-            _ => {
+        let parent = match self.dir_cache.get(parent_path) {
+            Some(id) => Some(id),
+            None => {
                 let found = self
                     .tree
                     .lookup(parent_path)
                     .filter(|&id| self.tree.node(id).is_dir());
                 if let Some(id) = found {
-                    self.parent_cache = Some((parent_path.to_string(), id));
+                    self.dir_cache.insert(parent_path, id);
                 }
                 found
             }
@@ -284,10 +283,8 @@ impl FsState {
         let Some((parent_path, _)) = split_parent(path) else {
             return Ok(ROOT);
         };
-        if let Some((p, id)) = &self.parent_cache
-            && p == parent_path
-        {
-            return Ok(*id);
+        if let Some(id) = self.dir_cache.get(parent_path) {
+            return Ok(id);
         }
         let mut cur = ROOT;
         if parent_path != "/" {
@@ -335,7 +332,7 @@ impl FsState {
                 }
             }
         }
-        self.parent_cache = Some((parent_path.to_string(), cur));
+        self.dir_cache.insert(parent_path, cur);
         Ok(cur)
     }
 
@@ -399,7 +396,9 @@ impl FsState {
         if id == ROOT {
             return;
         }
-        self.parent_cache = None;
+        if self.tree.node(id).is_dir() {
+            self.dir_cache.clear();
+        }
         let ids = self.tree.collect_subtree(id);
         let auditing = self.audit.seen_any;
         let has_suspects = !self.suspects.is_empty();

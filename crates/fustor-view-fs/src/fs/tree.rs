@@ -191,6 +191,10 @@ impl Tree {
         self.names.get(self.nodes[id as usize].name)
     }
 
+    pub fn name_bytes(&self, id: NodeId) -> &[u8] {
+        self.names.get_bytes(self.nodes[id as usize].name)
+    }
+
     pub fn dir_data(&self, id: NodeId) -> Option<&DirData> {
         let d = self.nodes.get(id as usize)?.dir;
         if d == NIL {
@@ -213,7 +217,7 @@ impl Tree {
         self.index
             .find(h, |&n| {
                 let node = &self.nodes[n as usize];
-                node.parent == parent && self.names.get(node.name) == name
+                node.parent == parent && self.names.get_bytes(node.name) == name.as_bytes()
             })
             .copied()
     }
@@ -620,17 +624,14 @@ impl Tree {
     }
 
     pub fn maybe_compact_names(&mut self) {
-        if !self.names.wants_compaction() {
-            return;
+        if self.names.wants_compaction() {
+            self.names.compact(
+                self.nodes
+                    .iter_mut()
+                    .filter(|n| n.live())
+                    .map(|n| &mut n.name),
+            );
         }
-        let nodes = &mut self.nodes;
-        self.names.compact(&mut |remap| {
-            for n in nodes.iter_mut() {
-                if n.live() {
-                    n.name = remap(n.name);
-                }
-            }
-        });
     }
 
     /// Bytes held by the main tables (not counting allocator overhead).
@@ -666,6 +667,29 @@ mod tests {
     #[test]
     fn node_is_compact() {
         assert_eq!(std::mem::size_of::<Node>(), 56);
+    }
+
+    #[test]
+    fn name_compaction_keeps_live_names() {
+        let mut t = Tree::new();
+        let d = t.create(ROOT, "d", true).unwrap();
+        let keep: Vec<NodeId> = (0..1000)
+            .map(|i| t.create(d, &format!("keep-{i:04}"), false).unwrap())
+            .collect();
+        for i in 0..60_000 {
+            let f = t
+                .create(d, &format!("temporary-file-name-{i:08}"), false)
+                .unwrap();
+            let sub = t.collect_subtree(f);
+            t.remove_collected(f, &sub);
+        }
+        let before = t.names.len_bytes();
+        t.maybe_compact_names();
+        assert!(t.names.len_bytes() < before / 10, "arena not compacted");
+        for (i, &k) in keep.iter().enumerate() {
+            assert_eq!(t.name(k), format!("keep-{i:04}"));
+            assert_eq!(t.lookup(&format!("/d/keep-{i:04}")), Some(k));
+        }
     }
 
     #[test]
