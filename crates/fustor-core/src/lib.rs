@@ -10,6 +10,7 @@ pub mod event;
 pub mod mapping;
 pub mod path;
 pub mod row;
+pub mod view;
 pub mod time;
 
 pub use clock::LogicalClock;

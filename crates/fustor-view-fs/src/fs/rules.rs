@@ -113,7 +113,7 @@ impl FsState {
         let id =
             match self.upsert_node(path, row, loc.existing, Some(now.epoch), lineage, now.epoch) {
                 Ok(id) => id,
-                Err(r) => return report.refused(r),
+                Err(r) => return refused(report, r),
             };
         // R2
         if row.is_atomic_write == Some(false) {
@@ -195,7 +195,7 @@ impl FsState {
         // C4
         let id = match self.upsert_node(path, row, loc.existing, None, lineage, now.epoch) {
             Ok(id) => id,
-            Err(r) => return report.refused(r),
+            Err(r) => return refused(report, r),
         };
         // C5
         let hot = self.cfg.hot_file_threshold;
@@ -270,11 +270,9 @@ impl FsState {
     }
 }
 
-impl ApplyReport {
-    fn refused(&mut self, r: Refused) {
-        match r {
-            Refused::Zombie => self.zombies += 1,
-            Refused::Capacity => self.capacity_refused += 1,
-        }
+fn refused(report: &mut ApplyReport, r: Refused) {
+    match r {
+        Refused::Zombie => report.zombies += 1,
+        Refused::Capacity => report.capacity_refused += 1,
     }
 }

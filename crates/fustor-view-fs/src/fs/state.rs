@@ -71,34 +71,7 @@ impl AuditState {
     }
 }
 
-/// Counters of what happened to rows, for metrics and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyReport {
-    pub events: u64,
-    pub rows: u64,
-    /// Rows whose path was refused (`..`, NUL, too long).
-    pub rejected: u64,
-    /// Rows without a path (rule N).
-    pub skipped: u64,
-    /// Rows stopped by a tombstone (zombies).
-    pub zombies: u64,
-    /// Compensation rows that lost arbitration (C2, C3, 6.4).
-    pub stale: u64,
-    /// Rows with no effect because the node limit was reached (§7.2).
-    pub capacity_refused: u64,
-}
-
-impl ApplyReport {
-    pub fn add(&mut self, o: &ApplyReport) {
-        self.events += o.events;
-        self.rows += o.rows;
-        self.rejected += o.rejected;
-        self.skipped += o.skipped;
-        self.zombies += o.zombies;
-        self.stale += o.stale;
-        self.capacity_refused += o.capacity_refused;
-    }
-}
+pub use fustor_core::view::ApplyReport;
 
 pub struct FsState {
     pub(crate) cfg: FsViewConfig,

@@ -16,13 +16,7 @@ fn key(v: f64) -> u64 {
     v.max(0.0).to_bits()
 }
 
-/// One sentinel observation (`wire-protocol.md` §5.4, `query-api.md` §3.6).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SuspectUpdate {
-    pub path: String,
-    pub mtime: f64,
-    pub size: Option<u64>,
-}
+pub use fustor_core::view::SuspectUpdate;
 
 impl FsState {
     /// Records or renews a suspect and sets the node's flag.

@@ -4,12 +4,13 @@
 //! so a query waits at most one batch. `parking_lot`'s lock is fair enough that a stream of
 //! readers cannot starve the writer.
 
+use fustor_core::view::{ApplyReport, SuspectUpdate, ViewContext};
 use fustor_core::{Event, FsRow, Now};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::config::FsViewConfig;
-use super::state::{ApplyReport, FsState};
-use super::suspects::SuspectUpdate;
+use super::state::FsState;
+
 
 pub struct FsView {
     id: String,
@@ -74,5 +75,62 @@ impl FsView {
     /// Direct access for maintenance and tests.
     pub fn write(&self) -> RwLockWriteGuard<'_, FsState> {
         self.state.write()
+    }
+}
+
+impl fustor_core::view::ViewDriver for FsView {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn driver_name(&self) -> &'static str {
+        "fs"
+    }
+
+    fn election_key(&self, _pipe_id: &str) -> String {
+        self.id.clone()
+    }
+
+    fn apply(&self, events: &[Event<FsRow>], _ctx: &ViewContext<'_>, now: Now) -> ApplyReport {
+        FsView::apply(self, events, now)
+    }
+
+    fn session_started(&self, _ctx: &ViewContext<'_>) {
+        FsView::session_started(self);
+    }
+
+    fn session_closed(&self, _ctx: &ViewContext<'_>, last: bool) {
+        // The fs view is always "live" (V2).
+        if last {
+            self.reset();
+        }
+    }
+
+    fn audit_start(&self, now: Now) {
+        FsView::audit_start(self, now);
+    }
+
+    fn audit_end(&self, now: Now) -> bool {
+        FsView::audit_end(self, now)
+    }
+
+    fn reset(&self) {
+        FsView::reset(self);
+    }
+
+    fn expire_suspects(&self, now: Now) {
+        FsView::expire_suspects(self, now);
+    }
+
+    fn suspect_paths(&self) -> Vec<String> {
+        self.read().suspect_paths()
+    }
+
+    fn update_suspects(&self, updates: &[SuspectUpdate], now: Now) -> usize {
+        FsView::update_suspects(self, updates, now)
+    }
+
+    fn node_count(&self) -> usize {
+        self.read().node_count()
     }
 }
