@@ -10,8 +10,9 @@ pub mod event;
 pub mod mapping;
 pub mod path;
 pub mod row;
-pub mod view;
 pub mod time;
+pub mod view;
+pub mod wire;
 
 pub use clock::LogicalClock;
 pub use event::{BatchKind, Event, EventBatch, EventType, MessageSource};

@@ -1,0 +1,218 @@
+//! Session, heartbeat, command and consistency messages (`wire-protocol.md` §3, §5, §6).
+//!
+//! Shared by the agent's HTTP sender and Fusion's receiver so the two cannot disagree on a key.
+//! Optional keys are omitted when absent, as the reference client does.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `POST /api/v1/pipe/session/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSessionRequest {
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_timeout_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+}
+
+/// Receiver-port answer; the main port adds `is_leader` and drops `message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSessionResponse {
+    pub session_id: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_leader: Option<bool>,
+    pub session_timeout_seconds: i64,
+    #[serde(default)]
+    pub audit_interval_sec: Option<f64>,
+    #[serde(default)]
+    pub sentinel_interval_sec: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `POST /api/v1/pipe/session/{id}/heartbeat` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    #[serde(default)]
+    pub can_realtime: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_status: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    pub status: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_leader: Option<bool>,
+    #[serde(default)]
+    pub can_realtime: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub commands: Vec<Map<String, Value>>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Map<String, Value>>, D::Error> {
+    Ok(Option::<Vec<Map<String, Value>>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A command delivered in a heartbeat response. Unknown types are kept so the agent can log
+/// and skip them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Scan {
+        path: String,
+        recursive: bool,
+        job_id: Option<String>,
+    },
+    ReloadConfig,
+    StopPipe {
+        pipe_id: String,
+    },
+    UpdateConfig {
+        config_yaml: String,
+        filename: String,
+    },
+    ReportConfig {
+        filename: String,
+    },
+    Upgrade {
+        version: String,
+    },
+    Unknown(Map<String, Value>),
+}
+
+impl Command {
+    pub fn parse(m: &Map<String, Value>) -> Command {
+        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        match m.get("type").and_then(Value::as_str) {
+            Some("scan") => match s("path") {
+                Some(path) => Command::Scan {
+                    path,
+                    recursive: m.get("recursive").and_then(Value::as_bool).unwrap_or(true),
+                    job_id: s("job_id"),
+                },
+                None => Command::Unknown(m.clone()),
+            },
+            Some("reload_config") => Command::ReloadConfig,
+            Some("stop_pipe") => match s("agent_pipe_id").or_else(|| s("pipe_id")) {
+                Some(pipe_id) => Command::StopPipe { pipe_id },
+                None => Command::Unknown(m.clone()),
+            },
+            Some("update_config") => match s("config_yaml") {
+                Some(config_yaml) => Command::UpdateConfig {
+                    config_yaml,
+                    filename: s("filename").unwrap_or_else(|| "default.yaml".to_string()),
+                },
+                None => Command::Unknown(m.clone()),
+            },
+            Some("report_config") => Command::ReportConfig {
+                filename: s("filename").unwrap_or_else(|| "default.yaml".to_string()),
+            },
+            Some("upgrade") => match s("version") {
+                Some(version) => Command::Upgrade { version },
+                None => Command::Unknown(m.clone()),
+            },
+            _ => Command::Unknown(m.clone()),
+        }
+    }
+}
+
+/// `GET /api/v1/pipe/consistency/sentinel/tasks` (an empty object when there is nothing).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SentinelTasks {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_id: Option<String>,
+}
+
+/// One entry of `POST /sentinel/feedback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelUpdateItem {
+    pub path: Option<String>,
+    pub mtime: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelFeedback {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub updates: Vec<SentinelUpdateItem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn commands_parse() {
+        let m = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(
+            Command::parse(&m(
+                json!({"type":"scan","path":"/d","job_id":"1a2b3c4d","created_at":1.0})
+            )),
+            Command::Scan {
+                path: "/d".into(),
+                recursive: true,
+                job_id: Some("1a2b3c4d".into())
+            }
+        );
+        assert_eq!(
+            Command::parse(&m(json!({"type":"stop_pipe","agent_pipe_id":"p"}))),
+            Command::StopPipe {
+                pipe_id: "p".into()
+            }
+        );
+        assert!(matches!(
+            Command::parse(&m(json!({"type":"dance"}))),
+            Command::Unknown(_)
+        ));
+        assert!(matches!(
+            Command::parse(&m(json!({"type":"scan"}))),
+            Command::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn reference_shapes_round_trip() {
+        let r: CreateSessionResponse = serde_json::from_value(json!({
+            "session_id": "s", "role": "leader", "session_timeout_seconds": 30,
+            "audit_interval_sec": 43200.0, "sentinel_interval_sec": 120.0,
+            "message": "Session created successfully"}))
+        .unwrap();
+        assert_eq!(r.role, "leader");
+        let hb: HeartbeatResponse = serde_json::from_value(json!({
+            "status":"ok","role":"follower","message":null,"can_realtime":null,"commands":[]}))
+        .unwrap();
+        assert!(hb.commands.is_empty());
+        let req = CreateSessionRequest {
+            task_id: "a:p".into(),
+            client_info: None,
+            session_timeout_seconds: None,
+            source_type: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({"task_id":"a:p"})
+        );
+        let t: SentinelTasks = serde_json::from_value(json!({})).unwrap();
+        assert!(t.paths.is_empty());
+    }
+}
