@@ -1,1 +1,46 @@
-//! Configuration model and YAML loading (work in progress).
+//! Configuration of both daemons: schema, YAML loading and the rules derived from it
+//! (`configuration.md`).
+//!
+//! Loading is tolerant by design (a broken file must not stop the pipes of the others) and
+//! reports problems as [`Diagnostic`]s with file and key path, so daemons can print precise
+//! errors and `check-config` can fail on them.
+//!
+//! ```no_run
+//! use fustor_core::config::{FustorPaths, load_agent, validate_agent};
+//! let mut loaded = load_agent(&FustorPaths::from_env());
+//! let problems = validate_agent(&loaded);
+//! loaded.diagnostics.extend(problems);
+//! for d in &loaded.diagnostics {
+//!     eprintln!("{d}");
+//! }
+//! ```
+
+mod agent;
+mod common;
+mod de;
+mod diag;
+mod fusion;
+mod home;
+mod load;
+mod start;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use agent::{AgentConfig, AgentPipeConfig, FsSourceParams, SenderConfig, SourceConfig};
+pub use common::{Credential, LoggingConfig, SenderCredential};
+pub use de::{FieldError, KeyPath, Segment};
+pub use diag::{Diagnostic, Loaded, Severity};
+pub use fusion::{
+    ApiKeyEntry, ConsistencyParams, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RECEIVER_PORT,
+    DEFAULT_SESSION_CLEANUP_INTERVAL, FsViewParams, FusionConfig, FusionPipeConfig, LimitParams,
+    ReceiverConfig, ViewConfig, ViewDriverKind,
+};
+pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
+pub use load::{DEFAULT_FILE, load_agent, load_agent_dir, load_fusion, load_fusion_dir};
+pub use start::{
+    ConfigSignature, ReloadPlan, StartSelection, agent_reload_plan, agent_start_selection,
+    fusion_start_selection,
+};
+pub use validate::{ReceiverServer, validate_agent, validate_fusion};

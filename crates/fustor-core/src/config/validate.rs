@@ -1,0 +1,319 @@
+//! Cross-reference rules: what is enabled, what refers to what, what may not coexist.
+//!
+//! These run on the merged configuration because references may cross files; parse-level
+//! errors were already reported by the loader.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::agent::AgentConfig;
+use super::de::KeyPath;
+use super::diag::{Diagnostic, Loaded};
+use super::fusion::{FusionConfig, ViewDriverKind};
+
+impl AgentConfig {
+    /// Enabled ⇔ the pipe, its source and its sender all exist and none is disabled.
+    pub fn is_pipe_enabled(&self, pipe_id: &str) -> bool {
+        let Some(p) = self.pipes.get(pipe_id) else {
+            return false;
+        };
+        !p.disabled
+            && self.sources.get(&p.source).is_some_and(|s| !s.disabled)
+            && self.senders.get(&p.sender).is_some_and(|s| !s.disabled)
+    }
+
+    /// Enabled pipe ids, sorted.
+    pub fn enabled_pipes(&self) -> Vec<String> {
+        self.pipes
+            .keys()
+            .filter(|id| self.is_pipe_enabled(id))
+            .cloned()
+            .collect()
+    }
+
+    /// Pairs `(first, later)` of the given pipes that share a (source, sender) pair.
+    ///
+    /// An effective pipe *is* its (source, sender) pair: two of them would open two sessions
+    /// feeding the same events, so the reference refuses them at validate, start and reload.
+    pub fn redundant_pipes<'a>(
+        &self,
+        pipe_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(String, String)> {
+        let mut ids: Vec<&str> = pipe_ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut first: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(p) = self.pipes.get(id) else {
+                continue;
+            };
+            match first.get(&(p.source.as_str(), p.sender.as_str())) {
+                Some(earlier) => out.push(((*earlier).to_string(), id.to_string())),
+                None => {
+                    first.insert((&p.source, &p.sender), id);
+                }
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn redundant_message(a: &str, b: &str) -> String {
+    format!("Redundant configuration: pipes {a} and {b} use the same source and sender")
+}
+
+/// Agent `validate` / pre-start checks (`configuration.md` §5).
+pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
+    let cfg = &loaded.config;
+    let mut out = Vec::new();
+    let err = |section: &str, id: &str, key: &str, msg: String| {
+        let path = KeyPath::new().key(section).key(id).key(key);
+        Diagnostic::error(loaded.origin(section, id), path, msg)
+    };
+    for (section, items) in [
+        (
+            "sources",
+            endpoint_fields(&cfg.sources, |s| (&s.driver, &s.uri)),
+        ),
+        (
+            "senders",
+            endpoint_fields(&cfg.senders, |s| (&s.driver, &s.uri)),
+        ),
+    ] {
+        for (id, driver, uri) in items {
+            if driver.trim().is_empty() {
+                out.push(err(section, id, "driver", "must not be empty".into()));
+            }
+            if uri.trim().is_empty() {
+                out.push(err(section, id, "uri", "must not be empty".into()));
+            }
+        }
+    }
+    for (id, p) in &cfg.pipes {
+        if !cfg.sources.contains_key(&p.source) {
+            let msg = format!("pipe '{id}' references unknown source '{}'", p.source);
+            out.push(err("pipes", id, "source", msg));
+        }
+        if !cfg.senders.contains_key(&p.sender) {
+            let msg = format!("pipe '{id}' references unknown sender '{}'", p.sender);
+            out.push(err("pipes", id, "sender", msg));
+        }
+    }
+    for (a, b) in cfg.redundant_pipes(cfg.pipes.keys().map(String::as_str)) {
+        let path = KeyPath::new().key("pipes").key(&b);
+        out.push(Diagnostic::error(
+            loaded.origin("pipes", &b),
+            path,
+            redundant_message(&a, &b),
+        ));
+    }
+    check_level(
+        cfg.logging.tracing_level().is_none(),
+        &cfg.logging.level,
+        &mut out,
+    );
+    out
+}
+
+fn endpoint_fields<T>(
+    items: &BTreeMap<String, T>,
+    f: impl Fn(&T) -> (&String, &String),
+) -> Vec<(&str, &str, &str)> {
+    items
+        .iter()
+        .map(|(id, item)| {
+            let (driver, uri) = f(item);
+            (id.as_str(), driver.as_str(), uri.as_str())
+        })
+        .collect()
+}
+
+fn check_level(unknown: bool, level: &str, out: &mut Vec<Diagnostic>) {
+    if unknown {
+        let msg = format!("unknown log level '{level}', INFO is used");
+        out.push(Diagnostic::warning(
+            None,
+            KeyPath::new().key("logging"),
+            msg,
+        ));
+    }
+}
+
+/// One listener serving every receiver with the same `(driver, port)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverServer {
+    pub driver: String,
+    pub port: u16,
+    /// From the first receiver of the group (by id).
+    pub bind_host: String,
+    pub receiver_ids: Vec<String>,
+    /// Agent key → Fusion pipe id, only for the pipes that were given.
+    pub keys: BTreeMap<String, String>,
+}
+
+impl FusionConfig {
+    /// Enabled ⇔ the receiver exists and is not disabled, and at least one listed view exists
+    /// and is not disabled.
+    pub fn is_pipe_enabled(&self, pipe_id: &str) -> bool {
+        let Some(p) = self.pipes.get(pipe_id) else {
+            return false;
+        };
+        self.receivers.get(&p.receiver).is_some_and(|r| !r.disabled)
+            && !self.active_views(pipe_id).is_empty()
+    }
+
+    /// Enabled pipe ids, sorted.
+    pub fn enabled_pipes(&self) -> Vec<String> {
+        self.pipes
+            .keys()
+            .filter(|id| self.is_pipe_enabled(id))
+            .cloned()
+            .collect()
+    }
+
+    /// The pipe's views that exist and are not disabled, in configured order; the others are
+    /// skipped while the pipe runs with these.
+    pub fn active_views(&self, pipe_id: &str) -> Vec<&str> {
+        self.pipes.get(pipe_id).map_or_else(Vec::new, |p| {
+            p.views
+                .iter()
+                .filter(|v| self.views.get(*v).is_some_and(|v| !v.disabled))
+                .map(String::as_str)
+                .collect()
+        })
+    }
+
+    /// Groups the receivers of `pipe_ids` into listeners and collects their key maps.
+    ///
+    /// Keys are registered only for the pipes actually started (entry `pipe_id` in `pipe_ids`);
+    /// when one key appears twice the later entry wins, as with the reference's dict.
+    pub fn receiver_servers<'a>(
+        &self,
+        pipe_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<ReceiverServer> {
+        let pipes: Vec<&str> = pipe_ids.into_iter().collect();
+        let mut groups: BTreeMap<(&str, u16), ReceiverServer> = BTreeMap::new();
+        for (rid, r) in &self.receivers {
+            let used = pipes
+                .iter()
+                .any(|p| self.pipes.get(*p).is_some_and(|p| p.receiver == *rid));
+            if !used {
+                continue;
+            }
+            let server = groups
+                .entry((&r.driver, r.port))
+                .or_insert_with(|| ReceiverServer {
+                    driver: r.driver.clone(),
+                    port: r.port,
+                    bind_host: r.bind_host.clone(),
+                    receiver_ids: Vec::new(),
+                    keys: BTreeMap::new(),
+                });
+            server.receiver_ids.push(rid.clone());
+            for e in r
+                .api_keys
+                .iter()
+                .filter(|e| pipes.contains(&e.pipe_id.as_str()))
+            {
+                server.keys.insert(e.key.clone(), e.pipe_id.clone());
+            }
+        }
+        groups.into_values().collect()
+    }
+}
+
+/// Fusion pre-start checks; Fusion has no `validate` command, these back `check-config`.
+pub fn validate_fusion(loaded: &Loaded<FusionConfig>) -> Vec<Diagnostic> {
+    let cfg = &loaded.config;
+    let mut out = Vec::new();
+    let at = |section: &str, id: &str| loaded.origin(section, id);
+    let path = |section: &str, id: &str, key: &str| KeyPath::new().key(section).key(id).key(key);
+    for (id, v) in &cfg.views {
+        if ViewDriverKind::from_name(&v.driver).is_none() {
+            let msg = format!(
+                "unknown view driver '{}' (expected fs or forest-fs)",
+                v.driver
+            );
+            out.push(Diagnostic::error(
+                at("views", id),
+                path("views", id, "driver"),
+                msg,
+            ));
+        }
+    }
+    for (id, p) in &cfg.pipes {
+        let file = at("pipes", id);
+        if !cfg.receivers.contains_key(&p.receiver) {
+            let msg = format!("pipe '{id}' references unknown receiver '{}'", p.receiver);
+            out.push(Diagnostic::error(file, path("pipes", id, "receiver"), msg));
+        }
+        if p.views.is_empty() {
+            let msg = format!("pipe '{id}' lists no views");
+            out.push(Diagnostic::error(file, path("pipes", id, "views"), msg));
+        }
+        for v in p.views.iter().filter(|v| !cfg.views.contains_key(*v)) {
+            let msg = format!("pipe '{id}' references unknown view '{v}'");
+            out.push(Diagnostic::error(file, path("pipes", id, "views"), msg));
+        }
+        if p.extra.contains_key("disabled") {
+            let msg = "Fusion pipes have no `disabled` key; disable the receiver or the views";
+            out.push(Diagnostic::warning(
+                file,
+                path("pipes", id, "disabled"),
+                msg,
+            ));
+        }
+    }
+    check_receivers(loaded, &mut out);
+    check_level(
+        cfg.logging.tracing_level().is_none(),
+        &cfg.logging.level,
+        &mut out,
+    );
+    out
+}
+
+fn check_receivers(loaded: &Loaded<FusionConfig>, out: &mut Vec<Diagnostic>) {
+    let cfg = &loaded.config;
+    let mut hosts: BTreeMap<(&str, u16), (&str, &str)> = BTreeMap::new();
+    let mut key_owner: BTreeMap<(&str, u16, &str), &str> = BTreeMap::new();
+    for (rid, r) in &cfg.receivers {
+        let file: Option<&Path> = loaded.origin("receivers", rid);
+        let path = |key: &str| KeyPath::new().key("receivers").key(rid).key(key);
+        if r.driver != "http" {
+            let msg = format!("unknown receiver driver '{}' (expected http)", r.driver);
+            out.push(Diagnostic::error(file, path("driver"), msg));
+        }
+        let group = (r.driver.as_str(), r.port);
+        match hosts.get(&group) {
+            Some((first, host)) if *host != r.bind_host => {
+                let msg = format!(
+                    "shares port {} with receiver '{first}', whose bind_host '{host}' is used",
+                    r.port
+                );
+                out.push(Diagnostic::warning(file, path("bind_host"), msg));
+            }
+            Some(_) => {}
+            None => {
+                hosts.insert(group, (rid, &r.bind_host));
+            }
+        }
+        for e in &r.api_keys {
+            if !cfg.pipes.contains_key(&e.pipe_id) {
+                let msg = format!("api key bound to unknown pipe '{}'", e.pipe_id);
+                out.push(Diagnostic::warning(file, path("api_keys"), msg));
+            }
+            let slot = (r.driver.as_str(), r.port, e.key.as_str());
+            if let Some(prev) = key_owner.insert(slot, &e.pipe_id) {
+                if prev != e.pipe_id {
+                    let msg = format!(
+                        "one api key is bound to pipes '{prev}' and '{}'; '{}' wins",
+                        e.pipe_id, e.pipe_id
+                    );
+                    out.push(Diagnostic::warning(file, path("api_keys"), msg));
+                }
+            }
+        }
+    }
+}
