@@ -105,14 +105,33 @@ fn has_meta(s: &str) -> bool {
     s.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
+/// Rewrites an `fnmatch` pattern for globset: runs of `*` become one `*` (fnmatch has no `**`;
+/// with `*` matching `/` the two are equal, while globset's `/**/` would also match zero
+/// directories), and braces are literal (fnmatch has no alternation).
+fn fnmatch_to_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut prev_star = false;
+    for c in pattern.chars() {
+        match c {
+            '*' if prev_star => continue,
+            '{' => out.push_str("[{]"),
+            '}' => out.push_str("[}]"),
+            c => out.push(c),
+        }
+        prev_star = c == '*';
+    }
+    out
+}
+
 impl SearchPattern {
     pub fn new(pattern: &str) -> Self {
+        let after_stars = pattern.trim_start_matches('*');
         let glob = if !has_meta(pattern) {
             Glob::Literal(pattern.to_string())
-        } else if let Some(rest) = pattern.strip_prefix('*').filter(|r| !has_meta(r)) {
-            Glob::Suffix(rest.to_string())
+        } else if after_stars.len() < pattern.len() && !has_meta(after_stars) {
+            Glob::Suffix(after_stars.to_string())
         } else {
-            GlobBuilder::new(pattern)
+            GlobBuilder::new(&fnmatch_to_glob(pattern))
                 .literal_separator(false)
                 .backslash_escape(false)
                 .build()

@@ -302,6 +302,12 @@ impl FsState {
                         }
                         None => self.create_node(cur, sub, comp, true, epoch)?,
                     };
+                    // A realtime row proves its parents exist now: confirm the ones it creates,
+                    // so an audit that listed the grandparent earlier (M3) does not delete them
+                    // and the realtime-confirmed child with them.
+                    if gate.is_none() {
+                        self.tree.set_last_updated(cur, epoch);
+                    }
                 }
             }
         }

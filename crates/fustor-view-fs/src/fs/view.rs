@@ -11,7 +11,6 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::config::FsViewConfig;
 use super::state::FsState;
 
-
 pub struct FsView {
     id: String,
     state: RwLock<FsState>,
