@@ -7,8 +7,10 @@
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod logfile;
 pub mod mapping;
 pub mod path;
+pub mod process;
 pub mod row;
 pub mod time;
 pub mod view;

@@ -1,0 +1,310 @@
+//! Starting, reloading and stopping Fusion: configuration → views and pipes → HTTP listeners,
+//! plus the periodic maintenance (session expiry, suspect expiry, job purge).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fustor_core::Now;
+use fustor_core::config::{
+    Diagnostic, FusionConfig, Loaded, fusion_start_selection, load_fusion_dir, validate_fusion,
+};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::http::{self, Metrics};
+use crate::limits::Limits;
+use crate::state::{Fusion, Generation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Command-line overrides of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// `FUSTOR_FUSION_PORT`: which port counts as "main" when deciding whether a receiver is
+    /// mounted on the main app (it does not change the bind port).
+    pub main_port_hint: Option<u16>,
+}
+
+/// Loads and validates; returns the configuration, the pipes to start and every diagnostic.
+pub fn load(
+    config_dir: &Path,
+    args: &[String],
+) -> (Loaded<FusionConfig>, Vec<String>, Vec<Diagnostic>) {
+    let loaded = load_fusion_dir(config_dir);
+    let mut diags = loaded.diagnostics.clone();
+    diags.extend(validate_fusion(&loaded));
+    let selection = fusion_start_selection(&loaded, args);
+    for u in &selection.unknown {
+        tracing::warn!(pipe = %u, "unknown pipe or file named on the command line; skipped");
+    }
+    (loaded, selection.pipes, diags)
+}
+
+struct Listener {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+pub struct FusionServer {
+    pub fusion: Arc<Fusion>,
+    pub metrics: Arc<Metrics>,
+    pub main_addr: SocketAddr,
+    config_dir: PathBuf,
+    args: Vec<String>,
+    overrides: Overrides,
+    main: Mutex<Option<Listener>>,
+    receivers: Mutex<HashMap<u16, Listener>>,
+    maintenance: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn log_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        tracing::error!("{d}");
+    }
+}
+
+fn build(cfg: FusionConfig, pipes: &[String]) -> Result<(Generation, Limits), DaemonError> {
+    let limits = Limits::from_extra(&cfg.extra).map_err(DaemonError::Config)?;
+    let (generation, errors) = Generation::build(cfg, pipes, &limits);
+    for e in errors {
+        tracing::error!("{e}; skipped");
+    }
+    Ok((generation, limits))
+}
+
+async fn listen(host: &str, port: u16, app: axum::Router) -> Result<Listener, DaemonError> {
+    let addr = format!("{host}:{port}");
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Bind { addr, source })?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = http::serve(listener, app, async {
+            let _ = rx.await;
+        })
+        .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(Listener {
+        addr: local,
+        stop: Some(tx),
+        task,
+    })
+}
+
+impl FusionServer {
+    /// Loads `config_dir`, starts the selected pipes and every listener.
+    pub async fn start(
+        config_dir: &Path,
+        args: &[String],
+        overrides: Overrides,
+    ) -> Result<Arc<FusionServer>, DaemonError> {
+        let (loaded, pipes, diags) = load(config_dir, args);
+        log_diagnostics(&diags);
+        let mut cfg = loaded.config;
+        if let Some(h) = &overrides.host {
+            cfg.host = h.clone();
+        }
+        if let Some(p) = overrides.port {
+            cfg.port = p;
+        }
+        let (host, port) = (cfg.host.clone(), cfg.port);
+        let main_port = overrides.main_port_hint.unwrap_or(port);
+        let (generation, limits) = build(cfg, &pipes)?;
+        let fusion = Fusion::new(generation, limits, main_port);
+        let metrics = Arc::new(Metrics::default());
+        let shares_main = Self::receiver_ports(&fusion).contains(&main_port) && main_port != 0;
+        let main = listen(
+            &host,
+            port,
+            http::main_app(fusion.clone(), metrics.clone(), port, shares_main),
+        )
+        .await?;
+        tracing::info!(addr = %main.addr, "main API listening");
+        let server = Arc::new(FusionServer {
+            fusion,
+            metrics,
+            main_addr: main.addr,
+            config_dir: config_dir.to_path_buf(),
+            args: args.to_vec(),
+            overrides,
+            main: Mutex::new(Some(main)),
+            receivers: Mutex::new(HashMap::new()),
+            maintenance: Mutex::new(Vec::new()),
+        });
+        server.sync_receivers().await?;
+        server.start_maintenance();
+        Ok(server)
+    }
+
+    fn receiver_ports(fusion: &Fusion) -> Vec<u16> {
+        let generation = fusion.current();
+        let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
+        generation
+            .cfg
+            .receiver_servers(running)
+            .into_iter()
+            .map(|r| r.port)
+            .collect()
+    }
+
+    /// Starts listeners for receiver ports that are needed and not running, stops those no
+    /// longer needed. Running listeners are kept: their handlers read the current generation,
+    /// so a reload updates their key maps without re-binding (`pitfalls.md` 5).
+    async fn sync_receivers(&self) -> Result<(), DaemonError> {
+        let generation = self.fusion.current();
+        let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
+        let wanted = generation.cfg.receiver_servers(running);
+        let main_port = self.fusion.main_port;
+        let mut started = Vec::new();
+        for r in &wanted {
+            if (r.port == main_port && main_port != 0)
+                || self.receivers.lock().contains_key(&r.port)
+            {
+                continue;
+            }
+            let app = http::receiver_app(self.fusion.clone(), self.metrics.clone(), r.port);
+            let l = listen(&r.bind_host, r.port, app).await?;
+            tracing::info!(addr = %l.addr, receivers = ?r.receiver_ids, "receiver listening");
+            started.push((r.port, l));
+        }
+        let mut receivers = self.receivers.lock();
+        receivers.extend(started);
+        let keep: Vec<u16> = wanted.iter().map(|r| r.port).collect();
+        let stale: Vec<u16> = receivers
+            .keys()
+            .copied()
+            .filter(|p| !keep.contains(p))
+            .collect();
+        for p in stale {
+            if let Some(mut l) = receivers.remove(&p) {
+                tracing::info!(addr = %l.addr, "receiver stopped: no pipe uses it any more");
+                if let Some(tx) = l.stop.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bound address of the receiver configured on `port` (tests bind port 0).
+    pub fn receiver_addr(&self, port: u16) -> Option<SocketAddr> {
+        self.receivers.lock().get(&port).map(|l| l.addr)
+    }
+
+    fn start_maintenance(self: &Arc<Self>) {
+        let mut tasks = self.maintenance.lock();
+        let f = self.fusion.clone();
+        let sweep = self.fusion.current().cfg.session_cleanup_interval.max(0.1);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(sweep));
+            loop {
+                tick.tick().await;
+                let now = Now::system();
+                for id in f.sessions.expired(now.mono) {
+                    let f2 = f.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || f2.end_session(&id, "expired")).await;
+                }
+            }
+        }));
+        let f = self.fusion.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                let generation = f.current();
+                let f2 = f.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    let now = Now::system();
+                    for v in generation.views.values() {
+                        v.driver.expire_suspects(now);
+                    }
+                    if n % 120 == 0 {
+                        f2.jobs.purge(now.epoch);
+                        f2.purge_routes(now.epoch);
+                    }
+                })
+                .await;
+            }
+        }));
+    }
+
+    /// SIGHUP: rebuild views and pipes from the files (all view state is discarded and every
+    /// session ends, as in the reference), keep listeners that are still needed.
+    pub async fn reload(&self) -> Result<(), DaemonError> {
+        let (loaded, pipes, diags) = load(&self.config_dir, &self.args);
+        log_diagnostics(&diags);
+        let mut cfg = loaded.config;
+        if let Some(h) = &self.overrides.host {
+            cfg.host = h.clone();
+        }
+        if let Some(p) = self.overrides.port {
+            cfg.port = p;
+        }
+        let (generation, _) = build(cfg, &pipes)?;
+        let f = self.fusion.clone();
+        let _ = tokio::task::spawn_blocking(move || f.replace(generation)).await;
+        self.sync_receivers().await?;
+        tracing::info!(pipes = ?pipes, "configuration reloaded");
+        Ok(())
+    }
+
+    /// Graceful stop: end every session (agents reconnect elsewhere or later), let pipes drain
+    /// what they accepted, close the listeners.
+    pub async fn shutdown(&self) {
+        for t in self.maintenance.lock().drain(..) {
+            t.abort();
+        }
+        let mut listeners: Vec<Listener> = self.receivers.lock().drain().map(|(_, l)| l).collect();
+        listeners.extend(self.main.lock().take());
+        for l in listeners.iter_mut() {
+            if let Some(tx) = l.stop.take() {
+                let _ = tx.send(());
+            }
+        }
+        let generation = self.fusion.current();
+        for p in generation.pipes.values() {
+            if let Err(e) = p.pipe.drain(Duration::from_secs(10)).await {
+                tracing::warn!(error = %e, "pipe not drained at shutdown");
+            }
+        }
+        let f = self.fusion.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in f.sessions.ids() {
+                f.end_session(&id, "shutdown");
+            }
+        })
+        .await;
+        for l in listeners {
+            let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;
+        }
+    }
+}

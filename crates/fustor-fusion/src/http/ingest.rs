@@ -1,0 +1,232 @@
+//! Event ingestion (`wire-protocol.md` §4).
+//!
+//! The whole batch is validated before anything is queued: a malformed event or a hostile
+//! path refuses the batch with a precise 4xx and leaves the view untouched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use fustor_core::{BatchKind, Event, EventBatch, FsRow, Now, normalize_path};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract;
+use crate::state::{Fusion, IngestRoute, PipeEntry};
+
+/// Drain wait before a snapshot end or an audit end is processed (batch path).
+const DRAIN_BATCH: Duration = Duration::from_secs(30);
+
+fn check_rows(batch: &EventBatch, max_rows: usize) -> ApiResult<()> {
+    let rows: usize = batch.events.iter().map(|e| e.rows.len()).sum();
+    if rows > max_rows {
+        return Err(ApiError::too_large(format!(
+            "batch holds {rows} rows; the limit is {max_rows}"
+        )));
+    }
+    for (i, ev) in batch.events.iter().enumerate() {
+        for (j, row) in ev.rows.iter().enumerate() {
+            if let Some(p) = row.path.as_deref()
+                && let Err(e) = normalize_path(p)
+            {
+                return Err(ApiError::invalid(
+                    &[
+                        "body",
+                        "events",
+                        &i.to_string(),
+                        "rows",
+                        &j.to_string(),
+                        "path",
+                    ],
+                    e.to_string(),
+                ));
+            }
+            if let Some(p) = row.parent_path.as_deref()
+                && let Err(e) = normalize_path(p)
+            {
+                return Err(ApiError::invalid(
+                    &[
+                        "body",
+                        "events",
+                        &i.to_string(),
+                        "rows",
+                        &j.to_string(),
+                        "parent_path",
+                    ],
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3).
+fn stamp(events: &mut [Event<FsRow>], route: &IngestRoute) {
+    for ev in events {
+        ev.metadata
+            .insert("agent_id".into(), Value::String(route.agent_id.clone()));
+        match &route.source_uri {
+            Some(u) => ev
+                .metadata
+                .insert("source_uri".into(), Value::String(u.clone())),
+            None => ev.metadata.remove("source_uri"),
+        };
+        ev.metadata
+            .entry("pipe_id")
+            .or_insert_with(|| Value::String(route.pipe_id.clone()));
+    }
+}
+
+pub async fn ingest(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    if !st.main {
+        super::sessions::receiver_pipe(&st, &headers)?;
+    } else {
+        extract::resolve(&headers, &st.fusion.current())?;
+    }
+    let route = st
+        .fusion
+        .route(&id)
+        .ok_or_else(|| ApiError::not_found(format!("Session {id} not found or expired")))?;
+    let bytes = extract::body(body)?;
+    let mut batch: EventBatch = extract::json(&bytes)?;
+    check_rows(&batch, st.fusion.limits.max_rows_per_batch)?;
+    let generation = st.fusion.current();
+    let pipe = generation
+        .pipes
+        .get(&route.pipe_id)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("Failed to process events"))?;
+    let count = batch.events.len();
+    let kind = batch.kind();
+    let has_meta = batch.metadata.as_ref().is_some_and(|m| !m.is_empty());
+    match kind {
+        BatchKind::JobComplete | BatchKind::OnDemandJob if has_meta => {
+            let meta = batch.metadata.unwrap_or_default();
+            if let Some(path) = meta.get("scan_path").and_then(Value::as_str) {
+                let job_id = meta.get("job_id").and_then(Value::as_str);
+                let f = st.fusion.clone();
+                st.fusion.jobs.complete(
+                    &id,
+                    path,
+                    job_id,
+                    &|s| f.sessions.get(s).is_some(),
+                    Now::system().epoch,
+                );
+            }
+            return Ok(Json(json!({"status": "ok", "phase": "job_complete"})));
+        }
+        BatchKind::ConfigReport => {
+            if let Some(yaml) = batch
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("config_yaml"))
+                .and_then(Value::as_str)
+            {
+                st.fusion.sessions.set_config_report(&id, yaml.to_string());
+            }
+            return Ok(Json(json!({"status": "ok", "count": count})));
+        }
+        _ => {}
+    }
+    stamp(&mut batch.events, &route);
+    let events: Vec<Event<FsRow>> = batch
+        .events
+        .into_iter()
+        .filter(|e| !e.rows.is_empty())
+        .collect();
+    if !events.is_empty() {
+        pipe.pipe
+            .enqueue(events, &id, &route.agent_id)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    if batch.is_end {
+        match kind {
+            BatchKind::Snapshot => snapshot_end(&st.fusion, &pipe, &id).await,
+            BatchKind::Audit => {
+                audit_end(&pipe, DRAIN_BATCH).await;
+            }
+            _ => {}
+        }
+    }
+    Ok(Json(json!({"status": "ok", "count": count})))
+}
+
+async fn snapshot_end(fusion: &Arc<Fusion>, pipe: &PipeEntry, session: &str) {
+    if !fusion.sessions.is_leader(session) {
+        tracing::warn!(session, pipe = %pipe.id, "snapshot end from a follower ignored");
+        return;
+    }
+    if let Err(e) = pipe.pipe.drain(DRAIN_BATCH).await {
+        tracing::warn!(error = %e, "marking the snapshot complete without a full drain");
+    }
+    if fusion.sessions.snapshot_complete(session) {
+        tracing::info!(session, pipe = %pipe.id, "snapshot complete: views ready");
+    }
+}
+
+/// Drains the pipe, then runs audit end (A3) on each of its views.
+pub async fn audit_end(pipe: &PipeEntry, wait: Duration) -> usize {
+    if let Err(e) = pipe.pipe.drain(wait).await {
+        tracing::warn!(error = %e, "running audit end without a full drain");
+    }
+    let views = pipe.pipe.views.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = Now::system();
+        views.iter().filter(|v| v.audit_end(now)).count()
+    })
+    .await
+    .unwrap_or(0)
+}
+
+/// Legacy `POST /api/v1/pipe/{session_id}/events` (main app): malformed events are skipped
+/// one by one instead of refusing the batch.
+pub async fn legacy(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    extract::resolve(&headers, &st.fusion.current())?;
+    let Some(route) = st.fusion.route(&id) else {
+        return Ok(Json(json!({"success": false})));
+    };
+    let value: Value = extract::json(&extract::body(body)?)?;
+    let raw = value
+        .get("events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut events: Vec<Event<FsRow>> = raw
+        .into_iter()
+        .filter_map(|e| serde_json::from_value::<Event<FsRow>>(e).ok())
+        .filter(|e| {
+            e.rows
+                .iter()
+                .all(|r| r.path.as_deref().is_none_or(|p| normalize_path(p).is_ok()))
+        })
+        .collect();
+    stamp(&mut events, &route);
+    let generation = st.fusion.current();
+    let Some(pipe) = generation.pipes.get(&route.pipe_id) else {
+        return Ok(Json(json!({"success": false})));
+    };
+    let ok = events.is_empty()
+        || pipe
+            .pipe
+            .enqueue(events, &id, &route.agent_id)
+            .await
+            .is_ok();
+    Ok(Json(json!({"success": ok})))
+}

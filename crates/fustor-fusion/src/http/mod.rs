@@ -1,0 +1,158 @@
+//! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
+//! app per distinct receiver port (agent-facing routes).
+
+mod consistency;
+pub mod error;
+mod extract;
+mod info;
+mod ingest;
+mod metrics;
+mod sessions;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::cors::CorsLayer;
+
+use crate::state::Fusion;
+pub use metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub fusion: Arc<Fusion>,
+    pub metrics: Arc<Metrics>,
+    /// The port this app serves (receiver key maps are per port).
+    pub port: u16,
+    pub main: bool,
+}
+
+fn consistency_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/pipe/consistency/audit/start",
+            post(consistency::audit_start),
+        )
+        .route(
+            "/api/v1/pipe/consistency/audit/end",
+            post(consistency::audit_end),
+        )
+        .route(
+            "/api/v1/pipe/consistency/sentinel/tasks",
+            get(consistency::sentinel_tasks),
+        )
+        .route(
+            "/api/v1/pipe/consistency/sentinel/feedback",
+            post(consistency::sentinel_feedback),
+        )
+}
+
+fn receiver_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/pipe/session/", post(sessions::create_receiver))
+        .route(
+            "/api/v1/pipe/session/{id}/heartbeat",
+            post(sessions::heartbeat_receiver),
+        )
+        .route(
+            "/api/v1/pipe/session/{id}",
+            axum::routing::delete(sessions::close_receiver),
+        )
+        .route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest))
+}
+
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    let limit = state.fusion.limits.max_body_bytes;
+    router
+        .fallback(|| async { error::ApiError::not_found("Not Found") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}
+
+/// The main app. When a receiver shares the main port its agent routes are mounted here too,
+/// behind the main app's own session routes (`wire-protocol.md` §1).
+pub fn main_app(
+    fusion: Arc<Fusion>,
+    metrics: Arc<Metrics>,
+    port: u16,
+    with_receiver: bool,
+) -> Router {
+    let state = AppState {
+        fusion,
+        metrics,
+        port,
+        main: true,
+    };
+    let mut r = Router::new()
+        .route("/", get(info::root))
+        .route("/metrics", get(info::metrics))
+        .route(
+            "/api/v1/pipe/session/",
+            post(sessions::create_main).get(sessions::discover),
+        )
+        .route(
+            "/api/v1/pipe/session/{id}/heartbeat",
+            post(sessions::heartbeat_main),
+        )
+        .route(
+            "/api/v1/pipe/session/{id}",
+            axum::routing::delete(sessions::close_main),
+        )
+        .route("/api/v1/pipe/{id}/events", post(ingest::legacy))
+        .route("/api/v1/pipe/pipes", get(info::pipes))
+        .route("/api/v1/pipe/pipes/{id}", get(info::pipe))
+        .route("/api/v1/pipe/stats", get(info::pipe_stats))
+        .route("/api/v1/views/{view}/tree", get(views::tree))
+        .route("/api/v1/views/{view}/metadata", get(views::metadata))
+        .route("/api/v1/views/{view}/search", get(views::search))
+        .route("/api/v1/views/{view}/stats", get(views::stats))
+        .route("/api/v1/views/{view}/blind-spots", get(views::blind_spots))
+        .route(
+            "/api/v1/views/{view}/suspect-list",
+            get(views::suspect_list).put(views::put_suspect_list),
+        )
+        .route(
+            "/api/v1/views/{view}/reset",
+            axum::routing::delete(views::reset),
+        )
+        .route("/api/v1/views/{view}/sessions", get(views::sessions))
+        .route("/api/v1/views/{view}/jobs", get(views::jobs))
+        .route("/api/v1/views/{view}/jobs/{job_id}", get(views::job))
+        .merge(consistency_routes());
+    if with_receiver {
+        r = r.route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest));
+    }
+    finish(r, state)
+}
+
+pub fn receiver_app(fusion: Arc<Fusion>, metrics: Arc<Metrics>, port: u16) -> Router {
+    let state = AppState {
+        fusion,
+        metrics,
+        port,
+        main: false,
+    };
+    finish(receiver_routes().merge(consistency_routes()), state)
+}
+
+/// Serves an app until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,402 @@
+//! Query routes of fs views (`query-api.md` §2–§4).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fustor_core::Now;
+use fustor_core::path::normalize_query_path;
+use fustor_core::view::SuspectUpdate;
+use fustor_view_fs::FsView;
+use fustor_view_fs::fs::{QueryError, TreeOptions};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{self, Params, bool_param, int_param};
+use crate::sessions::Readiness;
+use crate::state::{Generation, ViewEntry, ViewKind};
+
+const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// Auth, then the view (404 for a view that is not configured).
+fn view(
+    st: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+) -> ApiResult<(Arc<Generation>, String, Option<Arc<ViewEntry>>)> {
+    let generation = st.fusion.current();
+    let resolved = extract::resolve(headers, &generation)?;
+    if !generation.cfg.views.contains_key(name) {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let entry = generation.views.get(name).cloned();
+    Ok((generation, resolved, entry))
+}
+
+fn ready(st: &AppState, name: &str) -> ApiResult<()> {
+    match st.fusion.sessions.readiness(name) {
+        Readiness::Ready => Ok(()),
+        Readiness::NoLeader => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("View '{name}': No active leader session. Ensure at least one agent is running."),
+        )
+        .retry_after(10)),
+        Readiness::Snapshotting => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("View '{name}': Initial snapshot sync phase in progress (Leader is scanning storage)"),
+        )
+        .retry_after(5)),
+    }
+}
+
+/// The fs engine behind a readiness-gated route.
+fn fs_ready(
+    st: &AppState,
+    name: &str,
+    entry: Option<Arc<ViewEntry>>,
+) -> ApiResult<(Arc<FsView>, Option<usize>)> {
+    ready(st, name)?;
+    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
+    match &entry.kind {
+        ViewKind::Fs(v) => Ok((v.clone(), entry.max_tree_items)),
+    }
+}
+
+fn fs_any(name: &str, entry: Option<Arc<ViewEntry>>) -> ApiResult<Arc<FsView>> {
+    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
+    match &entry.kind {
+        ViewKind::Fs(v) => Ok(v.clone()),
+    }
+}
+
+fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
+    ApiError::with_detail(
+        StatusCode::BAD_REQUEST,
+        json!({
+            "error": "Metadata retrieval limit exceeded",
+            "view": name,
+            "current_count": view.read().node_count(),
+            "limit": limit,
+            "suggestion": "Try a more specific path or reduce recursion depth.",
+        }),
+    )
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+pub async fn tree(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Response> {
+    let (_, resolved, entry) = view(&st, &headers, &name)?;
+    let (fs, limit) = fs_ready(&st, &name, entry)?;
+    let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
+    let max_depth = int_param(&p, "max_depth")?;
+    if max_depth.is_some_and(|d| d < 0) {
+        return Err(ApiError::invalid(
+            &["query", "max_depth"],
+            "Input should be greater than or equal to 0",
+        ));
+    }
+    let opts = TreeOptions {
+        recursive: bool_param(&p, "recursive", true)?,
+        max_depth: max_depth.map(|d| d.min(u32::MAX as i64) as u32),
+        only_path: bool_param(&p, "only_path", false)?,
+    };
+    let on_demand = bool_param(&p, "on_demand_scan", false)?;
+    let dry_run = bool_param(&p, "dry_run", false)?;
+    let path = normalize_query_path(&raw_path);
+    if dry_run {
+        return Ok(Json(json!({"message": "dry-run", "view_id": resolved})).into_response());
+    }
+    let mut job_id: Option<String> = None;
+    if on_demand {
+        let sessions: Vec<String> = st
+            .fusion
+            .sessions
+            .of_view(&name)
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        if !sessions.is_empty() {
+            let epoch = Now::system().epoch;
+            let id = st.fusion.jobs.create(&name, &raw_path, &sessions, epoch);
+            let mut cmd = Map::new();
+            cmd.insert("type".into(), "scan".into());
+            cmd.insert("path".into(), raw_path.clone().into());
+            cmd.insert("recursive".into(), opts.recursive.into());
+            cmd.insert("job_id".into(), id.clone().into());
+            cmd.insert("created_at".into(), epoch.into());
+            st.fusion.sessions.push_command(&sessions, &cmd);
+            tracing::info!(view = %name, path = %raw_path.escape_debug(), job = %id, sessions = sessions.len(), "on-demand scan requested");
+            job_id = Some(id);
+        }
+    }
+    let f = st.fusion.clone();
+    let pending = {
+        let name = name.clone();
+        let raw = raw_path.clone();
+        move || {
+            f.jobs
+                .pending(&name, &raw, &|s| f.sessions.get(s).is_some())
+        }
+    };
+    let job_pending = pending();
+    let answer = match path {
+        None => Err(QueryError::NotFound),
+        Some(path) => {
+            let extra = vec![
+                ("job_id", json!(job_id.clone().or(job_pending.clone()))),
+                ("job_pending", json!(job_pending.is_some())),
+            ];
+            let fs2 = fs.clone();
+            blocking(move || {
+                let extra: Vec<(&str, Value)> = extra;
+                fs2.read().tree_json(&path, &opts, limit, &extra)
+            })
+            .await?
+        }
+    };
+    match answer {
+        Ok(bytes) => Ok(json_bytes(bytes)),
+        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
+        Err(QueryError::NotFound) => match (on_demand, job_pending.or(job_id)) {
+            (true, Some(id)) => Ok(Json(json!({
+                "job_id": id, "job_pending": true,
+                "message": "Path not found, but a find has been triggered and is pending.",
+            }))
+            .into_response()),
+            _ => Err(ApiError::not_found(NOT_FOUND_PATH)),
+        },
+    }
+}
+
+pub async fn metadata(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let (fs, _) = fs_ready(&st, &name, entry)?;
+    let path = p
+        .get("path")
+        .and_then(|s| normalize_query_path(s))
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
+    let answer = blocking(move || {
+        let st = fs.read();
+        let node = st.metadata_value(&path)?;
+        let sub = st.subtree_stats(&path);
+        Some((node, sub))
+    })
+    .await?;
+    let (mut node, sub) = answer.ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
+    if let (Some(obj), Some(sub)) = (node.as_object_mut(), sub) {
+        obj.insert(
+            "subtree".into(),
+            serde_json::to_value(sub).unwrap_or(Value::Null),
+        );
+    }
+    Ok(Json(node))
+}
+
+pub async fn search(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Response> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let (fs, limit) = fs_ready(&st, &name, entry)?;
+    let pattern = p
+        .get("pattern")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
+    let fs2 = fs.clone();
+    match blocking(move || fs2.read().search_json(&pattern, limit)).await? {
+        Ok(bytes) => Ok(json_bytes(bytes)),
+        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
+        Err(QueryError::NotFound) => Err(ApiError::not_found(NOT_FOUND_PATH)),
+    }
+}
+
+pub async fn stats(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let (fs, _) = fs_ready(&st, &name, entry)?;
+    let path = p.get("path").cloned();
+    let out = blocking(move || {
+        let st = fs.read();
+        let mut v = serde_json::to_value(st.stats(Now::system().epoch)).unwrap_or(Value::Null);
+        if let (Some(raw), Some(obj)) = (path, v.as_object_mut()) {
+            let sub = normalize_query_path(&raw).and_then(|p| st.subtree_stats(&p));
+            obj.insert("path".into(), raw.into());
+            obj.insert(
+                "subtree".into(),
+                serde_json::to_value(sub).unwrap_or(Value::Null),
+            );
+        }
+        v
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+pub async fn blind_spots(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let fs = fs_any(&name, entry)?;
+    Ok(Json(blocking(move || fs.read().blind_spots_value()).await?))
+}
+
+pub async fn suspect_list(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let fs = fs_any(&name, entry)?;
+    let list = blocking(move || fs.read().suspect_list()).await?;
+    Ok(Json(Value::Array(
+        list.into_iter()
+            .map(|(p, t)| json!({"path": p, "suspect_until": t}))
+            .collect(),
+    )))
+}
+
+pub async fn put_suspect_list(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let (_, resolved, entry) = view(&st, &headers, &name)?;
+    let fs = fs_any(&name, entry)?;
+    let body: Value = extract::json(&extract::body(body)?)?;
+    let items = body
+        .get("updates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let updates: Vec<SuspectUpdate> = items
+        .iter()
+        .filter_map(|u| {
+            let path = u.get("path")?.as_str()?.to_string();
+            let mtime = u
+                .get("mtime")
+                .or_else(|| u.get("current_mtime"))?
+                .as_f64()?;
+            Some(SuspectUpdate {
+                path,
+                mtime,
+                size: None,
+            })
+        })
+        .collect();
+    let n = updates.len();
+    blocking(move || fs.update_suspects(&updates, Now::system())).await?;
+    Ok(Json(
+        json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
+    ))
+}
+
+pub async fn reset(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let (generation, resolved, _) = view(&st, &headers, &name)?;
+    let views = generation.views_for(&resolved);
+    blocking(move || views.iter().for_each(|v| v.driver.reset())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Scope check of `query-api.md` §1: the key must resolve to this view (or, an extension, to a
+/// pipe that feeds it).
+fn scoped(generation: &Generation, resolved: &str, name: &str) -> ApiResult<()> {
+    let ok = resolved == name
+        || generation
+            .pipes
+            .get(resolved)
+            .is_some_and(|p| p.views.iter().any(|v| v == name));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "API Key not authorized for this view",
+        ))
+    }
+}
+
+pub async fn sessions(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let generation = st.fusion.current();
+    let resolved = extract::resolve(&headers, &generation)?;
+    scoped(&generation, &resolved, &name)?;
+    let list: Vec<Value> = st
+        .fusion
+        .sessions
+        .of_view(&name)
+        .iter()
+        .map(|s| serde_json::to_value(st.fusion.sessions.info(s)).unwrap_or(Value::Null))
+        .collect();
+    Ok(Json(
+        json!({"view_id": name, "count": list.len(), "active_sessions": list}),
+    ))
+}
+
+pub async fn jobs(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let generation = st.fusion.current();
+    let resolved = extract::resolve(&headers, &generation)?;
+    scoped(&generation, &resolved, &name)?;
+    Ok(Json(json!({"jobs": st.fusion.jobs.list(&name)})))
+}
+
+pub async fn job(
+    State(st): State<AppState>,
+    Path((name, job_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let generation = st.fusion.current();
+    let resolved = extract::resolve(&headers, &generation)?;
+    scoped(&generation, &resolved, &name)?;
+    match st.fusion.jobs.get(&job_id) {
+        Some(j) if j.view_id == name => Ok(Json(serde_json::to_value(j).unwrap_or(Value::Null))),
+        Some(_) => Err(ApiError::not_found(format!(
+            "Job '{job_id}' not found in view {name}"
+        ))),
+        None => Err(ApiError::not_found(format!(
+            "Agent job '{job_id}' not found"
+        ))),
+    }
+}

@@ -1,0 +1,16 @@
+//! fustor-fusion: the central daemon.
+//!
+//! Agents open sessions and push event batches through receivers; each Fusion pipe queues them
+//! and applies them to its views on its own thread; users query the views over HTTP.
+
+pub mod daemon;
+pub mod http;
+pub mod jobs;
+pub mod limits;
+pub mod logging;
+pub mod pipe;
+pub mod sessions;
+pub mod state;
+pub mod status;
+
+pub use state::Fusion;

@@ -1,0 +1,324 @@
+//! The running Fusion: one configuration generation (views, pipes, keys) plus the state that
+//! outlives reloads (sessions, jobs, counters).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig, ViewDriverKind};
+use fustor_core::view::{ViewContext, ViewDriver};
+use fustor_view_fs::{FsView, FsViewConfig};
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+
+use crate::jobs::JobManager;
+use crate::limits::Limits;
+use crate::pipe::FusionPipe;
+use crate::sessions::{Ended, SessionManager};
+
+/// A view's concrete engine, for the query routes that are driver specific.
+#[derive(Clone)]
+pub enum ViewKind {
+    Fs(Arc<FsView>),
+}
+
+pub struct ViewEntry {
+    pub id: String,
+    pub cfg: ViewConfig,
+    pub kind: ViewKind,
+    pub driver: Arc<dyn ViewDriver>,
+    /// `max_tree_items`: bound on the nodes of one `/tree` or `/search` answer.
+    pub max_tree_items: Option<usize>,
+}
+
+pub struct PipeEntry {
+    pub id: String,
+    pub cfg: FusionPipeConfig,
+    pub pipe: Arc<FusionPipe>,
+    /// Active view ids, primary first.
+    pub views: Vec<String>,
+    pub election_key: String,
+}
+
+/// Everything built from one configuration; replaced whole on reload.
+pub struct Generation {
+    pub cfg: FusionConfig,
+    pub views: BTreeMap<String, Arc<ViewEntry>>,
+    pub pipes: BTreeMap<String, Arc<PipeEntry>>,
+    /// Receiver port → (agent key → pipe id), for the keys of pipes that run on it.
+    pub receiver_keys: HashMap<u16, HashMap<String, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("view {view}: {message}")]
+    View { view: String, message: String },
+    #[error("pipe {pipe}: {message}")]
+    Pipe { pipe: String, message: String },
+}
+
+fn build_view(id: &str, cfg: &ViewConfig) -> Result<ViewEntry, BuildError> {
+    let err = |message: String| BuildError::View {
+        view: id.to_string(),
+        message,
+    };
+    let params = cfg.fs_params().map_err(|e| err(e.to_string()))?;
+    let mut fs_cfg = FsViewConfig::default().with_hot(params.hot_file_threshold);
+    fs_cfg.tombstone_ttl = params.consistency.tombstone_ttl_seconds;
+    fs_cfg.max_nodes = params.max_nodes_limit().map_or(0, |n| n as usize);
+    if let Some(t) = params.limits.max_tombstones {
+        fs_cfg.max_tombstones = t as usize;
+    }
+    let max_tree_items = params.max_tree_items_limit().map(|n| n as usize);
+    match cfg.view_driver() {
+        Some(ViewDriverKind::Fs) => {
+            let view = Arc::new(FsView::new(id, fs_cfg));
+            Ok(ViewEntry {
+                id: id.to_string(),
+                cfg: cfg.clone(),
+                kind: ViewKind::Fs(view.clone()),
+                driver: view,
+                max_tree_items,
+            })
+        }
+        Some(ViewDriverKind::ForestFs) => Err(err(
+            "the forest-fs driver is not available in this build".into(),
+        )),
+        None => Err(err(format!("unknown view driver {:?}", cfg.driver))),
+    }
+}
+
+impl Generation {
+    /// Builds views and starts the selected pipes. A view or pipe that fails is logged and
+    /// skipped; the rest starts (a bad file must not stop the others).
+    pub fn build(
+        cfg: FusionConfig,
+        pipe_ids: &[String],
+        limits: &Limits,
+    ) -> (Generation, Vec<BuildError>) {
+        let mut errors = Vec::new();
+        let mut views = BTreeMap::new();
+        for (id, vc) in &cfg.views {
+            if vc.disabled {
+                continue;
+            }
+            match build_view(id, vc) {
+                Ok(v) => {
+                    views.insert(id.clone(), Arc::new(v));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut pipes = BTreeMap::new();
+        for pid in pipe_ids {
+            let Some(pc) = cfg.pipes.get(pid) else {
+                continue;
+            };
+            let active: Vec<String> = cfg
+                .active_views(pid)
+                .into_iter()
+                .filter(|v| views.contains_key(*v))
+                .map(str::to_string)
+                .collect();
+            if active.is_empty() {
+                errors.push(BuildError::Pipe {
+                    pipe: pid.clone(),
+                    message: "no view of this pipe could be loaded".into(),
+                });
+                continue;
+            }
+            let drivers: Vec<Arc<dyn ViewDriver>> = active
+                .iter()
+                .filter_map(|v| views.get(v))
+                .map(|v: &Arc<ViewEntry>| v.driver.clone())
+                .collect();
+            let election_key = drivers
+                .first()
+                .map(|d| d.election_key(pid))
+                .unwrap_or_else(|| pid.clone());
+            match FusionPipe::start(pid, drivers, limits.queue_batches, limits.queue_rows) {
+                Ok(pipe) => {
+                    pipes.insert(
+                        pid.clone(),
+                        Arc::new(PipeEntry {
+                            id: pid.clone(),
+                            cfg: pc.clone(),
+                            pipe,
+                            views: active,
+                            election_key,
+                        }),
+                    );
+                }
+                Err(e) => errors.push(BuildError::Pipe {
+                    pipe: pid.clone(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        let mut receiver_keys: HashMap<u16, HashMap<String, String>> = HashMap::new();
+        for server in cfg.receiver_servers(pipes.keys().map(String::as_str)) {
+            receiver_keys
+                .entry(server.port)
+                .or_default()
+                .extend(server.keys);
+        }
+        (
+            Generation {
+                cfg,
+                views,
+                pipes,
+                receiver_keys,
+            },
+            errors,
+        )
+    }
+
+    /// Key resolution of `wire-protocol.md` §2: a view's query key resolves to the view id,
+    /// an agent key to its pipe id.
+    pub fn resolve_key(&self, key: &str) -> Option<String> {
+        for (id, v) in &self.cfg.views {
+            if v.api_keys.iter().any(|k| k == key) {
+                return Some(id.clone());
+            }
+        }
+        for r in self.cfg.receivers.values() {
+            if let Some(e) = r.api_keys.iter().find(|e| e.key == key) {
+                return Some(e.pipe_id.clone());
+            }
+        }
+        None
+    }
+
+    /// The views a resolved id addresses: the view of that id, else the views of the pipe of
+    /// that id (fixes the reference's pipe-id-as-view-id confusion, wire §12 item 8).
+    pub fn views_for(&self, resolved: &str) -> Vec<Arc<ViewEntry>> {
+        if let Some(v) = self.views.get(resolved) {
+            return vec![v.clone()];
+        }
+        match self.pipes.get(resolved) {
+            Some(p) => p
+                .views
+                .iter()
+                .filter_map(|v| self.views.get(v).cloned())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The pipe that serves a receiver key on `port`.
+    pub fn pipe_for_key(&self, port: u16, key: &str) -> Option<Arc<PipeEntry>> {
+        let pid = self.receiver_keys.get(&port)?.get(key)?;
+        self.pipes.get(pid).cloned()
+    }
+}
+
+/// A session's route for ingestion, kept a while after expiry: the reference keeps accepting
+/// events from an expired session until it is closed, and the agent learns of the expiry on its
+/// next heartbeat.
+#[derive(Debug, Clone)]
+pub struct IngestRoute {
+    pub pipe_id: String,
+    pub agent_id: String,
+    pub source_uri: Option<String>,
+    pub ended_at: Option<f64>,
+}
+
+pub struct Fusion {
+    generation: RwLock<Arc<Generation>>,
+    pub sessions: SessionManager,
+    pub jobs: JobManager,
+    pub limits: Limits,
+    pub routes: Mutex<HashMap<String, IngestRoute>>,
+    /// Port of the main app, for deciding whether receivers share it.
+    pub main_port: u16,
+}
+
+impl Fusion {
+    pub fn new(generation: Generation, limits: Limits, main_port: u16) -> Arc<Self> {
+        Arc::new(Fusion {
+            generation: RwLock::new(Arc::new(generation)),
+            sessions: SessionManager::new(),
+            jobs: JobManager::default(),
+            limits,
+            routes: Mutex::new(HashMap::new()),
+            main_port,
+        })
+    }
+
+    pub fn current(&self) -> Arc<Generation> {
+        self.generation.read().clone()
+    }
+
+    /// Replaces the generation (reload). Every session is terminated first: their views are
+    /// discarded and agents reconnect on their next heartbeat (`configuration.md` §6.2).
+    pub fn replace(&self, generation: Generation) {
+        for id in self.sessions.ids() {
+            self.end_session(&id, "reload");
+        }
+        self.routes.lock().clear();
+        *self.generation.write() = Arc::new(generation);
+    }
+
+    /// Terminates a session with all its effects (L4, L5, V2, jobs).
+    pub fn end_session(&self, id: &str, why: &str) -> Option<Ended> {
+        let ended = self.sessions.terminate(id)?;
+        let s = &ended.session;
+        tracing::info!(session = %id, task = %s.spec.task_id, reason = why, promoted = ?ended.promoted, "session ended");
+        let generation = self.current();
+        if let Some(p) = generation.pipes.get(&s.spec.pipe_id) {
+            p.pipe
+                .stats
+                .sessions_closed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(v) = generation.views.get(&s.spec.view_id) {
+            let ctx = ViewContext {
+                pipe_id: &s.spec.pipe_id,
+                session_id: id,
+                agent_id: &s.agent_id,
+            };
+            v.driver.session_closed(&ctx, ended.last_in_scope);
+        }
+        let now = fustor_core::Now::system();
+        let mut routes = self.routes.lock();
+        if let Some(r) = routes.get_mut(id) {
+            r.ended_at = Some(now.epoch);
+        }
+        drop(routes);
+        self.jobs
+            .session_gone(&|sid| self.sessions.get(sid).is_some(), now.epoch);
+        Some(ended)
+    }
+
+    /// Drops ingest routes of sessions that ended long ago.
+    pub fn purge_routes(&self, epoch: f64) {
+        self.routes
+            .lock()
+            .retain(|_, r| r.ended_at.is_none_or(|t| epoch - t < 600.0));
+    }
+
+    pub fn route(&self, session_id: &str) -> Option<IngestRoute> {
+        self.routes.lock().get(session_id).cloned()
+    }
+}
+
+/// `GET /api/v1/pipe/pipes` entry (`wire-protocol.md` §10).
+pub fn pipe_dto(f: &Fusion, p: &PipeEntry) -> Value {
+    let active = f
+        .sessions
+        .ids()
+        .iter()
+        .filter_map(|id| f.sessions.get(id))
+        .filter(|s| s.spec.pipe_id == p.id)
+        .count();
+    serde_json::json!({
+        "id": p.id,
+        "view_id": p.views.first(),
+        "state": "RUNNING",
+        "info": format!("receiver={}, views={}", p.cfg.receiver, p.views.join(",")),
+        "view_handlers": p.views,
+        "active_sessions": active,
+        "leader_session": f.sessions.leader_of(&p.election_key),
+        "statistics": p.pipe.stats.view(),
+        "queue_size": p.pipe.queue_len(),
+    })
+}
