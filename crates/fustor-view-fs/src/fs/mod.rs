@@ -1,6 +1,7 @@
 //! The `fs` view driver: one in-memory tree with Fustor's consistency rules.
 
 mod audit;
+mod childindex;
 pub mod config;
 mod dircache;
 mod invariants;

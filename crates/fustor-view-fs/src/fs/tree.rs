@@ -10,8 +10,7 @@
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::HashTable;
-
+use super::childindex::ChildIndex;
 use super::names::{NameArena, NameRef};
 
 pub type NodeId = u32;
@@ -116,7 +115,7 @@ pub struct Tree {
     dirs: Vec<DirData>,
     free_dirs: Vec<u32>,
     names: NameArena,
-    index: HashTable<NodeId>,
+    index: ChildIndex,
     hasher: foldhash::fast::RandomState,
     dirty: Vec<u32>,
     /// Non-root directories ordered by mtime, for `staleness_seconds`.
@@ -131,9 +130,13 @@ impl Default for Tree {
 }
 
 fn hash_of(h: &foldhash::fast::RandomState, parent: NodeId, name: &str) -> u64 {
+    hash_of_bytes(h, parent, name.as_bytes())
+}
+
+fn hash_of_bytes(h: &foldhash::fast::RandomState, parent: NodeId, name: &[u8]) -> u64 {
     let mut s = h.build_hasher();
     s.write_u32(parent);
-    s.write(name.as_bytes());
+    s.write(name);
     s.finish()
 }
 
@@ -170,7 +173,7 @@ impl Tree {
             dirs: vec![root_dir],
             free_dirs: Vec::new(),
             names: NameArena::new(),
-            index: HashTable::new(),
+            index: ChildIndex::default(),
             hasher: foldhash::fast::RandomState::default(),
             dirty: Vec::new(),
             by_mtime: BTreeSet::new(),
@@ -214,12 +217,10 @@ impl Tree {
 
     pub fn find_child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
         let h = hash_of(&self.hasher, parent, name);
-        self.index
-            .find(h, |&n| {
-                let node = &self.nodes[n as usize];
-                node.parent == parent && self.names.get_bytes(node.name) == name.as_bytes()
-            })
-            .copied()
+        self.index.find(h, |&n| {
+            let node = &self.nodes[n as usize];
+            node.parent == parent && self.names.get_bytes(node.name) == name.as_bytes()
+        })
     }
 
     /// Looks up a normalised absolute path.
@@ -339,9 +340,9 @@ impl Tree {
         self.dirs[pd].child_count += 1;
         let h = hash_of(&self.hasher, parent, name);
         let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
-        self.index.insert_unique(h, id, |&n| {
+        self.index.insert(h, id, |&n| {
             let node = &nodes[n as usize];
-            hash_of(hasher, node.parent, names.get(node.name))
+            hash_of_bytes(hasher, node.parent, names.get_bytes(node.name))
         });
         self.live += 1;
         self.for_ancestors(id, |d| {
@@ -556,9 +557,7 @@ impl Tree {
             return;
         }
         let h = hash_of(&self.hasher, parent, self.names.get(name));
-        if let Ok(entry) = self.index.find_entry(h, |&n| n == id) {
-            entry.remove();
-        }
+        self.index.remove(h, id);
         self.names.free(name);
         if dir != NIL {
             self.by_mtime.remove(&(f64_key(mtime), id));

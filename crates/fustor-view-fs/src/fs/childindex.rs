@@ -1,0 +1,50 @@
+//! The `(parent, name) → node` index, split into shards.
+//!
+//! One hash table of ten million entries would rehash all of them at once when it grows —
+//! seconds under the view's write lock, during which every query waits. With 256 shards chosen
+//! by hash bits that neither the bucket index nor the control tag uses, each growth rehashes
+//! 1/256 of the entries, and growths of different shards happen at different times.
+
+use hashbrown::HashTable;
+
+use super::tree::NodeId;
+
+const SHARD_BITS: u32 = 8;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+pub struct ChildIndex {
+    shards: Vec<HashTable<NodeId>>,
+}
+
+impl Default for ChildIndex {
+    fn default() -> Self {
+        ChildIndex {
+            shards: (0..SHARDS).map(|_| HashTable::new()).collect(),
+        }
+    }
+}
+
+fn shard(hash: u64) -> usize {
+    // Bits 32..40: hashbrown uses the low bits for the bucket and the top 7 for the tag.
+    ((hash >> 32) as usize) & (SHARDS - 1)
+}
+
+impl ChildIndex {
+    pub fn find(&self, hash: u64, eq: impl FnMut(&NodeId) -> bool) -> Option<NodeId> {
+        self.shards[shard(hash)].find(hash, eq).copied()
+    }
+
+    pub fn insert(&mut self, hash: u64, id: NodeId, rehash: impl Fn(&NodeId) -> u64) {
+        self.shards[shard(hash)].insert_unique(hash, id, rehash);
+    }
+
+    pub fn remove(&mut self, hash: u64, id: NodeId) {
+        if let Ok(entry) = self.shards[shard(hash)].find_entry(hash, |&n| n == id) {
+            entry.remove();
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.shards.iter().map(HashTable::capacity).sum()
+    }
+}
