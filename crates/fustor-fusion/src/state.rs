@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig, ViewDriverKind};
 use fustor_core::view::{ViewContext, ViewDriver};
-use fustor_view_fs::{FsView, FsViewConfig};
+use fustor_view_fs::{ForestView, FsView, FsViewConfig};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
@@ -19,6 +19,7 @@ use crate::sessions::{Ended, SessionManager};
 #[derive(Clone)]
 pub enum ViewKind {
     Fs(Arc<FsView>),
+    Forest(Arc<ForestView>),
 }
 
 pub struct ViewEntry {

@@ -99,8 +99,15 @@ pub async fn ingest(
         .route(&id)
         .ok_or_else(|| ApiError::not_found(format!("Session {id} not found or expired")))?;
     let bytes = extract::body(body)?;
-    let mut batch: EventBatch = extract::json(&bytes)?;
-    check_rows(&batch, st.fusion.limits.max_rows_per_batch)?;
+    // Parsing a large batch takes a millisecond or more: keep it off the async workers so
+    // queries stay responsive while agents push.
+    let max_rows = st.fusion.limits.max_rows_per_batch;
+    let mut batch = super::views::blocking(move || -> ApiResult<EventBatch> {
+        let batch: EventBatch = extract::json(&bytes)?;
+        check_rows(&batch, max_rows)?;
+        Ok(batch)
+    })
+    .await??;
     let generation = st.fusion.current();
     let pipe = generation
         .pipes

@@ -4,6 +4,7 @@
 mod consistency;
 pub mod error;
 mod extract;
+mod forest;
 mod info;
 mod ingest;
 mod metrics;
@@ -124,6 +125,7 @@ pub fn main_app(
             axum::routing::delete(views::reset),
         )
         .route("/api/v1/views/{view}/sessions", get(views::sessions))
+        .route("/api/v1/views/{view}/diff", get(views::diff))
         .route("/api/v1/views/{view}/jobs", get(views::jobs))
         .route("/api/v1/views/{view}/jobs/{job_id}", get(views::job))
         .merge(consistency_routes());

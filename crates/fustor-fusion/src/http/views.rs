@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
 use fustor_core::path::normalize_query_path;
 use fustor_core::view::SuspectUpdate;
-use fustor_view_fs::FsView;
 use fustor_view_fs::fs::{QueryError, TreeOptions};
+use fustor_view_fs::{ForestView, FsView};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -68,6 +68,7 @@ fn fs_ready(
     let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
     match &entry.kind {
         ViewKind::Fs(v) => Ok((v.clone(), entry.max_tree_items)),
+        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
     }
 }
 
@@ -75,7 +76,35 @@ fn fs_any(name: &str, entry: Option<Arc<ViewEntry>>) -> ApiResult<Arc<FsView>> {
     let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
     match &entry.kind {
         ViewKind::Fs(v) => Ok(v.clone()),
+        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
     }
+}
+
+fn forest_of(entry: &Option<Arc<ViewEntry>>) -> Option<Arc<ForestView>> {
+    match entry.as_deref().map(|e| &e.kind) {
+        Some(ViewKind::Forest(f)) => Some(f.clone()),
+        _ => None,
+    }
+}
+
+fn entry_limit(entry: &Option<Arc<ViewEntry>>) -> Option<usize> {
+    entry.as_ref().and_then(|e| e.max_tree_items)
+}
+
+/// `GET /views/{view}/diff?path=`: forest views only.
+pub async fn diff(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<Params>,
+) -> ApiResult<Json<Value>> {
+    let (_, _, entry) = view(&st, &headers, &name)?;
+    let forest = forest_of(&entry).ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
+    let max = int_param(&p, "max_items")?
+        .map(|n| n.max(0) as usize)
+        .or(Some(10_000));
+    Ok(Json(blocking(move || forest.diff(&path, max)).await?))
 }
 
 fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
@@ -91,7 +120,9 @@ fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
     )
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
@@ -104,6 +135,9 @@ pub async fn tree(
     Query(p): Query<Params>,
 ) -> ApiResult<Response> {
     let (_, resolved, entry) = view(&st, &headers, &name)?;
+    if let Some(forest) = forest_of(&entry) {
+        return super::forest::tree(forest, entry_limit(&entry), &p).await;
+    }
     let (fs, limit) = fs_ready(&st, &name, entry)?;
     let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let max_depth = int_param(&p, "max_depth")?;
@@ -242,6 +276,13 @@ pub async fn stats(
     Query(p): Query<Params>,
 ) -> ApiResult<Json<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
+    if let Some(forest) = forest_of(&entry) {
+        let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
+        let best = p.get("best").cloned();
+        return Ok(Json(
+            blocking(move || forest.stats(&path, best.as_deref())).await?,
+        ));
+    }
     let (fs, _) = fs_ready(&st, &name, entry)?;
     let path = p.get("path").cloned();
     let out = blocking(move || {
