@@ -1,0 +1,715 @@
+//! The AgentPipe runtime (`agent-runtime.md` §2–§9): one control loop per pipe plus its tasks
+//! (heartbeat, message sync, snapshot, audit, sentinel, rescans, on-demand jobs).
+//!
+//! Ownership: the control loop alone owns the task handles. Tasks report what it must react to
+//! (obsolete session, fatal error) through a channel tagged with the session id, so a late
+//! report about an old session can never tear down a new one.
+
+mod commands;
+mod tasks;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fustor_core::config::AgentPipeConfig;
+use fustor_core::mapping::project_event;
+use fustor_core::wire::{CreateSessionRequest, CreateSessionResponse, HeartbeatRequest};
+use fustor_core::{Event, EventBatch, FsRow};
+use fustor_source_fs::MtimeCache;
+use fustor_transport_http::{SendError, Sender};
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::backoff::Backoff;
+use crate::bus::RescanSet;
+use crate::source::{self, FsSource};
+use crate::state::{PipeState, PipeStatus};
+
+pub use commands::{CommandOutcome, validate_config_yaml};
+
+/// Events per batch (realtime) and per snapshot/audit/on-demand batch (wire §11).
+pub const BATCH_EVENTS: usize = 100;
+/// `control_loop_interval`.
+const CONTROL_INTERVAL: Duration = Duration::from_secs(1);
+/// Heartbeat interval before a session told us the timeout.
+const DEFAULT_HEARTBEAT: f64 = 3.0;
+
+/// What a pipe needs besides its sender and source.
+#[derive(Debug, Clone)]
+pub struct PipeSpec {
+    pub id: String,
+    pub agent_id: String,
+    pub config: AgentPipeConfig,
+    /// `$FUSTOR_HOME/agent-config`: source of config reports, target of `update_config`.
+    pub config_dir: PathBuf,
+}
+
+impl PipeSpec {
+    /// `agent_id:pipe_id` (wire §2).
+    pub fn task_id(&self) -> String {
+        format!("{}:{}", self.agent_id, self.id)
+    }
+}
+
+/// Requests a pipe makes to the process that runs it (commands from Fusion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppRequest {
+    /// Hot reload (`reload_config`, `update_config`).
+    Reload,
+    /// `stop_pipe` for this pipe.
+    StopPipe(String),
+}
+
+/// Reports from tasks to the control loop.
+#[derive(Debug)]
+enum Ctl {
+    /// HTTP 419 or equivalent for this session.
+    Obsolete(String),
+    /// A fatal task error for this session (drop it, back off, reconnect).
+    Fatal(String, String),
+    /// Something changed (role, task finished, rescan requested): run an iteration now.
+    Wake,
+}
+
+#[derive(Debug)]
+struct St {
+    state: PipeState,
+    session: Option<String>,
+    role: Option<String>,
+    heartbeat_interval: f64,
+    audit_interval: f64,
+    sentinel_interval: f64,
+    consecutive_errors: u32,
+    initial_snapshot_done: bool,
+    realtime_ready: bool,
+    mtime_cache: Arc<MtimeCache>,
+    pending_rescan: RescanSet,
+    last_error: Option<String>,
+}
+
+/// Everything the pipe's tasks share.
+pub(crate) struct Shared<S> {
+    spec: PipeSpec,
+    task_id: String,
+    sender: S,
+    source: Arc<FsSource>,
+    backoff: Backoff,
+    st: Mutex<St>,
+    events_pushed: AtomicU64,
+    ctl_tx: mpsc::UnboundedSender<Ctl>,
+    app_tx: Option<mpsc::UnboundedSender<AppRequest>>,
+    /// Full audits and targeted rescans never interleave (one audit end each).
+    audit_lock: tokio::sync::Mutex<()>,
+    /// On-demand jobs: they survive role changes, not the pipe.
+    jobs: Mutex<JoinSet<()>>,
+}
+
+impl<S: Sender> Shared<S> {
+    fn ctl(&self, c: Ctl) {
+        let _ = self.ctl_tx.send(c);
+    }
+
+    fn session(&self) -> Option<String> {
+        self.st.lock().session.clone()
+    }
+
+    fn is_current(&self, sid: &str) -> bool {
+        self.st.lock().session.as_deref() == Some(sid)
+    }
+
+    fn is_leader_of(&self, sid: &str) -> bool {
+        let st = self.st.lock();
+        st.session.as_deref() == Some(sid) && st.role.as_deref() == Some("leader")
+    }
+
+    fn update_state(&self, f: impl FnOnce(PipeState) -> PipeState) {
+        let mut st = self.st.lock();
+        st.state = f(st.state);
+    }
+
+    /// Counts an error and returns the backoff in seconds (§5).
+    fn handle_error(&self, what: &str, err: &dyn std::fmt::Display) -> f64 {
+        let mut st = self.st.lock();
+        st.consecutive_errors = st.consecutive_errors.saturating_add(1);
+        let n = st.consecutive_errors;
+        st.last_error = Some(format!("{what}: {err}"));
+        if n >= self.backoff.alert_after {
+            if n == self.backoff.alert_after {
+                tracing::error!(pipe = %self.spec.id, error = %err,
+                    "CRITICAL: Max retries ({}) exceeded: {what}; the pipe keeps retrying",
+                    self.backoff.alert_after);
+            }
+            st.state = st
+                .state
+                .with(PipeState::RUNNING)
+                .with(PipeState::ERROR)
+                .with(PipeState::RECONNECTING);
+        } else {
+            tracing::warn!(pipe = %self.spec.id, error = %err, consecutive = n,
+                retry_in_s = self.backoff.after_error(n), "{what} failed");
+        }
+        self.backoff.after_error(n)
+    }
+
+    fn reset_errors(&self) {
+        let mut st = self.st.lock();
+        if st.consecutive_errors > 0 {
+            tracing::info!(pipe = %self.spec.id, after = st.consecutive_errors, "RECOVERED");
+            st.consecutive_errors = 0;
+            st.state = st.state.without(PipeState::ERROR);
+        }
+    }
+
+    /// Role from a session response or heartbeat (§7).
+    fn apply_role(&self, sid: &str, role: &str) {
+        let mut st = self.st.lock();
+        if st.session.as_deref() != Some(sid) || st.role.as_deref() == Some(role) {
+            return;
+        }
+        tracing::info!(pipe = %self.spec.id, from = ?st.role, to = role, "role changed");
+        st.role = Some(role.to_string());
+        if role == "leader" {
+            // The next audit after an election lists everything.
+            st.mtime_cache = Arc::default();
+        }
+        drop(st);
+        self.ctl(Ctl::Wake);
+    }
+
+    /// `can_realtime`: consumption started and the source's watcher is alive.
+    fn can_realtime(&self) -> bool {
+        self.st.lock().realtime_ready && self.source.realtime_ok()
+    }
+
+    fn heartbeat_request(&self) -> HeartbeatRequest {
+        let can_realtime = self.can_realtime();
+        let st = self.st.lock();
+        let mut status = Map::new();
+        status.insert("agent_id".into(), self.spec.agent_id.clone().into());
+        status.insert("pipe_id".into(), self.spec.id.clone().into());
+        status.insert("state".into(), st.state.to_string().into());
+        status.insert(
+            "role".into(),
+            st.role.clone().map_or(Value::Null, Value::String),
+        );
+        status.insert(
+            "events_pushed".into(),
+            self.events_pushed.load(Ordering::Relaxed).into(),
+        );
+        status.insert("is_realtime_ready".into(), can_realtime.into());
+        HeartbeatRequest {
+            can_realtime,
+            agent_status: Some(status),
+        }
+    }
+
+    fn status(&self) -> PipeStatus {
+        let can_realtime = self.can_realtime();
+        let st = self.st.lock();
+        PipeStatus {
+            id: self.spec.id.clone(),
+            state: st.state.to_string(),
+            role: st.role.clone(),
+            session_id: st.session.clone(),
+            events_pushed: self.events_pushed.load(Ordering::Relaxed),
+            can_realtime,
+            realtime_degraded: !self.source.realtime_ok(),
+            initial_snapshot_done: st.initial_snapshot_done,
+            consecutive_errors: st.consecutive_errors,
+            last_error: st.last_error.clone(),
+        }
+    }
+
+    /// Sends events as batches of kind `kind` with field mapping applied. A 413 splits the
+    /// batch (events, then rows) instead of retrying it forever; a single row that is still too
+    /// large is dropped with an error. `is_end` goes on the last batch actually sent.
+    async fn send_events(
+        &self,
+        sid: &str,
+        kind: &str,
+        events: Vec<Event<FsRow>>,
+        is_end: bool,
+        metadata: Option<Map<String, Value>>,
+    ) -> Result<(), SendError> {
+        let mut queue: VecDeque<Vec<Event<FsRow>>> = VecDeque::from([events]);
+        while let Some(chunk) = queue.pop_front() {
+            let end = is_end && queue.is_empty();
+            match self
+                .send_once(sid, kind, &chunk, end, metadata.clone())
+                .await
+            {
+                Ok(()) => {}
+                Err(SendError::TooLarge { url }) => {
+                    if chunk.len() > 1 {
+                        let mut first = chunk;
+                        let second = first.split_off(first.len() / 2);
+                        queue.push_front(second);
+                        queue.push_front(first);
+                    } else if let Some(ev) = chunk.into_iter().next() {
+                        if ev.rows.len() > 1 {
+                            let mut a = ev.clone();
+                            let mut b = ev;
+                            b.rows = a.rows.split_off(a.rows.len() / 2);
+                            queue.push_front(vec![b]);
+                            queue.push_front(vec![a]);
+                        } else {
+                            tracing::error!(pipe = %self.spec.id, url = %url,
+                                path = ?ev.rows.first().and_then(|r| r.path.as_deref()),
+                                "a single row is too large for Fusion; dropped");
+                            if end {
+                                queue.push_front(Vec::new());
+                            }
+                        }
+                    } else {
+                        return Err(SendError::TooLarge { url });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_once(
+        &self,
+        sid: &str,
+        kind: &str,
+        events: &[Event<FsRow>],
+        is_end: bool,
+        metadata: Option<Map<String, Value>>,
+    ) -> Result<(), SendError> {
+        let rules = &self.spec.config.fields_mapping;
+        if rules.is_empty() {
+            let batch = EventBatch {
+                session_id: None,
+                events: events.to_vec(),
+                source_type: kind.to_string(),
+                is_end,
+                metadata,
+            };
+            self.sender.send_batch(sid, &batch).await
+        } else {
+            let batch = EventBatch {
+                session_id: None,
+                events: events.iter().map(|e| project_event(e, rules)).collect(),
+                source_type: kind.to_string(),
+                is_end,
+                metadata,
+            };
+            self.sender.send_batch(sid, &batch).await
+        }
+    }
+}
+
+/// Task handles of the current session; owned by the control loop.
+#[derive(Default)]
+struct Tasks {
+    heartbeat: Option<JoinHandle<()>>,
+    msync: Option<JoinHandle<()>>,
+    snapshot: Option<JoinHandle<Result<(), SendError>>>,
+    audit: Option<JoinHandle<()>>,
+    sentinel: Option<JoinHandle<()>>,
+    rescan: Option<JoinHandle<()>>,
+}
+
+fn running<T>(h: &Option<JoinHandle<T>>) -> bool {
+    h.as_ref().is_some_and(|h| !h.is_finished())
+}
+
+fn abort<T>(h: &mut Option<JoinHandle<T>>) {
+    if let Some(h) = h.take() {
+        h.abort();
+    }
+}
+
+impl Tasks {
+    fn cancel_leader(&mut self) {
+        abort(&mut self.snapshot);
+        abort(&mut self.audit);
+        abort(&mut self.sentinel);
+    }
+
+    fn cancel_all(&mut self) {
+        self.cancel_leader();
+        abort(&mut self.heartbeat);
+        abort(&mut self.msync);
+        abort(&mut self.rescan);
+    }
+}
+
+/// A running pipe.
+pub struct Pipe<S: Sender> {
+    shared: Arc<Shared<S>>,
+    stop_tx: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl<S: Sender> Pipe<S> {
+    /// Subscribes to the source's bus and starts the control loop (session creation happens
+    /// there, after realtime capture is armed: message-first).
+    pub fn start(
+        spec: PipeSpec,
+        sender: S,
+        source: Arc<FsSource>,
+        app_tx: Option<mpsc::UnboundedSender<AppRequest>>,
+    ) -> Pipe<S> {
+        source.bus().subscribe(&spec.id);
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let cfg = &spec.config;
+        let st = St {
+            state: PipeState::INITIALIZING,
+            session: None,
+            role: None,
+            heartbeat_interval: DEFAULT_HEARTBEAT,
+            audit_interval: cfg.audit_interval_sec,
+            sentinel_interval: cfg.sentinel_interval_sec,
+            consecutive_errors: 0,
+            initial_snapshot_done: false,
+            realtime_ready: false,
+            mtime_cache: Arc::default(),
+            pending_rescan: RescanSet::default(),
+            last_error: None,
+        };
+        let shared = Arc::new(Shared {
+            task_id: spec.task_id(),
+            backoff: Backoff::from_pipe(cfg),
+            spec,
+            sender,
+            source,
+            st: Mutex::new(st),
+            events_pushed: AtomicU64::new(0),
+            ctl_tx,
+            app_tx,
+            audit_lock: tokio::sync::Mutex::new(()),
+            jobs: Mutex::new(JoinSet::new()),
+        });
+        tracing::info!(pipe = %shared.spec.id, task_id = %shared.task_id, "pipe started");
+        let task = tokio::spawn(control_loop(shared.clone(), ctl_rx, stop_rx));
+        Pipe {
+            shared,
+            stop_tx,
+            task: Some(task),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.spec.id
+    }
+
+    pub fn spec(&self) -> &PipeSpec {
+        &self.shared.spec
+    }
+
+    pub fn source(&self) -> &Arc<FsSource> {
+        &self.shared.source
+    }
+
+    pub fn sender(&self) -> &S {
+        &self.shared.sender
+    }
+
+    pub fn status(&self) -> PipeStatus {
+        self.shared.status()
+    }
+
+    /// STOPPING → cancel tasks → `DELETE` the session → STOPPED; then releases the bus
+    /// subscription and the source reference (the last one stops the source).
+    pub async fn stop(mut self) -> PipeStatus {
+        let _ = self.stop_tx.send(true);
+        if let Some(t) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .is_err()
+        {
+            tracing::warn!(pipe = %self.shared.spec.id, "pipe did not stop in time");
+        }
+        self.shared.jobs.lock().abort_all();
+        self.shared.source.bus().unsubscribe(&self.shared.spec.id);
+        let status = self.shared.status();
+        let src = self.shared.source.clone();
+        drop(self);
+        source::release(src).await;
+        status
+    }
+}
+
+impl<S: Sender> Drop for Pipe<S> {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// §3: never exits while running.
+async fn control_loop<S: Sender>(
+    sh: Arc<Shared<S>>,
+    mut ctl_rx: mpsc::UnboundedReceiver<Ctl>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tasks = Tasks::default();
+    sh.update_state(|_| PipeState::RUNNING);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let pending = sh.st.lock().consecutive_errors;
+        if pending > 0 && sleep_or_stop(sh.backoff.delay(pending), &mut stop).await {
+            break;
+        }
+        let mut failed = false;
+        if sh.session().is_none() {
+            sh.update_state(|_| PipeState::RUNNING.with(PipeState::RECONNECTING));
+            match create_session(&sh, &mut tasks).await {
+                Ok(()) => {}
+                Err(e) => {
+                    sh.handle_error("session creation", &e);
+                    failed = true;
+                }
+            }
+        }
+        if let Some(sid) = sh.session() {
+            if let Err(e) = iteration(&sh, &sid, &mut tasks).await {
+                failed = true;
+                if e.is_obsolete() {
+                    drop_session(&sh, &mut tasks, &sid);
+                } else {
+                    drop_session(&sh, &mut tasks, &sid);
+                    sh.handle_error("snapshot", &e);
+                    sh.update_state(|s| s.with(PipeState::ERROR).with(PipeState::RECONNECTING));
+                }
+            }
+        } else {
+            sh.update_state(|s| s.with(PipeState::RUNNING));
+        }
+        if !failed && pending > 0 && sh.st.lock().consecutive_errors == pending {
+            sh.reset_errors();
+        }
+        // Wait for the next iteration, waking early on reports.
+        let first = tokio::select! {
+            c = ctl_rx.recv() => c,
+            _ = tokio::time::sleep(CONTROL_INTERVAL) => None,
+            _ = stop.changed() => None,
+        };
+        let mut reports: Vec<Ctl> = first.into_iter().collect();
+        while let Ok(c) = ctl_rx.try_recv() {
+            reports.push(c);
+        }
+        for c in reports {
+            match c {
+                Ctl::Obsolete(sid) if sh.is_current(&sid) => {
+                    tracing::warn!(pipe = %sh.spec.id, session = %sid,
+                        "session obsolete; reconnecting");
+                    drop_session(&sh, &mut tasks, &sid);
+                    if sleep_or_stop(Duration::from_millis(100), &mut stop).await {
+                        break;
+                    }
+                }
+                Ctl::Fatal(sid, msg) if sh.is_current(&sid) => {
+                    drop_session(&sh, &mut tasks, &sid);
+                    sh.handle_error("message sync", &msg);
+                    sh.update_state(|s| s.with(PipeState::RUNNING).with(PipeState::ERROR));
+                }
+                _ => {}
+            }
+        }
+    }
+    // Stop (§13): cancel, DELETE, STOPPED.
+    sh.update_state(|_| PipeState::STOPPING);
+    tasks.cancel_all();
+    if let Some(sid) = sh.session() {
+        match tokio::time::timeout(Duration::from_secs(5), sh.sender.close_session(&sid)).await {
+            Ok(Ok(())) => tracing::info!(pipe = %sh.spec.id, session = %sid, "session closed"),
+            Ok(Err(e)) => {
+                tracing::warn!(pipe = %sh.spec.id, error = %e, "closing the session failed")
+            }
+            Err(_) => tracing::warn!(pipe = %sh.spec.id, "closing the session timed out"),
+        }
+        let mut st = sh.st.lock();
+        st.session = None;
+        st.role = None;
+    }
+    sh.update_state(|_| PipeState::STOPPED);
+    tracing::info!(pipe = %sh.spec.id, "pipe stopped");
+}
+
+/// §3.2: local only, no DELETE.
+fn drop_session<S: Sender>(sh: &Shared<S>, tasks: &mut Tasks, sid: &str) {
+    tasks.cancel_all();
+    let mut st = sh.st.lock();
+    if st.session.as_deref() != Some(sid) {
+        return;
+    }
+    st.session = None;
+    st.role = None;
+    st.realtime_ready = false;
+    st.initial_snapshot_done = false;
+    st.mtime_cache = Arc::default();
+    st.state = st
+        .state
+        .without(PipeState::SNAPSHOT_SYNC)
+        .without(PipeState::MESSAGE_SYNC)
+        .without(PipeState::AUDIT_PHASE)
+        .without(PipeState::PAUSED)
+        .with(PipeState::RECONNECTING);
+}
+
+async fn create_session<S: Sender>(
+    sh: &Arc<Shared<S>>,
+    tasks: &mut Tasks,
+) -> Result<(), SendError> {
+    let mut client_info = Map::new();
+    client_info.insert("source_uri".into(), sh.source.uri().into());
+    let req = CreateSessionRequest {
+        task_id: sh.task_id.clone(),
+        client_info: Some(client_info),
+        session_timeout_seconds: sh
+            .spec
+            .config
+            .session_timeout_seconds
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| t.round() as i64),
+        source_type: Some("fs".to_string()),
+    };
+    let resp = sh.sender.create_session(&req).await?;
+    on_session_created(sh, tasks, resp).await;
+    Ok(())
+}
+
+/// §3.1.
+async fn on_session_created<S: Sender>(
+    sh: &Arc<Shared<S>>,
+    tasks: &mut Tasks,
+    resp: CreateSessionResponse,
+) {
+    let sid = resp.session_id.clone();
+    let role = if resp.role.is_empty() {
+        "follower".to_string()
+    } else {
+        resp.role.clone()
+    };
+    {
+        let mut st = sh.st.lock();
+        st.session = Some(sid.clone());
+        st.role = Some(role.clone());
+        if resp.session_timeout_seconds > 0 {
+            st.heartbeat_interval = (resp.session_timeout_seconds as f64 / 3.0).max(0.1);
+        }
+        if let Some(a) = resp.audit_interval_sec {
+            st.audit_interval = a;
+        }
+        if let Some(s) = resp.sentinel_interval_sec {
+            st.sentinel_interval = s;
+        }
+        st.initial_snapshot_done = false;
+        st.realtime_ready = false;
+        st.mtime_cache = Arc::default();
+        st.state = st.state.without(PipeState::RECONNECTING);
+    }
+    tracing::info!(pipe = %sh.spec.id, session = %sid, role = %role,
+        timeout_s = resp.session_timeout_seconds, "session created");
+    sh.reset_errors();
+    tasks.heartbeat = Some(tokio::spawn(tasks::heartbeat_loop(sh.clone(), sid.clone())));
+    commands::send_config_report(sh, &sid, "default.yaml").await;
+}
+
+/// Steps 3–4 of §3 for an existing session; an error is fatal for the session.
+async fn iteration<S: Sender>(
+    sh: &Arc<Shared<S>>,
+    sid: &str,
+    tasks: &mut Tasks,
+) -> Result<(), SendError> {
+    let leader = sh.is_leader_of(sid);
+    if leader {
+        leader_sequence(sh, sid, tasks).await?;
+    } else {
+        tasks.cancel_leader();
+        sh.update_state(|s| {
+            s.with(PipeState::RUNNING)
+                .with(PipeState::PAUSED)
+                .without(PipeState::SNAPSHOT_SYNC)
+                .without(PipeState::AUDIT_PHASE)
+        });
+    }
+    if !running(&tasks.msync) {
+        tasks.msync = Some(tokio::spawn(tasks::message_sync(
+            sh.clone(),
+            sid.to_string(),
+        )));
+    }
+    let rescan_ready = {
+        let st = sh.st.lock();
+        !st.pending_rescan.is_empty() && (!leader || st.initial_snapshot_done)
+    };
+    if rescan_ready && !running(&tasks.rescan) {
+        tasks.rescan = Some(tokio::spawn(tasks::rescan(
+            sh.clone(),
+            sid.to_string(),
+            leader,
+        )));
+    }
+    Ok(())
+}
+
+/// §6, with exactly one snapshot per session (§14 item 10: completion is checked first).
+async fn leader_sequence<S: Sender>(
+    sh: &Arc<Shared<S>>,
+    sid: &str,
+    tasks: &mut Tasks,
+) -> Result<(), SendError> {
+    sh.update_state(|s| s.without(PipeState::PAUSED).with(PipeState::RUNNING));
+    if tasks.snapshot.as_ref().is_some_and(|h| h.is_finished())
+        && let Some(h) = tasks.snapshot.take()
+    {
+        match h.await {
+            Ok(Ok(())) => {
+                sh.st.lock().initial_snapshot_done = true;
+                sh.update_state(|s| s.without(PipeState::SNAPSHOT_SYNC));
+                tracing::info!(pipe = %sh.spec.id, "initial snapshot complete");
+            }
+            Ok(Err(e)) => {
+                sh.update_state(|s| s.without(PipeState::SNAPSHOT_SYNC));
+                return Err(e);
+            }
+            Err(_) => sh.update_state(|s| s.without(PipeState::SNAPSHOT_SYNC)),
+        }
+    }
+    let (done, audit_iv, sentinel_iv) = {
+        let st = sh.st.lock();
+        (
+            st.initial_snapshot_done,
+            st.audit_interval,
+            st.sentinel_interval,
+        )
+    };
+    if !done && tasks.snapshot.is_none() {
+        sh.update_state(|s| s.with(PipeState::SNAPSHOT_SYNC));
+        tasks.snapshot = Some(tokio::spawn(tasks::snapshot(sh.clone(), sid.to_string())));
+    }
+    if audit_iv > 0.0 && !running(&tasks.audit) {
+        tasks.audit = Some(tokio::spawn(tasks::audit_loop(sh.clone(), sid.to_string())));
+    }
+    if sentinel_iv > 0.0 && !running(&tasks.sentinel) {
+        tasks.sentinel = Some(tokio::spawn(tasks::sentinel_loop(
+            sh.clone(),
+            sid.to_string(),
+        )));
+    }
+    Ok(())
+}
