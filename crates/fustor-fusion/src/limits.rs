@@ -25,7 +25,7 @@ impl Default for Limits {
             max_body_bytes: 64 << 20,
             max_rows_per_batch: 200_000,
             queue_batches: 10_000,
-            queue_rows: 2_000_000,
+            queue_rows: 250_000,
         }
     }
 }
