@@ -96,6 +96,8 @@ impl ReceiverConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyEntry {
     pub key: String,
+    /// `fusion_pipe_id` is accepted too (the forest design document's spelling).
+    #[serde(alias = "fusion_pipe_id")]
     pub pipe_id: String,
 }
 

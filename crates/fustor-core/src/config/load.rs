@@ -19,6 +19,7 @@ use super::fusion::{
     FusionPipeConfig, GLOBAL_KEYS, ReceiverConfig, ViewConfig,
 };
 use super::home::{Daemon, FustorPaths};
+use super::loose::Loose;
 
 /// The file whose global settings win over every other file's.
 pub const DEFAULT_FILE: &str = "default.yaml";
@@ -122,7 +123,16 @@ fn load_file<S: Schema>(
             );
         }
     };
-    let top = match serde_norway::from_str::<serde_norway::Value>(&text) {
+    let parsed = serde_norway::from_str::<Loose>(&text).map(|l| {
+        for key in &l.duplicates {
+            let msg = format!("key {key:?} appears twice in one mapping; the last one is used");
+            loaded
+                .diagnostics
+                .push(Diagnostic::warning(Some(path), KeyPath::new(), msg));
+        }
+        l.value
+    });
+    let top = match parsed {
         Ok(serde_norway::Value::Mapping(top)) => top,
         Ok(serde_norway::Value::Null) => serde_norway::Mapping::new(),
         Ok(other) => {

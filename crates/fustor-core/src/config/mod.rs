@@ -22,6 +22,7 @@ mod diag;
 mod fusion;
 mod home;
 mod load;
+mod loose;
 mod start;
 mod validate;
 
