@@ -8,6 +8,9 @@
 //! Fusion runs as its own process (the real binary), so client and server do not share an
 //! allocator, and its RSS is read from /proc.
 
+// A benchmark aborts on setup failure: `expect` is the clearest report it can give.
+#![allow(clippy::expect_used)]
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;

@@ -76,7 +76,11 @@ pub struct FusionServer {
 
 fn log_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
-        tracing::error!("{d}");
+        if d.is_error() {
+            tracing::error!("{d}");
+        } else {
+            tracing::warn!("{d}");
+        }
     }
 }
 
@@ -262,6 +266,15 @@ impl FusionServer {
     pub async fn reload(&self) -> Result<(), DaemonError> {
         let (loaded, pipes, diags) = load(&self.config_dir, &self.args);
         log_diagnostics(&diags);
+        // At start a broken file is skipped so the rest can run; at reload the previous
+        // configuration is running, and dropping every pipe of a file with a typo would be worse
+        // than keeping it until the file is fixed.
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            return Err(DaemonError::Config(format!(
+                "{errors} error(s) in the configuration; the previous configuration keeps running"
+            )));
+        }
         let mut cfg = loaded.config;
         if let Some(h) = &self.overrides.host {
             cfg.host = h.clone();

@@ -61,7 +61,7 @@ pub struct SessionInfo {
     pub last_activity: f64,
     pub created_at: f64,
     pub allow_concurrent_push: bool,
-    pub session_timeout_seconds: f64,
+    pub session_timeout_seconds: i64,
     pub role: &'static str,
     pub can_snapshot: bool,
     pub can_audit: bool,
@@ -308,7 +308,7 @@ impl SessionManager {
             last_activity: s.last_activity,
             created_at: s.created_at,
             allow_concurrent_push: s.spec.allow_concurrent_push,
-            session_timeout_seconds: s.spec.timeout_secs,
+            session_timeout_seconds: s.spec.timeout_secs.round() as i64,
             role: if leader { "leader" } else { "follower" },
             can_snapshot: leader,
             can_audit: leader,
@@ -334,6 +334,14 @@ impl SessionManager {
 
     pub fn ids(&self) -> Vec<String> {
         self.inner.lock().order.values().cloned().collect()
+    }
+
+    /// Forgets every readiness record (reload: the views are new, so queries answer 503 until a
+    /// new leader's snapshot ends, `configuration.md` §6.2).
+    pub fn reset_readiness(&self) {
+        let mut inner = self.inner.lock();
+        inner.authoritative.clear();
+        inner.snapshot_complete.clear();
     }
 
     /// The current leader session of a scope.

@@ -81,9 +81,16 @@ fn build_view(id: &str, cfg: &ViewConfig) -> Result<ViewEntry, BuildError> {
                 max_tree_items,
             })
         }
-        Some(ViewDriverKind::ForestFs) => Err(err(
-            "the forest-fs driver is not available in this build".into(),
-        )),
+        Some(ViewDriverKind::ForestFs) => {
+            let view = Arc::new(ForestView::new(id, fs_cfg));
+            Ok(ViewEntry {
+                id: id.to_string(),
+                cfg: cfg.clone(),
+                kind: ViewKind::Forest(view.clone()),
+                driver: view,
+                max_tree_items,
+            })
+        }
         None => Err(err(format!("unknown view driver {:?}", cfg.driver))),
     }
 }
@@ -256,6 +263,7 @@ impl Fusion {
             self.end_session(&id, "reload");
         }
         self.routes.lock().clear();
+        self.sessions.reset_readiness();
         *self.generation.write() = Arc::new(generation);
     }
 

@@ -70,3 +70,71 @@ pub fn int_param(p: &Params, name: &str) -> ApiResult<Option<i64>> {
             .map_err(|_| ApiError::invalid(&["query", name], "Input should be a valid integer")),
     }
 }
+
+/// Query parameters decoded strictly: a value that is not valid UTF-8 after percent-decoding is
+/// refused with 422 instead of being silently replaced (which could turn a path into another).
+pub struct QueryParams(pub Params);
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+pub fn parse_query(q: &str) -> ApiResult<Params> {
+    let mut out = Params::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = String::from_utf8(percent_decode(k))
+            .map_err(|_| ApiError::invalid(&["query"], "parameter name is not valid UTF-8"))?;
+        let value = String::from_utf8(percent_decode(v))
+            .map_err(|_| ApiError::invalid(&["query", &key], "value is not valid UTF-8"))?;
+        out.entry(key).or_insert(value);
+    }
+    Ok(out)
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        Ok(QueryParams(parse_query(parts.uri.query().unwrap_or(""))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_query_decoding() {
+        let p = parse_query("path=%2Fdata%2Fa+b&x=1&path=ignored&pct=%zz").unwrap();
+        assert_eq!(p["path"], "/data/a b");
+        assert_eq!(p["x"], "1");
+        assert_eq!(p["pct"], "%zz");
+        assert!(parse_query("pattern=%FF").is_err());
+        assert_eq!(parse_query("q=%C3%A4").unwrap()["q"], "ä");
+        assert_eq!(parse_query("q=%4").unwrap()["q"], "%4");
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{self, Params, bool_param, int_param};
+use super::extract::{self, QueryParams, bool_param, int_param};
 use crate::sessions::Readiness;
 use crate::state::{Generation, ViewEntry, ViewKind};
 
@@ -80,6 +80,11 @@ fn fs_any(name: &str, entry: Option<Arc<ViewEntry>>) -> ApiResult<Arc<FsView>> {
     }
 }
 
+fn invalid_at(loc: &[String], msg: &str) -> ApiError {
+    let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
+    ApiError::invalid(&loc, msg)
+}
+
 fn forest_of(entry: &Option<Arc<ViewEntry>>) -> Option<Arc<ForestView>> {
     match entry.as_deref().map(|e| &e.kind) {
         Some(ViewKind::Forest(f)) => Some(f.clone()),
@@ -96,7 +101,7 @@ pub async fn diff(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    QueryParams(p): QueryParams,
 ) -> ApiResult<Json<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let forest = forest_of(&entry).ok_or_else(|| ApiError::not_found("Not Found"))?;
@@ -132,7 +137,7 @@ pub async fn tree(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    QueryParams(p): QueryParams,
 ) -> ApiResult<Response> {
     let (_, resolved, entry) = view(&st, &headers, &name)?;
     if let Some(forest) = forest_of(&entry) {
@@ -224,7 +229,7 @@ pub async fn metadata(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    QueryParams(p): QueryParams,
 ) -> ApiResult<Json<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let (fs, _) = fs_ready(&st, &name, entry)?;
@@ -253,14 +258,18 @@ pub async fn search(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    QueryParams(p): QueryParams,
 ) -> ApiResult<Response> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    let (fs, limit) = fs_ready(&st, &name, entry)?;
     let pattern = p
         .get("pattern")
         .cloned()
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
+    if let Some(forest) = forest_of(&entry) {
+        let limit = entry_limit(&entry);
+        return Ok(Json(blocking(move || forest.search(&pattern, limit)).await?).into_response());
+    }
+    let (fs, limit) = fs_ready(&st, &name, entry)?;
     let fs2 = fs.clone();
     match blocking(move || fs2.read().search_json(&pattern, limit)).await? {
         Ok(bytes) => Ok(json_bytes(bytes)),
@@ -273,7 +282,7 @@ pub async fn stats(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    Query(p): Query<Params>,
+    QueryParams(p): QueryParams,
 ) -> ApiResult<Json<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     if let Some(forest) = forest_of(&entry) {
@@ -336,26 +345,37 @@ pub async fn put_suspect_list(
     let (_, resolved, entry) = view(&st, &headers, &name)?;
     let fs = fs_any(&name, entry)?;
     let body: Value = extract::json(&extract::body(body)?)?;
-    let items = body
-        .get("updates")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let updates: Vec<SuspectUpdate> = items
-        .iter()
-        .filter_map(|u| {
-            let path = u.get("path")?.as_str()?.to_string();
-            let mtime = u
-                .get("mtime")
-                .or_else(|| u.get("current_mtime"))?
-                .as_f64()?;
-            Some(SuspectUpdate {
-                path,
-                mtime,
-                size: None,
-            })
-        })
-        .collect();
+    let items = match body.get("updates") {
+        Some(Value::Array(items)) => items.clone(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &["body", "updates"],
+                "Input should be a valid list",
+            ));
+        }
+    };
+    let mut updates = Vec::with_capacity(items.len());
+    for (i, u) in items.iter().enumerate() {
+        let loc = |k: &'static str| -> [String; 4] {
+            ["body".into(), "updates".into(), i.to_string(), k.into()]
+        };
+        let path = match u.get("path") {
+            Some(Value::String(p)) => p.clone(),
+            None | Some(Value::Null) => continue,
+            Some(_) => return Err(invalid_at(&loc("path"), "Input should be a valid string")),
+        };
+        let mtime = match u.get("mtime").or_else(|| u.get("current_mtime")) {
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            None | Some(Value::Null) => continue,
+            Some(_) => return Err(invalid_at(&loc("mtime"), "Input should be a valid number")),
+        };
+        updates.push(SuspectUpdate {
+            path,
+            mtime,
+            size: None,
+        });
+    }
     let n = updates.len();
     blocking(move || fs.update_suspects(&updates, Now::system())).await?;
     Ok(Json(

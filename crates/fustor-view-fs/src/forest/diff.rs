@@ -133,12 +133,21 @@ impl ForestView {
     ///                                              "pb": {"size": 2, "modified_time": 5.0}}}],
     ///  "truncated": false}
     /// ```
-    /// A path is "only in" the members that hold it as a file when at least one member lacks it
-    /// (a member without `path` at all lacks everything). Sizes must be equal and mtimes within
+    /// A path is "only in" the members that hold it as a file when at least one compared member
+    /// lacks it; members without `path` at all are reported in `absent` and not compared. Sizes must be equal and mtimes within
     /// 1e-6 s among the holders. At most `max_items` differing paths are listed (`None` =
     /// unlimited), in walk order; `truncated` says more exist. Empty directories are ignored.
     pub fn diff(&self, path: &str, max_items: Option<usize>) -> Value {
-        let members = self.members();
+        // Members that do not hold `path` at all are listed as `absent` and left out of the
+        // comparison: a server that never had the dataset would otherwise make every file of
+        // it "only in" the others, hiding the differences between the copies that exist.
+        let norm_path = normalize_query_path(path);
+        let (members, absent): (Vec<_>, Vec<_>) = self.members().into_iter().partition(|(_, t)| {
+            norm_path
+                .as_deref()
+                .is_some_and(|p| t.read().lookup(p).is_some())
+        });
+        let absent: Vec<String> = absent.into_iter().map(|(p, _)| p).collect();
         let pipes: Vec<String> = members.iter().map(|(p, _)| p.clone()).collect();
         let guards: Vec<_> = members.iter().map(|(_, t)| t.read()).collect();
         let states: Vec<&FsState> = guards.iter().map(|g| &**g).collect();
@@ -154,7 +163,7 @@ impl ForestView {
             only_in_count: 0,
             mismatched_count: 0,
         };
-        if let Some(norm) = normalize_query_path(path) {
+        if let Some(norm) = norm_path {
             let (mut dirs, mut files) = (Vec::new(), Vec::new());
             for (m, st) in states.iter().enumerate() {
                 if let Some(id) = st.lookup(&norm) {
@@ -180,6 +189,7 @@ impl ForestView {
         json!({
             "path": path,
             "members": pipes,
+            "absent": absent,
             "compared_files": d.compared,
             "difference_count": d.differences,
             "only_in_count": d.only_in_count,
