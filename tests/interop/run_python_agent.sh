@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Interop: the reference Python agent (PyPI 0.8.17) against our `fustor-fusion` on loopback.
+#
+# The Python packages are a black-box peer in a throwaway venv. The script starts our Fusion,
+# starts the Python agent on a directory, changes files and checks through the query API that
+# the view converges: a user can swap the Python Fusion for ours and keep their agents.
+#
+# Usage: tests/interop/run_python_agent.sh      (KEEP=1 keeps the work directory)
+# Env:   FUSTOR_PY_AGENT_VENV   venv to use/create (default /tmp/fustor-pyagent-venv)
+#        FUSTOR_FUSION_BIN      fusion binary (default: cargo build, CARGO_TARGET_DIR honoured)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+VENV="${FUSTOR_PY_AGENT_VENV:-/tmp/fustor-pyagent-venv}"
+PASS=0
+FAIL=0
+say() { printf '\n== %s\n' "$*"; }
+ok() { PASS=$((PASS + 1)); printf '  ok   %s\n' "$*"; }
+bad() { FAIL=$((FAIL + 1)); printf '  FAIL %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/fustor-agent" ]; then
+    say "installing the Python agent into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'fustor-agent==0.8.17' 'fustor-source-fs==0.8.17' \
+        'fustor-sender-http==0.8.17' 'watchdog<7'
+fi
+if [ -z "${FUSTOR_FUSION_BIN:-}" ]; then
+    say "building fustor-fusion"
+    (cd "$ROOT" && cargo build -q -p fustor-fusion)
+    FUSTOR_FUSION_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/fustor-fusion"
+fi
+
+WORK="$(mktemp -d /tmp/fustor-pyagent.XXXXXX)"
+FHOME="$WORK/fusion-home"; AHOME="$WORK/agent-home"; DATA="$WORK/data"
+mkdir -p "$FHOME/fusion-config" "$AHOME/agent-config" "$DATA/pre"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+M="$(free_port)"; R="$(free_port)"
+FUSION_PID=""
+cleanup() {
+    FUSTOR_HOME="$AHOME" "$VENV/bin/fustor-agent" stop >/dev/null 2>&1 || true
+    [ -n "$FUSION_PID" ] && kill "$FUSION_PID" 2>/dev/null || true
+    [ -n "$FUSION_PID" ] && wait "$FUSION_PID" 2>/dev/null || true
+    if [ "${KEEP:-0}" = 1 ] || [ "$FAIL" -gt 0 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+for i in $(seq 1 20); do echo "pre $i" > "$DATA/pre/f$i.txt"; done
+
+cat > "$FHOME/fusion-config/default.yaml" <<YAML
+host: 127.0.0.1
+port: $M
+session_cleanup_interval: 1
+receivers:
+  http-main: {driver: http, bind_host: 127.0.0.1, port: $R, api_keys: [{key: agent-key, pipe_id: v1}]}
+views:
+  v1: {driver: fs, api_keys: [qk1]}
+pipes:
+  v1: {receiver: http-main, views: [v1], session_timeout_seconds: 6, audit_interval_sec: 5, sentinel_interval_sec: 5}
+YAML
+cat > "$AHOME/agent-config/default.yaml" <<YAML
+agent_id: py-agent
+sources:
+  data: {driver: fs, uri: "$DATA"}
+senders:
+  fusion: {driver: fusion, uri: "http://127.0.0.1:$R", credential: {key: agent-key}}
+pipes:
+  v1: {source: data, sender: fusion}
+YAML
+
+say "starting our Fusion (main $M, receiver $R) and the Python agent"
+"$FUSTOR_FUSION_BIN" --home "$FHOME" start > "$WORK/fusion.out" 2>&1 &
+FUSION_PID=$!
+sleep 1
+FUSTOR_HOME="$AHOME" "$VENV/bin/fustor-agent" start -D > "$WORK/agent.out" 2>&1 || true
+
+api() { curl -s -H 'X-API-Key: qk1' "http://127.0.0.1:$M/api/v1/views/v1/$1"; }
+code() { curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: qk1' "http://127.0.0.1:$M/api/v1/views/v1/$1"; }
+wait_for() { # description, seconds, command...
+    local what="$1" secs="$2"; shift 2
+    for _ in $(seq 1 $((secs * 5))); do if "$@" >/dev/null 2>&1; then ok "$what"; return 0; fi; sleep 0.2; done
+    bad "$what"; return 1
+}
+has_path() { api "tree?path=$1&max_depth=0" | grep -q "\"path\":\"$1\""; }
+gone() { [ "$(code "tree?path=$1&max_depth=0")" = 404 ]; }
+ready() { [ "$(code stats)" = 200 ]; }
+leader() { api sessions | grep -q '"role":"leader"'; }
+realtime() { api sessions | grep -q '"can_realtime":true'; }
+
+say "session, snapshot and readiness"
+wait_for "Python agent holds a leader session" 30 leader || true
+wait_for "snapshot end makes the view ready" 60 ready || true
+wait_for "pre-existing files arrive by snapshot" 30 has_path /pre/f20.txt || true
+wait_for "agent reports can_realtime" 30 realtime || true
+# The Python agent 0.8.17 builds its task id from its own instance id, not `agent_id`; whatever
+# it sends, the node's lineage must name the same agent as its session.
+AID="$(api sessions | python3 -c 'import sys,json; print(json.load(sys.stdin)["active_sessions"][0]["agent_id"])' 2>/dev/null || true)"
+LAID="$(api 'tree?path=/pre/f20.txt&max_depth=0' | python3 -c 'import sys,json; print(json.load(sys.stdin)["last_agent_id"])' 2>/dev/null || true)"
+[ -n "$AID" ] && [ "$AID" = "$LAID" ] && ok "node lineage names the session's agent ($AID)" || bad "lineage: session $AID, node $LAID"
+
+say "realtime changes"
+echo hello > "$DATA/new.txt"
+wait_for "created file appears" 30 has_path /new.txt || true
+mkdir -p "$DATA/d1/d2" && echo x > "$DATA/d1/d2/deep.txt"
+wait_for "file in new directories appears" 60 has_path /d1/d2/deep.txt || true
+rm "$DATA/new.txt"
+wait_for "deleted file disappears" 60 gone /new.txt || true
+mv "$DATA/pre/f1.txt" "$DATA/pre/renamed.txt"
+wait_for "renamed file appears under its new name" 60 has_path /pre/renamed.txt || true
+
+say "no errors on our side"
+if grep -E '" 4[0-9][0-9] |ERROR' "$FHOME/logs/fusion.log" >/dev/null 2>&1; then
+    bad "Fusion logged errors:"; grep -E 'ERROR' "$FHOME/logs/fusion.log" | head -5
+else
+    ok "Fusion logged no errors"
+fi
+
+printf '\n%d passed, %d failed\n' "$PASS" "$FAIL"
+[ "$FAIL" = 0 ]
