@@ -9,6 +9,7 @@ mod info;
 mod ingest;
 mod metrics;
 mod sessions;
+mod ui;
 mod views;
 
 use std::net::SocketAddr;
@@ -128,7 +129,8 @@ pub fn main_app(
         .route("/api/v1/views/{view}/diff", get(views::diff))
         .route("/api/v1/views/{view}/jobs", get(views::jobs))
         .route("/api/v1/views/{view}/jobs/{job_id}", get(views::job))
-        .merge(consistency_routes());
+        .merge(consistency_routes())
+        .merge(ui::routes());
     if with_receiver {
         r = r.route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest));
     }

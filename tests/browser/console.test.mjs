@@ -1,0 +1,228 @@
+// Browser test of the web console, run by run.sh against a Fusion it started and fed
+// (feed.mjs). Env: FUSION_URL, CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.FUSION_URL;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOT_DIR;
+const FS_KEY = 'query-secret';
+const FOREST_KEY = 'query-secret-forest';
+const WEIRD = '<img src=x onerror=alert(1)> & "q".txt';
+
+assert.ok(BASE, 'FUSION_URL must be set (run tests/browser/run.sh)');
+
+let profile;
+let context;
+let page;
+const problems = []; // dialogs, page errors, CSP violations, failed requests
+
+async function api(path, key) {
+  const r = await fetch(`${BASE}${path}`, { headers: { 'X-API-Key': key } });
+  assert.equal(r.status, 200, `${path}: ${r.status}`);
+  return r.json();
+}
+
+const row = (path) => page.locator(`#tree .row[data-path="${path.replace(/["\\]/g, '\\$&')}"]`);
+
+before(async () => {
+  profile = mkdtempSync(join(tmpdir(), 'fustor-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+    timezoneId: 'UTC',
+    locale: 'en-US',
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(10000);
+  page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[13]|status of 503/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('serves the page with a self-only CSP and asks for a key', async () => {
+  const resp = await page.goto(`${BASE}/ui`);
+  assert.equal(resp.status(), 200);
+  assert.equal(new URL(page.url()).pathname, '/ui/');
+  const csp = resp.headers()['content-security-policy'] || '';
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+  await page.locator('#key-prompt').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#main').isVisible(), false);
+});
+
+test('a wrong key is refused, the view key opens the stats panel', async () => {
+  await page.fill('#key-input', 'not-a-key');
+  await page.click('#key-submit');
+  await page.locator('#key-message', { hasText: 'refused' }).waitFor();
+  await page.fill('#key-input', FS_KEY);
+  await page.click('#key-submit');
+  await page.locator('#stats [data-k="total_files"] dd').waitFor();
+  assert.equal(await page.locator('#view-select').inputValue(), 'research');
+  const s = await api('/api/v1/views/research/stats', FS_KEY);
+  assert.equal(await page.textContent('#stats [data-k="total_files"] dd'), s.total_files.toLocaleString('en-US'));
+  assert.equal(await page.textContent('#stats [data-k="suspect_file_count"] dd'), String(s.suspect_file_count));
+  assert.equal(await page.textContent('#stats [data-k="has_blind_spot"] dd'), 'yes');
+  assert.equal(await page.textContent('#stats [data-k="audit_cycle_count"] dd'), '1');
+  assert.equal(s.suspect_file_count, 2);
+  // sessions panel: the fake agent, leader, realtime, heartbeat age
+  const sess = page.locator('#sessions tbody tr');
+  await sess.first().waitFor();
+  assert.equal(await sess.count(), 1);
+  const cells = await sess.first().locator('td').allTextContents();
+  assert.deepEqual(cells.slice(0, 3), ['lab-nfs-01', 'leader', 'yes']);
+  assert.match(cells[3], /ago$/);
+  assert.equal(cells[4], 'research');
+  // the key is kept for the tab only
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fustor.console.key')), FS_KEY);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
+});
+
+test('tree: expands directories lazily, shows sizes and markers, escapes names', async () => {
+  await row('/data').waitFor();
+  assert.equal(await row('/data/run42').count(), 0, 'children are loaded on demand');
+  await row('/data').click();
+  await row('/data/run42').waitFor();
+  await row('/data/run42').click();
+  await row('/data/run42/sample_001.h5').waitFor();
+  assert.equal(await row('/data/run42/sample_001.h5').locator('.size').textContent(), '700 MiB');
+  assert.match(await row('/data/run42/sample_001.h5').locator('.mtime').textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+  // found by the audit only: "no agent" marker and blind-spot marker
+  const orphan = row('/data/run42/orphan.dat');
+  await orphan.waitFor();
+  assert.equal(await orphan.locator('.badge.noagent').isVisible(), true);
+  await page.locator('#tree .row.blind[data-path="/data/run42/orphan.dat"] .badge.blind').waitFor({ state: 'visible' });
+  assert.equal(await row('/data/run42/README.md').locator('.badge.blind').isVisible(), false);
+  // suspects
+  await row('/data/logs').click();
+  await row('/data/logs/ingest.log').waitFor();
+  assert.equal(await row('/data/logs/ingest.log').locator('.badge.suspect').isVisible(), true);
+  assert.equal(await row('/data/logs/current.log').locator('.badge.suspect').isVisible(), true);
+  assert.equal(await row('/data/logs/app.log').locator('.badge.suspect').count(), 0);
+  // a name full of markup is text
+  const weird = row(`/data/${WEIRD}`);
+  assert.equal(await weird.locator('.label').textContent(), WEIRD);
+  assert.equal(await page.locator('#tree img').count(), 0);
+  // legend
+  assert.equal(await page.locator('#legend .badge').count(), 4);
+  // the details of the selected directory
+  await page.locator('#detail dd', { hasText: '/data/logs' }).waitFor();
+});
+
+test('search: glob results, clicking one reveals the node', async () => {
+  await page.fill('#search-input', '*.h5');
+  await page.click('#search-btn');
+  await page.locator('#search-count').waitFor();
+  const paths = await page.locator('#search-list li button').allTextContents();
+  assert.deepEqual(paths, ['/data/run42/sample_001.h5', '/data/run42/sample_002.h5']);
+  // a node in a directory that is still closed
+  assert.equal(await row('/data/run42/raw/frame_0017.tif').count(), 0);
+  await page.fill('#search-input', 'frame_0017');
+  await page.click('#search-btn');
+  await page.locator('#search-list li button', { hasText: '/data/run42/raw/frame_0017.tif' }).click();
+  const target = page.locator('#tree .row.selected[data-path="/data/run42/raw/frame_0017.tif"]');
+  await target.waitFor();
+  assert.equal(await target.isVisible(), true);
+  await page.locator('#detail dd', { hasText: '/data/run42/raw/frame_0017.tif' }).waitFor();
+  // back to the first search for the screenshot
+  await page.fill('#search-input', '*.h5');
+  await page.click('#search-btn');
+  await page.locator('#search-list li').nth(1).waitFor();
+});
+
+test('blind spots, suspects and an on-demand scan', async () => {
+  await page.locator('#blind li button', { hasText: '/data/run42/orphan.dat' }).waitFor();
+  await page.locator('#blind li.deleted', { hasText: '/data/run42/sample_042.h5' }).waitFor();
+  const suspects = await page.locator('#suspects li button').allTextContents();
+  assert.deepEqual(suspects, ['/data/logs/current.log', '/data/logs/ingest.log']);
+  await row('/data').hover();
+  await row('/data').locator('button.scan').click();
+  await page.locator('#notice', { hasText: 'Scan of /data requested' }).waitFor();
+  await page.locator('#jobs li', { hasText: '/data' }).locator('.status', { hasText: 'RUNNING' }).waitFor();
+  // for the screenshot: close raw/ (opened by the search reveal), select a suspect file
+  await row('/data/run42/raw').click();
+  await row('/data/run42/raw/frame_0001.tif').waitFor({ state: 'hidden' });
+  await page.locator('#tree').evaluate((t) => { t.scrollTop = 0; });
+  await row('/data/logs/ingest.log').click();
+  await page.locator('#detail dd', { hasText: '/data/logs/ingest.log' }).waitFor();
+  assert.equal(await page.textContent('#detail .kv div:has(dt:text-is("Flags")) dd'), 'suspect');
+  await page.mouse.move(0, 0);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-fs.png') });
+});
+
+test('forest view: members side by side, best highlighted, strategy, diff', async () => {
+  const views = await api('/api/v1/views', FS_KEY);
+  const forest = views.find((v) => v.view_id === 'all-servers');
+  assert.ok(forest, 'all-servers is listed');
+  assert.equal(forest.loaded, true, 'Fusion did not load the forest-fs view "all-servers" (see its log)');
+  // another key: forget this one
+  await page.click('#forget-key');
+  await page.locator('#key-prompt').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('fustor.console.key')), null);
+  await page.fill('#key-input', FOREST_KEY);
+  await page.click('#key-submit');
+  await page.locator('#members .member').nth(2).waitFor();
+  assert.equal(await page.locator('#view-select').inputValue(), 'all-servers');
+  assert.equal(await page.locator('#tree-panel').isVisible(), false);
+  assert.deepEqual(await page.locator('#members .member h3').allTextContents(), ['nfs-a', 'nfs-b', 'nfs-c']);
+  // navigate /datasets -> run42 by clicking directories
+  await page.locator('#members .member[data-member="nfs-a"] button.mrow[data-name="datasets"]').click();
+  await page.locator('#members .member[data-member="nfs-b"] button.mrow[data-name="run42"]').click();
+  await page.locator('#crumbs .crumb.current', { hasText: 'run42' }).waitFor();
+  const best = page.locator('#members .member.best');
+  await best.waitFor();
+  assert.equal(await best.count(), 1);
+  assert.equal(await best.getAttribute('data-member'), 'nfs-a');
+  assert.equal(await best.locator('.best-badge').textContent(), 'best · file count 12 files');
+  assert.equal(await best.locator('[data-k="file_count"] dd').textContent(), '12');
+  await page.locator('#best-summary .best-name', { hasText: 'nfs-a' }).waitFor();
+  // aligned rows: nfs-b lacks four samples, nfs-c's sample_003 differs
+  assert.equal(await page.locator('#members .member[data-member="nfs-b"] .mrow.missing').count(), 4);
+  assert.equal(await page.locator('#members .member[data-member="nfs-c"] .mrow.differs[data-name="sample_003.h5"]').count(), 1);
+  // strategy: the newest copy is on nfs-c
+  await page.selectOption('#strategy', 'latest_mtime');
+  await page.locator('#members .member.best[data-member="nfs-c"]').waitFor();
+  assert.match(await page.textContent('#members .member.best .best-badge'), /^best · latest mtime \d{4}-/);
+  await page.selectOption('#strategy', 'total_size');
+  await page.locator('#members .member.best[data-member="nfs-a"]').waitFor();
+  await page.selectOption('#strategy', 'file_count');
+  await page.locator('#members .member.best[data-member="nfs-a"] .best-badge', { hasText: 'file count' }).waitFor();
+  // the per-path diff
+  const d = await api('/api/v1/views/all-servers/diff?path=/datasets/run42', FOREST_KEY);
+  await page.locator('#diff [data-k="difference_count"] dd', { hasText: String(d.difference_count) }).waitFor();
+  assert.ok(d.difference_count >= 5);
+  await page.locator('#diff .only-in h4', { hasText: 'nfs-a' }).waitFor();
+  await page.locator('#diff .mism li[data-path="/datasets/run42/sample_003.h5"]').waitFor();
+  // sessions of the forest's pipes
+  await page.locator('#sessions tbody tr').nth(2).waitFor();
+  await page.mouse.move(0, 0);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-forest.png') });
+});
+
+test('a #key= link (printed by `fustor demo`) opens the console without a prompt', async () => {
+  const tab = await context.newPage();
+  await tab.goto(`${BASE}/ui/#key=${encodeURIComponent(FS_KEY)}`);
+  await tab.locator('#stats [data-k="total_files"] dd').waitFor();
+  assert.ok(!tab.url().includes(FS_KEY), `key left in the address bar: ${tab.url()}`);
+  await tab.close();
+});
+
+test('no dialogs, script errors, CSP violations or failed requests', () => {
+  assert.deepEqual(problems, []);
+});
