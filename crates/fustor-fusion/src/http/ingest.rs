@@ -31,35 +31,20 @@ fn check_rows(batch: &EventBatch, max_rows: usize) -> ApiResult<()> {
     }
     for (i, ev) in batch.events.iter().enumerate() {
         for (j, row) in ev.rows.iter().enumerate() {
-            if let Some(p) = row.path.as_deref()
-                && let Err(e) = normalize_path(p)
-            {
-                return Err(ApiError::invalid(
-                    &[
+            for (field, value) in [("path", &row.path), ("parent_path", &row.parent_path)] {
+                if let Some(p) = value.as_deref()
+                    && let Err(e) = normalize_path(p)
+                {
+                    let loc = [
                         "body",
                         "events",
                         &i.to_string(),
                         "rows",
                         &j.to_string(),
-                        "path",
-                    ],
-                    e.to_string(),
-                ));
-            }
-            if let Some(p) = row.parent_path.as_deref()
-                && let Err(e) = normalize_path(p)
-            {
-                return Err(ApiError::invalid(
-                    &[
-                        "body",
-                        "events",
-                        &i.to_string(),
-                        "rows",
-                        &j.to_string(),
-                        "parent_path",
-                    ],
-                    e.to_string(),
-                ));
+                        field,
+                    ];
+                    return Err(ApiError::invalid(&loc, e.to_string()));
+                }
             }
         }
     }

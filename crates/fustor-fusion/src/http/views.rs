@@ -396,11 +396,13 @@ pub async fn reset(
 
 /// Scope check of `query-api.md` §1: the key must resolve to this view (or, an extension, to a
 /// pipe that feeds it).
-fn scoped(generation: &Generation, resolved: &str, name: &str) -> ApiResult<()> {
+fn scoped(st: &AppState, headers: &HeaderMap, name: &str) -> ApiResult<()> {
+    let generation = st.fusion.current();
+    let resolved = extract::resolve(headers, &generation)?;
     let ok = resolved == name
         || generation
             .pipes
-            .get(resolved)
+            .get(&resolved)
             .is_some_and(|p| p.views.iter().any(|v| v == name));
     if ok {
         Ok(())
@@ -417,9 +419,7 @@ pub async fn sessions(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let resolved = extract::resolve(&headers, &generation)?;
-    scoped(&generation, &resolved, &name)?;
+    scoped(&st, &headers, &name)?;
     let list: Vec<Value> = st
         .fusion
         .sessions
@@ -437,9 +437,7 @@ pub async fn jobs(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let resolved = extract::resolve(&headers, &generation)?;
-    scoped(&generation, &resolved, &name)?;
+    scoped(&st, &headers, &name)?;
     Ok(Json(json!({"jobs": st.fusion.jobs.list(&name)})))
 }
 
@@ -448,9 +446,7 @@ pub async fn job(
     Path((name, job_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let resolved = extract::resolve(&headers, &generation)?;
-    scoped(&generation, &resolved, &name)?;
+    scoped(&st, &headers, &name)?;
     match st.fusion.jobs.get(&job_id) {
         Some(j) if j.view_id == name => Ok(Json(serde_json::to_value(j).unwrap_or(Value::Null))),
         Some(_) => Err(ApiError::not_found(format!(
