@@ -18,6 +18,13 @@ pub async fn root() -> Json<Value> {
     Json(json!({"message": "Welcome to Fusion Storage Engine Ingest API"}))
 }
 
+/// The OpenAPI document of the query API (`api/openapi.json`, kept in sync by a test).
+pub const OPENAPI: &str = include_str!("../../api/openapi.json");
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 pub async fn pipes(State(st): State<AppState>) -> Json<Value> {
     let generation = st.fusion.current();
     let mut out = Map::new();

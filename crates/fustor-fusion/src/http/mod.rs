@@ -96,6 +96,7 @@ pub fn main_app(
     let mut r = Router::new()
         .route("/", get(info::root))
         .route("/metrics", get(info::metrics))
+        .route("/api/v1/openapi.json", get(info::openapi))
         .route(
             "/api/v1/pipe/session/",
             post(sessions::create_main).get(sessions::discover),
