@@ -1,25 +1,25 @@
 //! `fustor-agent`: the command line of the agent daemon (`configuration.md` §5).
 
 use std::fs::OpenOptions;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fustor_agent::daemon::{
-    init_logging, remove_own_pid_file, running_pid, send_signal, write_pid_file,
-};
+use fustor_agent::daemon::init_logging;
 use fustor_agent::{Agent, AgentOptions};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
-use rustix::process::Signal;
+use fustor_core::process::{self, PidFile, running_pid};
 
 const LONG_ABOUT: &str = "\
 Fustor agent: watches the directory trees configured as sources and streams file metadata \
 events (realtime inotify events, snapshots, audits) to a Fusion server.
 
 Configuration: every *.yaml file in $FUSTOR_HOME/agent-config/ (FUSTOR_HOME defaults to \
-~/.fustor), with sections `sources`, `senders` and `pipes`. A pipe pairs one source (an fs \
-directory) with one sender (`fusion` = HTTP to a Fusion receiver, `echo` = log only).
+~/.fustor; --home DIR overrides it), with sections `sources`, `senders` and `pipes`. A pipe \
+pairs one source (an fs directory) with one sender (`fusion` = HTTP to a Fusion receiver, \
+`echo` = log only).
 
 Files: $FUSTOR_HOME/agent.pid, $FUSTOR_HOME/logs/agent.log (rotated at 10 MiB, 5 kept), \
 $FUSTOR_HOME/agent-state.json (written at shutdown).
@@ -30,6 +30,9 @@ Signals: SIGTERM/SIGINT stop (sessions are closed), SIGHUP reloads the configura
 #[derive(Parser)]
 #[command(name = "fustor-agent", version, about = "Fustor agent: file metadata sync to Fusion", long_about = LONG_ABOUT)]
 struct Cli {
+    /// Use this home instead of $FUSTOR_HOME / ~/.fustor.
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -74,7 +77,10 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let paths = FustorPaths::from_env();
+    let paths = match &cli.home {
+        Some(h) => FustorPaths::new(h),
+        None => FustorPaths::from_env(),
+    };
     match run(cli, &paths) {
         Ok(code) => code,
         Err(e) => {
@@ -107,7 +113,7 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             match running_pid(&paths.pid_file(Daemon::Agent)) {
                 None => println!("Agent is not running."),
                 Some(pid) => {
-                    send_signal(pid, Signal::HUP).context("sending SIGHUP")?;
+                    process::hangup(pid).context("sending SIGHUP")?;
                     println!("Reload signal sent to the agent (PID {pid}).");
                 }
             }
@@ -160,7 +166,7 @@ fn start(
 ) -> anyhow::Result<ExitCode> {
     if detached_child {
         // Not a process group leader (spawned by the parent), so this cannot fail with EPERM.
-        let _ = rustix::process::setsid();
+        process::detach();
     }
     std::fs::create_dir_all(paths.config_dir(Daemon::Agent))
         .with_context(|| format!("creating {}", paths.config_dir(Daemon::Agent).display()))?;
@@ -190,7 +196,9 @@ fn start(
             .open(&log_file)
             .with_context(|| format!("opening {}", log_file.display()))?;
         let mut cmd = Command::new(exe);
-        cmd.arg("start")
+        cmd.arg("--home")
+            .arg(&paths.home)
+            .arg("start")
             .arg("--no-console-log")
             .arg("--detached-child");
         if verbose {
@@ -217,7 +225,8 @@ fn start(
     if loaded.config.logging.tracing_level().is_none() {
         tracing::warn!(level = %loaded.config.logging.level, "unknown logging level; using INFO");
     }
-    write_pid_file(&pid_file).with_context(|| format!("writing {}", pid_file.display()))?;
+    let pid_guard =
+        PidFile::create(&pid_file).with_context(|| format!("writing {}", pid_file.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fustor-agent")
@@ -235,7 +244,7 @@ fn start(
             .context("installing signal handlers")
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    remove_own_pid_file(&pid_file);
+    drop(pid_guard);
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
@@ -251,14 +260,8 @@ fn stop(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
         println!("Agent is not running.");
         return Ok(ExitCode::SUCCESS);
     };
-    send_signal(pid, Signal::TERM).context("sending SIGTERM")?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && fustor_agent::daemon::pid_alive(pid) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if fustor_agent::daemon::pid_alive(pid) {
-        println!("Agent did not stop within 10 s; killing it.");
-        let _ = send_signal(pid, Signal::KILL);
+    if process::terminate(pid, Duration::from_secs(10)).context("stopping the agent")? {
+        println!("Agent did not stop within 10 s; killed it.");
     }
     let _ = std::fs::remove_file(&pid_file);
     println!("Agent stopped.");

@@ -85,7 +85,7 @@ fn extra_yaml(home: &Path) -> String {
 }
 
 #[test]
-fn validate_reports_redundant_pipes() {
+fn s88_validate_reports_redundant_pipes() {
     let h = Home::new();
     std::fs::write(h.config("default.yaml"), default_yaml(h.path())).unwrap();
     let ok = h.run(&["validate"]);
@@ -109,7 +109,7 @@ fn validate_reports_redundant_pipes() {
 }
 
 #[test]
-fn daemon_lifecycle_with_hot_reload() {
+fn s89_s85_s86_s87_daemon_lifecycle_with_hot_reload_echo_sender() {
     let h = Home::new();
     std::fs::write(h.config("default.yaml"), default_yaml(h.path())).unwrap();
     assert!(h.stdout(&["status"]).contains("Agent: STOPPED"));

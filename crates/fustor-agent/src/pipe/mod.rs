@@ -340,6 +340,38 @@ impl Tasks {
         abort(&mut self.msync);
         abort(&mut self.rescan);
     }
+
+    /// Cancels every task and waits until each one is gone (they hold the pipe's source, which
+    /// the last holder closes), at most `limit` in all.
+    async fn cancel_all_and_wait(&mut self, limit: Duration) {
+        let mut handles: Vec<JoinHandle<()>> = Vec::new();
+        for h in [
+            self.heartbeat.take(),
+            self.msync.take(),
+            self.audit.take(),
+            self.sentinel.take(),
+            self.rescan.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            h.abort();
+            handles.push(h);
+        }
+        let snapshot = self.snapshot.take();
+        if let Some(h) = &snapshot {
+            h.abort();
+        }
+        let _ = tokio::time::timeout(limit, async move {
+            for h in handles {
+                let _ = h.await;
+            }
+            if let Some(h) = snapshot {
+                let _ = h.await;
+            }
+        })
+        .await;
+    }
 }
 
 /// A running pipe.
@@ -429,7 +461,12 @@ impl<S: Sender> Pipe<S> {
         {
             tracing::warn!(pipe = %self.shared.spec.id, "pipe did not stop in time");
         }
-        self.shared.jobs.lock().abort_all();
+        let mut jobs = std::mem::take(&mut *self.shared.jobs.lock());
+        jobs.abort_all();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while jobs.join_next().await.is_some() {}
+        })
+        .await;
         self.shared.source.bus().unsubscribe(&self.shared.spec.id);
         let status = self.shared.status();
         let src = self.shared.source.clone();
@@ -530,9 +567,9 @@ async fn control_loop<S: Sender>(
             }
         }
     }
-    // Stop (§13): cancel, DELETE, STOPPED.
+    // Stop (§13): cancel (wait ≤ 2 s), DELETE, STOPPED.
     sh.update_state(|_| PipeState::STOPPING);
-    tasks.cancel_all();
+    tasks.cancel_all_and_wait(Duration::from_secs(2)).await;
     if let Some(sid) = sh.session() {
         match tokio::time::timeout(Duration::from_secs(5), sh.sender.close_session(&sid)).await {
             Ok(Ok(())) => tracing::info!(pipe = %sh.spec.id, session = %sid, "session closed"),

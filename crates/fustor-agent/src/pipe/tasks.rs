@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fustor_core::wire::{Command, SentinelFeedback, SentinelUpdateItem};
-use fustor_core::{Event, FsRow, MessageSource};
-use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus};
+use fustor_core::{Event, EventType, FsRow, MessageSource};
+use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus, row_for};
 use fustor_transport_http::{SendError, Sender};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -259,6 +259,10 @@ pub(super) async fn audit_pass<S: Sender>(
     let _guard = sh.audit_lock.lock().await;
     let started = Instant::now();
     sh.update_state(|s| s.with(PipeState::AUDIT_PHASE));
+    if let Err(e) = open_audit(sh, sid).await {
+        sh.update_state(|s| s.without(PipeState::AUDIT_PHASE));
+        return Err(e);
+    }
     let scanner = sh.source.scanner();
     let mut rx = bridge(256, move || scanner.audit(cache));
     let mut batcher = AuditBatcher::new(BATCH_EVENTS);
@@ -322,6 +326,42 @@ pub(super) async fn audit_pass<S: Sender>(
     match obsolete {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Opens the audit at Fusion before anything is listed: one `audit` event with the root row
+/// marked `audit_skipped` (consistency.md P1 starts the audit on the first audit event).
+///
+/// Without it the audit starts when its first batch is applied, which is after the walk
+/// listed up to 100 events' worth of directories; a file created in an already listed
+/// directory whose realtime row reaches Fusion before that first batch is then confirmed
+/// *before* the audit start, so M3 does not protect it and the audit end deletes it as a blind
+/// spot (lost until the next audit). Fusion applies a pipe's batches in arrival order, so
+/// once this batch is acknowledged every later realtime row counts as newer than the audit.
+/// The skipped root protects the root's children; a pass that lists the root sends its real
+/// row later, which replaces the flag. A failure here is logged: the pass then opens the audit
+/// with its first batch, as the reference agent does.
+pub(super) async fn open_audit<S: Sender>(sh: &Arc<Shared<S>>, sid: &str) -> Result<(), SendError> {
+    let root = sh.source.root().to_path_buf();
+    let index = sh.source.scanner().drift().index_now();
+    let row = tokio::task::spawn_blocking(move || row_for(&root, &root))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    let Some(mut row) = row else {
+        return Ok(());
+    };
+    row.audit_skipped = Some(true);
+    let mut ev = Event::fs(EventType::Update, MessageSource::Audit, vec![row]);
+    ev.index = index;
+    match sh.send_events(sid, "audit", vec![ev], false, None).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_obsolete() => Err(e),
+        Err(e) => {
+            tracing::warn!(pipe = %sh.spec.id, error = %e, "audit start batch failed");
+            Ok(())
+        }
     }
 }
 
@@ -416,6 +456,9 @@ async fn targeted<S: Sender>(
     } else {
         None
     };
+    if leader {
+        open_audit(sh, sid).await?;
+    }
     let root = sh.source.root().to_path_buf();
     let pattern = sh.source.pattern().clone();
     let drift = sh.source.scanner().drift();
