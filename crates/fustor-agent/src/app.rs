@@ -93,7 +93,12 @@ pub struct Agent {
     pipes: BTreeMap<String, Pipe<AnySender>>,
     req_tx: mpsc::UnboundedSender<AppRequest>,
     req_rx: mpsc::UnboundedReceiver<AppRequest>,
+    /// `(epoch, events pushed)` per pipe at the last live-status write, for events/s.
+    status_prev: BTreeMap<String, (f64, u64)>,
 }
+
+/// How often the running agent refreshes `agent-status.json` for `fustor-agent status`.
+pub const LIVE_STATUS_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Agent {
     /// Loads and validates the configuration (errors refuse the start), resolves the agent id
@@ -147,6 +152,7 @@ impl Agent {
             pipes: BTreeMap::new(),
             req_tx,
             req_rx,
+            status_prev: BTreeMap::new(),
         };
         if selection.pipes.is_empty() {
             tracing::warn!("no pipe selected; the agent idles until a reload adds one");
@@ -266,10 +272,12 @@ impl Agent {
     /// Handles requests from pipes (reload, stop_pipe) until `shutdown` completes, then stops.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(LIVE_STATUS_PERIOD);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(req) = self.req_rx.recv() => self.handle(req).await,
+                _ = tick.tick() => self.write_live_status(),
             }
         }
         self.shutdown().await;
@@ -295,8 +303,10 @@ impl Agent {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut tick = tokio::time::interval(LIVE_STATUS_PERIOD);
         loop {
             tokio::select! {
+                _ = tick.tick() => self.write_live_status(),
                 _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
                 _ = hup.recv() => {
@@ -308,6 +318,46 @@ impl Agent {
         }
         self.shutdown().await;
         Ok(())
+    }
+
+    /// Writes `agent-status.json`: what `fustor-agent status` shows of the running daemon
+    /// (pipes, sessions, roles, last error, events/s). Written atomically (temp file + rename).
+    fn write_live_status(&mut self) {
+        let now = fustor_core::Now::system().epoch;
+        let pipes: Vec<serde_json::Value> = self
+            .statuses()
+            .into_iter()
+            .map(|st| {
+                let rate = match self.status_prev.get(&st.id) {
+                    Some(&(t, n)) if now > t => {
+                        (st.events_pushed.saturating_sub(n)) as f64 / (now - t)
+                    }
+                    _ => 0.0,
+                };
+                self.status_prev
+                    .insert(st.id.clone(), (now, st.events_pushed));
+                let mut v = serde_json::to_value(&st).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("events_per_sec".into(), json!(rate));
+                }
+                v
+            })
+            .collect();
+        let body = json!({
+            "pid": std::process::id(),
+            "agent_id": self.agent_id,
+            "updated_at": now,
+            "pipes": pipes,
+        });
+        let file = self.paths.home.join("agent-status.json");
+        let tmp = self.paths.home.join("agent-status.json.tmp");
+        let written = serde_json::to_vec_pretty(&body)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &file));
+        if let Err(e) = written {
+            tracing::debug!(file = ?file, error = %e, "cannot write the live status");
+        }
     }
 
     /// Stops every pipe and writes `agent-state.json` (previous one kept as `.bak`).

@@ -270,7 +270,10 @@ fn stop(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
 
 fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode> {
     match running_pid(&paths.pid_file(Daemon::Agent)) {
-        Some(pid) => println!("Agent: RUNNING (PID {pid})"),
+        Some(pid) => {
+            println!("Agent: RUNNING (PID {pid})");
+            print_live_status(paths, pid);
+        }
         None => println!("Agent: STOPPED"),
     }
     let Some(id) = pipe else {
@@ -288,4 +291,43 @@ fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode>
     println!("  Sender: {}", p.sender);
     println!("  Status: {}", if enabled { "ENABLED" } else { "DISABLED" });
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the running agent's own report (`agent-status.json`, refreshed every 2 s).
+fn print_live_status(paths: &FustorPaths, pid: i32) {
+    let file = paths.home.join("agent-status.json");
+    let Some(v) = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        println!("  (no live status yet)");
+        return;
+    };
+    if v["pid"].as_i64() != Some(i64::from(pid)) {
+        println!("  (live status is from another process; the agent may still be starting)");
+        return;
+    }
+    let age = fustor_core::Now::system().epoch - v["updated_at"].as_f64().unwrap_or(0.0);
+    println!(
+        "  agent_id: {}   (status {age:.0} s old)",
+        v["agent_id"].as_str().unwrap_or("?")
+    );
+    for p in v["pipes"].as_array().into_iter().flatten() {
+        let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+        println!(
+            "  pipe {}: {}  role={}  session={}  realtime={}  events={} ({:.1}/s)  errors={}{}",
+            s("id"),
+            s("state"),
+            s("role"),
+            s("session_id"),
+            p["can_realtime"].as_bool().unwrap_or(false),
+            p["events_pushed"].as_u64().unwrap_or(0),
+            p["events_per_sec"].as_f64().unwrap_or(0.0),
+            p["consecutive_errors"].as_u64().unwrap_or(0),
+            p["last_error"]
+                .as_str()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default(),
+        );
+    }
 }

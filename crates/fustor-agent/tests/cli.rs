@@ -138,6 +138,20 @@ fn s89_s85_s86_s87_daemon_lifecycle_with_hot_reload_echo_sender() {
     // The echo sender logs the snapshot batches of p1.
     h.wait_log("p1 snapshot", |l| l.contains("source_type=snapshot"));
 
+    // `status` shows the running daemon's own report: pipes, roles, sessions, events/s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = h.stdout(&["status"]);
+        if st.contains("pipe p1:") && st.contains("role=leader") && st.contains("/s)") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no live pipe line in status:\n{st}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // Unchanged configuration: nothing happens.
     assert!(h.stdout(&["reload"]).contains("Reload signal sent"));
     h.wait_log("unchanged reload", |l| {
