@@ -29,11 +29,18 @@ impl FsView {
     }
 
     /// Applies events in order under one write lock.
+    ///
+    /// Between events (at most a few hundred rows) the lock is handed to waiting readers, with
+    /// the aggregates made exact first: a query waits for one event, not for a whole batch.
     pub fn apply(&self, events: &[Event<FsRow>], now: Now) -> ApplyReport {
         let mut st = self.state.write();
         let mut report = ApplyReport::default();
-        for ev in events {
+        for (i, ev) in events.iter().enumerate() {
             st.apply_event(ev, now, &mut report);
+            if i + 1 < events.len() {
+                st.finish_write();
+                RwLockWriteGuard::bump(&mut st);
+            }
         }
         st.finish_write();
         st.totals.add(&report);
