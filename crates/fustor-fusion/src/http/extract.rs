@@ -71,6 +71,22 @@ pub fn int_param(p: &Params, name: &str) -> ApiResult<Option<i64>> {
     }
 }
 
+/// `recursive`, `max_depth` (≥ 0; forces recursion) and `only_path` of the tree routes.
+pub fn tree_options(p: &Params) -> ApiResult<fustor_view_fs::fs::TreeOptions> {
+    let max_depth = int_param(p, "max_depth")?;
+    if max_depth.is_some_and(|d| d < 0) {
+        return Err(ApiError::invalid(
+            &["query", "max_depth"],
+            "Input should be greater than or equal to 0",
+        ));
+    }
+    Ok(fustor_view_fs::fs::TreeOptions {
+        recursive: bool_param(p, "recursive", true)?,
+        max_depth: max_depth.map(|d| d.min(u32::MAX as i64) as u32),
+        only_path: bool_param(p, "only_path", false)?,
+    })
+}
+
 /// Query parameters decoded strictly: a value that is not valid UTF-8 after percent-decoding is
 /// refused with 422 instead of being silently replaced (which could turn a path into another).
 pub struct QueryParams(pub Params);

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
 use fustor_core::path::normalize_query_path;
 use fustor_core::view::SuspectUpdate;
-use fustor_view_fs::fs::{QueryError, TreeOptions};
+use fustor_view_fs::fs::QueryError;
 use fustor_view_fs::{ForestView, FsView};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{self, QueryParams, bool_param, int_param};
+use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use crate::sessions::Readiness;
 use crate::state::{Generation, ViewEntry, ViewKind};
 
@@ -145,18 +145,7 @@ pub async fn tree(
     }
     let (fs, limit) = fs_ready(&st, &name, entry)?;
     let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
-    let max_depth = int_param(&p, "max_depth")?;
-    if max_depth.is_some_and(|d| d < 0) {
-        return Err(ApiError::invalid(
-            &["query", "max_depth"],
-            "Input should be greater than or equal to 0",
-        ));
-    }
-    let opts = TreeOptions {
-        recursive: bool_param(&p, "recursive", true)?,
-        max_depth: max_depth.map(|d| d.min(u32::MAX as i64) as u32),
-        only_path: bool_param(&p, "only_path", false)?,
-    };
+    let opts = tree_options(&p)?;
     let on_demand = bool_param(&p, "on_demand_scan", false)?;
     let dry_run = bool_param(&p, "dry_run", false)?;
     let path = normalize_query_path(&raw_path);
