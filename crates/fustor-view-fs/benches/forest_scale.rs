@@ -12,7 +12,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{Rng, T0, env, median, rss_bytes};
+use common::{Rng, T0, env, make_dirs, median, rss_bytes};
 use fustor_core::view::{ViewContext, ViewDriver};
 use fustor_core::{Event, EventType, FsRow, MessageSource, Now};
 use fustor_view_fs::fs::TreeOptions;
@@ -34,34 +34,6 @@ fn time(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     v.sort();
     let p99 = v[(v.len() * 99 / 100).min(v.len() - 1)];
     (ms(median(v)), ms(p99))
-}
-
-/// Leaf directory paths, 4–6 levels deep, shared prefixes at the upper levels.
-fn make_dirs(rng: &mut Rng, n: usize) -> Vec<String> {
-    let top: Vec<String> = (0..10)
-        .map(|_| {
-            let l = rng.range(8, 41) as usize;
-            rng.name(l)
-        })
-        .collect();
-    (0..n)
-        .map(|i| {
-            let depth = 4 + i % 3;
-            let mut p = format!("/{}", top[i % top.len()]);
-            for level in 1..depth {
-                let seed = if level + 1 < depth {
-                    (i / 7usize.pow(level as u32)) as u64
-                } else {
-                    i as u64
-                };
-                let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
-                let l = r.range(8, 41) as usize;
-                p.push('/');
-                p.push_str(&r.name(l));
-            }
-            p
-        })
-        .collect()
 }
 
 fn file_row(rng: &mut Rng, dir: &str, i: usize) -> FsRow {

@@ -10,42 +10,13 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{Rng, T0, env, median, rss_bytes};
+use common::{Rng, T0, env, make_dirs, median, rss_bytes};
 use fustor_core::{Event, EventType, FsRow, MessageSource, Now};
 use fustor_view_fs::fs::TreeOptions;
 use fustor_view_fs::{FsView, FsViewConfig};
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-/// Leaf directory paths, 4–6 levels deep.
-fn make_dirs(rng: &mut Rng, n: usize) -> Vec<String> {
-    let top: Vec<String> = (0..10)
-        .map(|_| {
-            let l = rng.range(8, 41) as usize;
-            rng.name(l)
-        })
-        .collect();
-    (0..n)
-        .map(|i| {
-            let depth = 4 + i % 3;
-            let mut p = format!("/{}", top[i % top.len()]);
-            for level in 1..depth {
-                // Shared prefixes at the upper levels, unique names at the leaf.
-                let seed = if level + 1 < depth {
-                    (i / 7usize.pow(level as u32)) as u64
-                } else {
-                    i as u64
-                };
-                let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
-                let l = r.range(8, 41) as usize;
-                p.push('/');
-                p.push_str(&r.name(l));
-            }
-            p
-        })
-        .collect()
 }
 
 fn file_row(rng: &mut Rng, dir: &str, i: usize) -> FsRow {

@@ -50,3 +50,31 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// Leaf directory paths, 4–6 levels deep, shared prefixes at the upper levels.
+pub fn make_dirs(rng: &mut Rng, n: usize) -> Vec<String> {
+    let top: Vec<String> = (0..10)
+        .map(|_| {
+            let l = rng.range(8, 41) as usize;
+            rng.name(l)
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let depth = 4 + i % 3;
+            let mut p = format!("/{}", top[i % top.len()]);
+            for level in 1..depth {
+                let seed = if level + 1 < depth {
+                    (i / 7usize.pow(level as u32)) as u64
+                } else {
+                    i as u64
+                };
+                let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
+                let l = r.range(8, 41) as usize;
+                p.push('/');
+                p.push_str(&r.name(l));
+            }
+            p
+        })
+        .collect()
+}
