@@ -556,3 +556,64 @@ fn s57_blind_spots_persist_across_audits_reset_per_session() {
     assert_eq!(bs["additions_count"], 0);
     assert_eq!(bs["deletion_count"], 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The audit's own directory row clears `audit_skipped` (issue 9, item 1)
+
+/// The agent opens every audit with the root row marked `audit_skipped` (to protect the root's
+/// children until the walk lists it). When the walk's real root row carries the same mtime, C2
+/// used to drop it with its flag, so the root stayed "silent" and a top-level file deleted by a
+/// host without an agent was never removed (S75 at the root).
+#[test]
+fn s75_listed_root_row_with_same_mtime_clears_the_opening_skip() {
+    let v = view();
+    let t = t0();
+    snap(
+        &v,
+        t,
+        vec![dir("/", 100.0), file("/bd.txt", 50.0), file("/keep", 50.0)],
+    );
+    // Host C deletes /bd.txt: the root's mtime moves to 120.
+    audit(&v, t.plus(1.0), vec![silent_dir("/", 120.0)]); // opening row
+    audit(&v, t.plus(2.0), vec![dir("/", 120.0), file("/keep", 50.0)]);
+    assert_eq!(field(&v, "/", "audit_skipped"), false);
+    assert!(v.audit_end(t.plus(3.0)));
+    assert!(!exists(&v, "/bd.txt"), "deleted by C, found by the audit");
+    assert!(exists(&v, "/keep"));
+    assert_eq!(deletions(&v), strs(&["/bd.txt"]));
+}
+
+/// Same for any directory: a row that lists it during an audit clears a skip left by an earlier
+/// audit even when its mtime did not move (an agent restarted after `kill -9` has no mtime cache,
+/// so its first audit lists every directory with the mtimes the view already holds).
+#[test]
+fn listed_dir_row_with_same_mtime_clears_an_earlier_skip() {
+    let v = view();
+    let t = t0();
+    snap(
+        &v,
+        t,
+        vec![dir("/d", 100.0), file("/d/x", 50.0), file("/d/y", 50.0)],
+    );
+    audit(&v, t.plus(1.0), vec![silent_dir("/d", 100.0)]);
+    assert!(v.audit_end(t.plus(2.0)));
+    assert_eq!(field(&v, "/d", "audit_skipped"), true);
+    audit(&v, t.plus(10.0), vec![dir("/d", 100.0), file("/d/x", 50.0)]);
+    assert_eq!(field(&v, "/d", "audit_skipped"), false);
+    assert!(v.audit_end(t.plus(11.0)));
+    assert!(!exists(&v, "/d/y"));
+    assert!(exists(&v, "/d/x"));
+}
+
+/// A stale listed row does not move the directory's attributes (C2 still holds for them).
+#[test]
+fn listed_dir_row_older_than_the_view_keeps_the_newer_mtime() {
+    let v = view();
+    let t = t0();
+    snap(&v, t, vec![dir("/d", 100.0)]);
+    rt(&v, t.plus(1.0), vec![dir("/d", 130.0)]);
+    audit(&v, t.plus(2.0), vec![silent_dir("/d", 130.0)]);
+    audit(&v, t.plus(3.0), vec![dir("/d", 120.0)]);
+    assert_eq!(mtime(&v, "/d"), 130.0);
+    assert_eq!(field(&v, "/d", "audit_skipped"), false);
+}

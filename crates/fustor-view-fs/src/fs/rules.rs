@@ -6,6 +6,7 @@ use fustor_core::{Event, FsRow, MessageSource, Now, normalize_path};
 use super::config::{EPS, TOMB_EPS};
 use super::lineage::LineageId;
 use super::state::{ApplyReport, FsState, Refused, Tombstone};
+use super::tree::NodeId;
 
 impl FsState {
     /// Applies one event in arrival order. Never fails: a bad row is counted and skipped.
@@ -177,6 +178,11 @@ impl FsState {
             && row.audit_skipped != Some(true)
             && old >= mtime
         {
+            if src == MessageSource::Audit
+                && let Some(id) = loc.existing
+            {
+                self.listed_by_audit(id);
+            }
             report.stale += 1;
             return;
         }
@@ -245,6 +251,17 @@ impl FsState {
             self.remove_subtree(id);
         }
         self.blind_deletions.insert(path.into());
+    }
+
+    /// A directory row of an audit that is *not* marked `audit_skipped` means the agent listed the
+    /// directory in this pass, so its children may be judged at the audit end (A3) even when C2
+    /// drops the row's attributes as not newer. Without this, a skip set by an earlier row (the
+    /// agent's opening root row, or a previous audit before an agent restart lost its mtime
+    /// cache) outlived the listing and hid blind-spot deletions forever (issue 9, S75 at the root).
+    fn listed_by_audit(&mut self, id: NodeId) {
+        if self.tree.node(id).is_dir() && self.tree.node(id).audit_skipped() {
+            self.tree.set_audit_skipped(id, false);
+        }
     }
 
     /// Keeps tombstones bounded (see [`super::config::FsViewConfig::max_tombstones`]).
