@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use fustor_core::Now;
 use fustor_core::view::SuspectUpdate;
@@ -90,11 +89,12 @@ pub async fn sentinel_tasks(
 pub async fn sentinel_feedback(
     State(st): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = extract::resolve(&headers, &generation)?;
-    let fb: SentinelFeedback = extract::json(&extract::body(body)?)?;
+    let id = extract::resolve(&headers, &generation);
+    let id = super::body::refused(id, &mut body, &headers).await?;
+    let fb: SentinelFeedback = extract::json(&st.control_body(body, &headers).await?)?;
     if fb.kind != "suspect_update" {
         return Ok(Json(json!({"status": "ignored", "reason": "unknown_type"})));
     }
