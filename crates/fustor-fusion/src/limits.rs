@@ -27,8 +27,8 @@ pub struct Limits {
     /// list): they carry a few KB, so a large body there is an attack, not a batch.
     pub max_control_body_bytes: usize,
     /// Bytes of request bodies held at once over all connections. A body waits for its share
-    /// (at most `body_read_timeout_secs`) and is answered 503 if none frees up, so concurrent
-    /// uploads cannot add up to more memory than this.
+    /// (a quarter of `body_read_timeout_secs`, 5 s at most) and is answered 503 with
+    /// `Retry-After` if none frees up, so concurrent uploads cannot add up to more than this.
     pub max_inflight_body_bytes: usize,
     /// Most rows in one ingest batch; more ⇒ 413.
     pub max_rows_per_batch: usize,

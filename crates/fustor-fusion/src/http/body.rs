@@ -80,6 +80,9 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
 /// the reset instead of the answer; a large one is not worth reading.
 const DISCARD_MAX: usize = 64 << 10;
 const DISCARD_TIME: Duration = Duration::from_secs(1);
+/// Longest wait for a share of the in-flight budget (also at most a quarter of the body
+/// deadline) before answering 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(5);
 
 /// Reads and drops a small body (never buffered, never counted against the budget).
 pub async fn discard(body: &mut Body, headers: &HeaderMap) {
@@ -118,10 +121,14 @@ pub async fn read(
         discard(&mut body, headers).await;
         return Err(too_large(limit));
     }
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    // A short wait for budget: a client refused with 503 retries, one kept waiting holds a
+    // connection.
+    let budget_deadline = start + (timeout / 4).min(BUDGET_WAIT);
     let mut permit = match declared {
         Some(0) | None => None,
-        Some(n) => Some(budget.acquire(n, deadline).await?),
+        Some(n) => Some(budget.acquire(n, budget_deadline).await?),
     };
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
     loop {
@@ -148,7 +155,9 @@ pub async fn read(
             return Err(too_large(limit));
         }
         if declared.is_none() && !data.is_empty() {
-            let more = budget.acquire(data.len(), deadline).await?;
+            let more = budget
+                .acquire(data.len(), Instant::now() + (timeout / 4).min(BUDGET_WAIT))
+                .await?;
             match permit.as_mut() {
                 Some(p) => p.merge(more),
                 None => permit = Some(more),
