@@ -17,6 +17,23 @@ pub const MAX_ID_BYTES: usize = 256;
 /// Longest accepted `client_info.source_uri` (stored per session and per lineage entry).
 pub const MAX_URI_BYTES: usize = 1024;
 
+/// Longest piece of client-supplied text written into one log line.
+const MAX_LOGGED_CHARS: usize = 200;
+
+/// Client-supplied text for a log line: escaped (no control characters or fake line breaks) and
+/// cut to a bounded length, saying how long the original was.
+pub fn for_log(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_LOGGED_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if s.chars().nth(MAX_LOGGED_CHARS).is_some() {
+        out.push_str(&format!("…({} bytes)", s.len()));
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Limits {
@@ -122,6 +139,16 @@ mod tests {
         let mut m = Map::new();
         m.insert("limits".into(), v);
         Limits::from_extra(&m)
+    }
+
+    #[test]
+    fn logged_text_is_escaped_and_bounded() {
+        assert_eq!(for_log("a\nb"), "a\\nb");
+        let long = for_log(&"x".repeat(200_000));
+        assert!(
+            long.len() < 300 && long.ends_with("(200000 bytes)"),
+            "{long}"
+        );
     }
 
     #[test]

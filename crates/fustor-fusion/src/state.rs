@@ -276,8 +276,9 @@ fn first_match<'a>(keys: impl Iterator<Item = (&'a str, &'a String)>, key: &str)
 #[derive(Debug, Clone)]
 pub struct IngestRoute {
     pub pipe_id: String,
-    pub agent_id: String,
-    pub source_uri: Option<String>,
+    /// Lineage of every batch of the session, shared (not copied) by its batches.
+    pub agent_id: Arc<str>,
+    pub source_uri: Option<Arc<str>>,
     pub ended_at: Option<f64>,
 }
 
@@ -325,7 +326,7 @@ impl Fusion {
     pub fn end_session(&self, id: &str, why: &str) -> Option<Ended> {
         let ended = self.sessions.terminate(id)?;
         let s = &ended.session;
-        tracing::info!(session = %id, task = %s.spec.task_id, reason = why, promoted = ?ended.promoted, "session ended");
+        tracing::info!(session = %id, task = %crate::limits::for_log(&s.spec.task_id), reason = why, promoted = ?ended.promoted, "session ended");
         let generation = self.current();
         if let Some(p) = generation.pipes.get(&s.spec.pipe_id) {
             p.pipe
@@ -338,6 +339,7 @@ impl Fusion {
                 pipe_id: &s.spec.pipe_id,
                 session_id: id,
                 agent_id: &s.agent_id,
+                source_uri: s.spec.source_uri.as_deref(),
             };
             v.driver.session_closed(&ctx, ended.last_in_scope);
         }

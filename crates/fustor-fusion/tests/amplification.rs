@@ -58,3 +58,31 @@ async fn empty_events_count() {
     assert_eq!(fx.ingest(&sid, &batch(6)).await.status, 413);
     assert_eq!(fx.ingest(&sid, &batch(5)).await.status, 200);
 }
+
+/// The lineage comes from the session, once per batch: an agent cannot claim another's in an
+/// event's metadata (and Fusion no longer copies it into every event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lineage_comes_from_the_session_not_the_event() {
+    let fx = Fx::f0().await;
+    let r = fx
+        .open_raw(
+            Some("agent-key"),
+            &json!({"task_id": "agent-x:v1", "client_info": {"source_uri": "/mnt/src"}}),
+        )
+        .await;
+    let sid = r.body["session_id"].as_str().unwrap().to_string();
+    fx.ready(&sid).await;
+    let mut b = Fx::batch(
+        "update",
+        "realtime",
+        vec![row("/l.txt", now())],
+        false,
+        None,
+    );
+    b["events"][0]["metadata"] = json!({"agent_id": "spoofed", "source_uri": "/elsewhere"});
+    assert_eq!(fx.ingest(&sid, &b).await.status, 200);
+    fx.settle("v1").await;
+    let n = fx.node("/l.txt").await.expect("applied");
+    assert_eq!(n["last_agent_id"], "agent-x");
+    assert_eq!(n["source_uri"], "/mnt/src");
+}

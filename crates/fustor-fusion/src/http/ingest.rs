@@ -18,7 +18,7 @@ use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract;
 use crate::limits::{Limits, MAX_ID_BYTES};
-use crate::state::{Fusion, IngestRoute, PipeEntry};
+use crate::state::{Fusion, PipeEntry};
 
 /// Drain wait before a snapshot end or an audit end is processed (batch path).
 const DRAIN_BATCH: Duration = Duration::from_secs(30);
@@ -73,23 +73,15 @@ fn check_batch(batch: &EventBatch, limits: &Limits) -> ApiResult<()> {
     Ok(())
 }
 
-/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3). Events without
-/// rows are dropped first: they change nothing, and stamping them would let a small body
-/// multiply the session's ids in memory.
-fn stamp(events: Vec<Event<FsRow>>, route: &IngestRoute) -> Vec<Event<FsRow>> {
+/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3): a lineage the
+/// agent wrote into an event is dropped, and the session's travels once with the batch
+/// ([`fustor_core::view::ViewContext`]) instead of being copied into every event. Events without
+/// rows change nothing and are dropped too.
+fn own_lineage(events: Vec<Event<FsRow>>) -> Vec<Event<FsRow>> {
     let mut events: Vec<Event<FsRow>> = events.into_iter().filter(|e| !e.rows.is_empty()).collect();
     for ev in &mut events {
-        ev.metadata
-            .insert("agent_id".into(), Value::String(route.agent_id.clone()));
-        match &route.source_uri {
-            Some(u) => ev
-                .metadata
-                .insert("source_uri".into(), Value::String(u.clone())),
-            None => ev.metadata.remove("source_uri"),
-        };
-        ev.metadata
-            .entry("pipe_id")
-            .or_insert_with(|| Value::String(route.pipe_id.clone()));
+        ev.metadata.remove("agent_id");
+        ev.metadata.remove("source_uri");
     }
     events
 }
@@ -162,10 +154,15 @@ pub async fn ingest(
         }
         _ => {}
     }
-    let events = stamp(batch.events, &route);
+    let events = own_lineage(batch.events);
     if !events.is_empty() {
         pipe.pipe
-            .enqueue(events, &id, &route.agent_id)
+            .enqueue(
+                events,
+                &id,
+                route.agent_id.clone(),
+                route.source_uri.clone(),
+            )
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
@@ -243,7 +240,7 @@ pub async fn legacy(
                 .all(|r| r.path.as_deref().is_none_or(|p| normalize_path(p).is_ok()))
         })
         .collect();
-    let events = stamp(events, &route);
+    let events = own_lineage(events);
     let generation = st.fusion.current();
     let Some(pipe) = generation.pipes.get(&route.pipe_id) else {
         return Ok(Json(json!({"success": false})));
@@ -251,7 +248,7 @@ pub async fn legacy(
     let ok = events.is_empty()
         || pipe
             .pipe
-            .enqueue(events, &id, &route.agent_id)
+            .enqueue(events, &id, route.agent_id, route.source_uri)
             .await
             .is_ok();
     Ok(Json(json!({"success": ok})))

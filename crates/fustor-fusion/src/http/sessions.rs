@@ -133,8 +133,8 @@ async fn open(
         id.clone(),
         IngestRoute {
             pipe_id: pipe.id.clone(),
-            agent_id: agent_id.clone(),
-            source_uri,
+            agent_id: Arc::from(agent_id.as_str()),
+            source_uri: source_uri.as_deref().map(Arc::from),
             ended_at: None,
         },
     );
@@ -149,11 +149,12 @@ async fn open(
                 pipe_id: &pid,
                 session_id: &sid,
                 agent_id: &agent_id,
+                source_uri: source_uri.as_deref(),
             });
         })
         .await;
     }
-    tracing::info!(session = %id, task = ?req.task_id, pipe = %pipe.id, leader, timeout, "session created");
+    tracing::info!(session = %id, task = %crate::limits::for_log(&req.task_id), pipe = %pipe.id, leader, timeout, "session created");
     (id, leader, timeout)
 }
 

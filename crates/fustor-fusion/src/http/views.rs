@@ -170,7 +170,7 @@ pub async fn tree(
             cmd.insert("job_id".into(), id.clone().into());
             cmd.insert("created_at".into(), epoch.into());
             st.fusion.sessions.push_command(&sessions, &cmd);
-            tracing::info!(view = %name, path = %raw_path.escape_debug(), job = %id, sessions = sessions.len(), "on-demand scan requested");
+            tracing::info!(view = %name, path = %crate::limits::for_log(&raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
             job_id = Some(id);
         }
     }

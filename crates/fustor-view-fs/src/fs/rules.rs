@@ -6,10 +6,17 @@ use fustor_core::{Event, FsRow, MessageSource, Now, normalize_path};
 use super::config::{EPS, TOMB_EPS};
 use super::lineage::LineageId;
 use super::state::{ApplyReport, FsState, Refused, Tombstone};
+use super::view::Sender;
 
 impl FsState {
     /// Applies one event in arrival order. Never fails: a bad row is counted and skipped.
-    pub fn apply_event(&mut self, ev: &Event<FsRow>, now: Now, report: &mut ApplyReport) {
+    pub fn apply_event(
+        &mut self,
+        ev: &Event<FsRow>,
+        sender: Sender<'_>,
+        now: Now,
+        report: &mut ApplyReport,
+    ) {
         report.events += 1;
         if ev.rows.is_empty() {
             return;
@@ -19,9 +26,10 @@ impl FsState {
         if src == MessageSource::Audit && self.audit.last_start.is_none() {
             self.audit.last_start = Some(now.epoch);
         }
-        let lineage = self
-            .lineages
-            .event(ev.meta_str("agent_id"), ev.meta_str("source_uri"));
+        let lineage = self.lineages.event(
+            ev.meta_str("agent_id").or(sender.agent_id),
+            ev.meta_str("source_uri").or(sender.source_uri),
+        );
         let delete = ev.event_type.is_delete();
         for row in &ev.rows {
             report.rows += 1;
