@@ -126,3 +126,27 @@ async fn s91_session_ids_hidden_from_strangers() {
         .await;
     assert_eq!(r.body["leader_session"], a.as_str());
 }
+
+/// Audit start/end and sentinel feedback change the view (an audit end deletes what the audit
+/// did not see): query keys may not call them, on either port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s91_query_keys_cannot_run_audits_or_feed_the_sentinel() {
+    let fx = Fx::f0().await;
+    let a = fx.ready_leader().await;
+    fx.rt(&a, vec![row("/keep.txt", now())]).await;
+    for base in [&fx.recv, &fx.main] {
+        for rest in ["audit/start", "audit/end"] {
+            let url = format!("{base}/api/v1/pipe/consistency/{rest}");
+            let r = fx.send(Method::POST, &url, Some("qk1"), None).await;
+            assert_eq!(r.status, 403, "{rest} with a query key: {}", r.text);
+        }
+        let url = format!("{base}/api/v1/pipe/consistency/sentinel/feedback");
+        let fb = json!({"type": "suspect_update", "updates": []});
+        let r = fx.json_req(Method::POST, &url, Some("qk1"), &fb).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    assert_eq!(fx.stats().await["audit_cycle_count"], 0);
+    assert!(fx.node("/keep.txt").await.is_some());
+    let r = fx.consistency("audit/start", None).await;
+    assert_eq!(r.body["status"], "audit_started", "agent key: {}", r.text);
+}
