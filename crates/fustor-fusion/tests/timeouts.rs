@@ -86,3 +86,20 @@ async fn shutdown_closes_idle_connections() {
     assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
     assert!(closed_within(&mut idle, Duration::from_secs(2)).await);
 }
+
+/// A request head is bounded (64 KiB): a 200 KB header is refused instead of being buffered
+/// on every connection that sends one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_is_refused() {
+    let fx = Fx::f0().await;
+    let mut s = connect(&fx.main).await;
+    let h = head("GET", "/", None, &[("X-Pad", "a".repeat(200_000))]);
+    let _ = s.write_all(h.as_bytes()).await;
+    let answer = response(&mut s, Duration::from_secs(3)).await;
+    assert!(
+        answer.as_ref().is_none_or(|(status, _)| *status == 431),
+        "a 200 KB head was accepted: {answer:?}"
+    );
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await);
+    assert_eq!(fx.get_main("/", None).await.status, 200);
+}

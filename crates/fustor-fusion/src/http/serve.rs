@@ -26,6 +26,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
 }
 
+/// Largest read buffer of a connection, hence the largest request head (431 past it). hyper's
+/// default (~400 KB) lets every held connection pin that much with one endless header; agents
+/// send a few hundred bytes of headers.
+const READ_BUFFER_MAX: usize = 64 << 10;
 /// How long in-flight requests may run after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
@@ -85,7 +89,8 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout);
+        .header_read_timeout(opts.header_read_timeout)
+        .max_buf_size(READ_BUFFER_MAX);
     let mut refused = RateLimited::new(Duration::from_secs(10));
     let mut failed = RateLimited::new(Duration::from_secs(10));
     tokio::pin!(shutdown);
