@@ -1,40 +1,13 @@
-//! Request, connection and queue limits (a Rust addition; the reference enforces none,
-//! `pitfalls.md` 4).
+//! Request and queue limits (a Rust addition; the reference enforces none, `pitfalls.md` 4).
 //!
 //! Set under a top-level `limits:` key of any fusion-config file; every value has a default
-//! that a normal agent never reaches. The defaults are sized from what the agents send: a batch
-//! holds at most 100 events of at most 100 rows (a few MB), control requests a few KB.
+//! that a normal agent never reaches.
 
-use std::time::Duration;
-
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Longest accepted id (`task_id`, hence the agent id; a pipe id in event metadata).
-/// Ids are copied into sessions, logs and lineage; real ones are a few dozen bytes.
-pub const MAX_ID_BYTES: usize = 256;
-
-/// Longest accepted `client_info.source_uri` (stored per session and per lineage entry).
-pub const MAX_URI_BYTES: usize = 1024;
-
-/// Longest piece of client-supplied text written into one log line.
-const MAX_LOGGED_CHARS: usize = 200;
-
-/// Client-supplied text for a log line: escaped (no control characters or fake line breaks) and
-/// cut to a bounded length, saying how long the original was.
-pub fn for_log(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(MAX_LOGGED_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
-    if s.chars().nth(MAX_LOGGED_CHARS).is_some() {
-        out.push_str(&format!("…({} bytes)", s.len()));
-    }
-    out
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `Serialize` lists the known keys for `check-config`'s unknown-key report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// Largest accepted ingest body (bytes); larger ⇒ 413, refused from `Content-Length`
@@ -66,6 +39,8 @@ pub struct Limits {
     pub max_connections_per_port: usize,
 }
 
+// Sized from what the agents send: a batch holds at most 100 events of at most 100 rows (a few
+// MB), a control request a few KB.
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -122,18 +97,43 @@ impl Limits {
         Ok(())
     }
 
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.header_read_timeout_secs)
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.header_read_timeout_secs)
     }
 
-    pub fn body_read_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.body_read_timeout_secs)
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.body_read_timeout_secs)
     }
+}
+
+/// Longest accepted id (`task_id`, hence the agent id; a pipe id in event metadata).
+/// Ids are copied into sessions, logs and lineage; real ones are a few dozen bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Longest accepted `client_info.source_uri` (stored per session and per lineage entry).
+pub const MAX_URI_BYTES: usize = 1024;
+
+/// Longest piece of client-supplied text written into one log line.
+const MAX_LOGGED_CHARS: usize = 200;
+
+/// Client-supplied text for a log line: escaped (no control characters or fake line breaks) and
+/// cut to a bounded length, saying how long the original was.
+pub fn for_log(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_LOGGED_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if s.chars().nth(MAX_LOGGED_CHARS).is_some() {
+        out.push_str(&format!("…({} bytes)", s.len()));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn parse(v: Value) -> Result<Limits, String> {
         let mut m = Map::new();

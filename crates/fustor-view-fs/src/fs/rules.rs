@@ -6,14 +6,13 @@ use fustor_core::{Event, FsRow, MessageSource, Now, normalize_path};
 use super::config::{EPS, TOMB_EPS};
 use super::lineage::LineageId;
 use super::state::{ApplyReport, FsState, Refused, Tombstone};
-use super::view::Sender;
 
 impl FsState {
     /// Applies one event in arrival order. Never fails: a bad row is counted and skipped.
     pub fn apply_event(
         &mut self,
         ev: &Event<FsRow>,
-        sender: Sender<'_>,
+        sender: super::view::Sender<'_>,
         now: Now,
         report: &mut ApplyReport,
     ) {
