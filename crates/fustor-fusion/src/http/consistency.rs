@@ -14,15 +14,14 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiResult;
 use super::extract;
-// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
-use super::sessions::main_writer_pipe;
 
 /// Drain wait of `POST /audit/end`.
 const DRAIN_ROUTE: Duration = Duration::from_secs(10);
 
+/// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
 pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = main_writer_pipe(&headers, &generation)?;
+    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
     let n = views.len();
     let _ = tokio::task::spawn_blocking(move || {
@@ -39,7 +38,7 @@ pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiR
 
 pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = main_writer_pipe(&headers, &generation)?;
+    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
     // Drain every pipe that feeds one of these views, then end the audit once per view.
     for p in generation.pipes.values() {
@@ -94,7 +93,7 @@ pub async fn sentinel_feedback(
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = main_writer_pipe(&headers, &generation);
+    let id = super::sessions::main_writer_pipe(&headers, &generation);
     let id = super::body::refused(id, &mut body, &headers).await?;
     let fb: SentinelFeedback = extract::json(&st.control_body(body, &headers).await?)?;
     if fb.kind != "suspect_update" {
