@@ -31,7 +31,8 @@ fn s78_session_deleted_by_fusion_agent_opens_a_new_one() {
     let r = c.fusion.request(
         reqwest::Method::DELETE,
         &format!("/api/v1/pipe/session/{old}"),
-        "qk1",
+        // Issue 9: only the pipe's agent key may close its sessions (a query key gets 403).
+        "agent-key",
     );
     assert_eq!(r.status, 200, "{:?}", r.body);
     // Heartbeat interval = 3 s / 3: a new session within about one interval.

@@ -14,6 +14,9 @@ pub struct ViewContext<'a> {
     pub pipe_id: &'a str,
     pub session_id: &'a str,
     pub agent_id: &'a str,
+    /// The session's `client_info.source_uri`. With `agent_id`, the lineage of every event of
+    /// the batch: passed once per batch rather than copied into each event's metadata.
+    pub source_uri: Option<&'a str>,
 }
 
 /// Counters of what happened to rows.

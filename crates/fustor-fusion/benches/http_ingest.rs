@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p fustor-fusion --bench http_ingest` — env: `ROWS` (per pipe, default
 //! 1,000,000), `PIPES` (comma list of concurrency levels, default `1,2,4`), `RSS_FILES` (files for
-//! the memory run, default 0 = skip; 10000000 for the figure).
+//! the memory run, default 0 = skip; 10000000 for the figure), `FUSION_BIN` (another
+//! fustor-fusion binary to measure).
 //!
 //! Fusion runs as its own process (the real binary), so client and server do not share an
 //! allocator, and its RSS is read from /proc.
@@ -75,7 +76,10 @@ fn start_fusion(pipes: usize) -> Fusion {
         ));
     }
     std::fs::write(dir.join("default.yaml"), y).expect("config");
-    let child = Command::new(env!("CARGO_BIN_EXE_fustor-fusion"))
+    // `FUSION_BIN` probes another build (e.g. the previous release) under the same load.
+    let bin = std::env::var("FUSION_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fustor-fusion").to_string());
+    let child = Command::new(bin)
         .arg("--home")
         .arg(home.path())
         .args(["start", "--no-console-log"])

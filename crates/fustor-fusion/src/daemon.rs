@@ -93,7 +93,12 @@ fn build(cfg: FusionConfig, pipes: &[String]) -> Result<(Generation, Limits), Da
     Ok((generation, limits))
 }
 
-async fn listen(host: &str, port: u16, app: axum::Router) -> Result<Listener, DaemonError> {
+async fn listen(
+    host: &str,
+    port: u16,
+    app: axum::Router,
+    limits: Limits,
+) -> Result<Listener, DaemonError> {
     let addr = format!("{host}:{port}");
     let listener = TcpListener::bind(&addr)
         .await
@@ -106,7 +111,7 @@ async fn listen(host: &str, port: u16, app: axum::Router) -> Result<Listener, Da
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        if let Err(e) = http::serve(listener, app, async {
+        if let Err(e) = http::serve(listener, app, &limits, async {
             let _ = rx.await;
         })
         .await
@@ -147,6 +152,7 @@ impl FusionServer {
             &host,
             port,
             http::main_app(fusion.clone(), metrics.clone(), port, shares_main),
+            fusion.limits.clone(),
         )
         .await?;
         tracing::info!(addr = %main.addr, "main API listening");
@@ -193,7 +199,7 @@ impl FusionServer {
                 continue;
             }
             let app = http::receiver_app(self.fusion.clone(), self.metrics.clone(), r.port);
-            let l = listen(&r.bind_host, r.port, app).await?;
+            let l = listen(&r.bind_host, r.port, app, self.fusion.limits.clone()).await?;
             tracing::info!(addr = %l.addr, receivers = ?r.receiver_ids, "receiver listening");
             started.push((r.port, l));
         }

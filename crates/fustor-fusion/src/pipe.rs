@@ -53,7 +53,8 @@ impl PipeStats {
 pub struct Batch {
     pub events: Vec<Event<FsRow>>,
     pub session_id: String,
-    pub agent_id: String,
+    pub agent_id: Arc<str>,
+    pub source_uri: Option<Arc<str>>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -119,7 +120,8 @@ impl FusionPipe {
         &self,
         events: Vec<Event<FsRow>>,
         session_id: &str,
-        agent_id: &str,
+        agent_id: Arc<str>,
+        source_uri: Option<Arc<str>>,
     ) -> Result<(), PipeError> {
         let rows: usize = events.iter().map(|e| e.rows.len()).sum();
         let want = u32::try_from(rows.clamp(1, self.max_rows)).unwrap_or(u32::MAX);
@@ -136,7 +138,8 @@ impl FusionPipe {
         let batch = Batch {
             events,
             session_id: session_id.to_string(),
-            agent_id: agent_id.to_string(),
+            agent_id,
+            source_uri,
             _permit: Some(permit),
         };
         self.tx
@@ -173,6 +176,7 @@ fn apply(pipe_id: &str, views: &[Arc<dyn ViewDriver>], stats: &PipeStats, b: Bat
         pipe_id,
         session_id: &b.session_id,
         agent_id: &b.agent_id,
+        source_uri: b.source_uri.as_deref(),
     };
     let now = Now::system();
     for view in views {

@@ -199,6 +199,15 @@ impl SessionManager {
         self.inner.lock().sessions.get(id).cloned()
     }
 
+    /// The pipe of an open session (without copying the session).
+    pub fn pipe_of(&self, id: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .sessions
+            .get(id)
+            .map(|s| s.spec.pipe_id.clone())
+    }
+
     pub fn is_leader(&self, id: &str) -> bool {
         let inner = self.inner.lock();
         inner.sessions.get(id).is_some_and(|s| inner.is_leader(s))

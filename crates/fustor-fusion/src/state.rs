@@ -181,19 +181,51 @@ impl Generation {
     }
 
     /// Key resolution of `wire-protocol.md` §2: a view's query key resolves to the view id,
-    /// an agent key to its pipe id.
+    /// an agent key to its pipe id. Every configured key is compared, in constant time, so the
+    /// answer time says nothing about how close a guess was.
     pub fn resolve_key(&self, key: &str) -> Option<String> {
+        let mut found = None;
         for (id, v) in &self.cfg.views {
-            if v.api_keys.iter().any(|k| k == key) {
-                return Some(id.clone());
+            for k in &v.api_keys {
+                if key_eq(k, key) && found.is_none() {
+                    found = Some(id.clone());
+                }
             }
         }
-        for r in self.cfg.receivers.values() {
-            if let Some(e) = r.api_keys.iter().find(|e| e.key == key) {
-                return Some(e.pipe_id.clone());
-            }
-        }
-        None
+        found.or_else(|| self.agent_pipe(key))
+    }
+
+    /// The pipe of an agent (receiver) key: the only keys that may write (open sessions,
+    /// heartbeat, close, ingest). Query keys never resolve here.
+    pub fn agent_pipe(&self, key: &str) -> Option<String> {
+        first_match(
+            self.cfg
+                .receivers
+                .values()
+                .flat_map(|r| r.api_keys.iter())
+                .map(|e| (e.key.as_str(), &e.pipe_id)),
+            key,
+        )
+    }
+
+    /// The pipe an agent key configured on receiver `port` belongs to, whether that pipe
+    /// runs or not.
+    pub fn receiver_key_pipe(&self, port: u16, key: &str) -> Option<String> {
+        let running = self
+            .receiver_keys
+            .get(&port)
+            .and_then(|m| first_match(m.iter().map(|(k, p)| (k.as_str(), p)), key));
+        running.or_else(|| {
+            first_match(
+                self.cfg
+                    .receivers
+                    .values()
+                    .filter(|r| r.port == port)
+                    .flat_map(|r| r.api_keys.iter())
+                    .map(|e| (e.key.as_str(), &e.pipe_id)),
+                key,
+            )
+        })
     }
 
     /// The views a resolved id addresses: the view of that id, else the views of the pipe of
@@ -214,9 +246,28 @@ impl Generation {
 
     /// The pipe that serves a receiver key on `port`.
     pub fn pipe_for_key(&self, port: u16, key: &str) -> Option<Arc<PipeEntry>> {
-        let pid = self.receiver_keys.get(&port)?.get(key)?;
-        self.pipes.get(pid).cloned()
+        let keys = self.receiver_keys.get(&port)?;
+        let pid = first_match(keys.iter().map(|(k, p)| (k.as_str(), p)), key)?;
+        self.pipes.get(&pid).cloned()
     }
+}
+
+/// Constant-time comparison of a presented key with a configured one (only the length may
+/// differ observably).
+fn key_eq(configured: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    configured.as_bytes().ct_eq(presented.as_bytes()).into()
+}
+
+/// The id of the first configured key equal to `key`; every key is compared.
+fn first_match<'a>(keys: impl Iterator<Item = (&'a str, &'a String)>, key: &str) -> Option<String> {
+    let mut found = None;
+    for (k, id) in keys {
+        if key_eq(k, key) && found.is_none() {
+            found = Some(id.clone());
+        }
+    }
+    found
 }
 
 /// A session's route for ingestion, kept a while after expiry: the reference keeps accepting
@@ -225,8 +276,9 @@ impl Generation {
 #[derive(Debug, Clone)]
 pub struct IngestRoute {
     pub pipe_id: String,
-    pub agent_id: String,
-    pub source_uri: Option<String>,
+    /// Lineage of every batch of the session, shared (not copied) by its batches.
+    pub agent_id: Arc<str>,
+    pub source_uri: Option<Arc<str>>,
     pub ended_at: Option<f64>,
 }
 
@@ -235,6 +287,8 @@ pub struct Fusion {
     pub sessions: SessionManager,
     pub jobs: JobManager,
     pub limits: Limits,
+    /// Request-body bytes in flight over every listener (`limits.max_inflight_body_bytes`).
+    pub bodies: crate::http::body::BodyBudget,
     pub routes: Mutex<HashMap<String, IngestRoute>>,
     /// Port of the main app, for deciding whether receivers share it.
     pub main_port: u16,
@@ -246,6 +300,7 @@ impl Fusion {
             generation: RwLock::new(Arc::new(generation)),
             sessions: SessionManager::new(),
             jobs: JobManager::default(),
+            bodies: crate::http::body::BodyBudget::new(limits.max_inflight_body_bytes),
             limits,
             routes: Mutex::new(HashMap::new()),
             main_port,
@@ -271,7 +326,7 @@ impl Fusion {
     pub fn end_session(&self, id: &str, why: &str) -> Option<Ended> {
         let ended = self.sessions.terminate(id)?;
         let s = &ended.session;
-        tracing::info!(session = %id, task = %s.spec.task_id, reason = why, promoted = ?ended.promoted, "session ended");
+        tracing::info!(session = %id, task = %crate::limits::for_log(&s.spec.task_id), reason = why, promoted = ?ended.promoted, "session ended");
         let generation = self.current();
         if let Some(p) = generation.pipes.get(&s.spec.pipe_id) {
             p.pipe
@@ -284,6 +339,7 @@ impl Fusion {
                 pipe_id: &s.spec.pipe_id,
                 session_id: id,
                 agent_id: &s.agent_id,
+                source_uri: s.spec.source_uri.as_deref(),
             };
             v.driver.session_closed(&ctx, ended.last_in_scope);
         }
@@ -305,13 +361,23 @@ impl Fusion {
             .retain(|_, r| r.ended_at.is_none_or(|t| epoch - t < 600.0));
     }
 
+    /// The pipe a session (open, or ended but still routable) belongs to: the only pipe whose
+    /// agent keys may act on it.
+    pub fn session_pipe(&self, session_id: &str) -> Option<String> {
+        self.sessions
+            .pipe_of(session_id)
+            .or_else(|| self.route(session_id).map(|r| r.pipe_id))
+    }
+
     pub fn route(&self, session_id: &str) -> Option<IngestRoute> {
         self.routes.lock().get(session_id).cloned()
     }
 }
 
 /// `GET /api/v1/pipe/pipes` entry (`wire-protocol.md` §10).
-pub fn pipe_dto(f: &Fusion, p: &PipeEntry) -> Value {
+/// `leader_session` is a session id, i.e. what a writer needs: it is shown only to a caller whose
+/// key belongs to this pipe or one of its views.
+pub fn pipe_dto(f: &Fusion, p: &PipeEntry, show_session: bool) -> Value {
     let active = f
         .sessions
         .ids()
@@ -326,7 +392,7 @@ pub fn pipe_dto(f: &Fusion, p: &PipeEntry) -> Value {
         "info": format!("receiver={}, views={}", p.cfg.receiver, p.views.join(",")),
         "view_handlers": p.views,
         "active_sessions": active,
-        "leader_session": f.sessions.leader_of(&p.election_key),
+        "leader_session": if show_session { f.sessions.leader_of(&p.election_key) } else { None },
         "statistics": p.pipe.stats.view(),
         "queue_size": p.pipe.queue_len(),
     })

@@ -551,7 +551,12 @@ async fn s01_pipe_info_reports_sessions_and_leader() {
     assert_eq!(p["id"], "v1");
     assert_eq!(p["view_id"], "v1");
     assert_eq!(p["active_sessions"], 2, "{p}");
-    assert_eq!(p["leader_session"], a.as_str(), "{p}");
+    // Issue 9 item 6: a session id is shown only to a key of the pipe (or of its views).
+    assert_eq!(p["leader_session"], serde_json::Value::Null, "{p}");
+    for key in ["agent-key", "qk1"] {
+        let r = fx.get_main("/api/v1/pipe/pipes/v1", Some(key)).await;
+        assert_eq!(r.body["leader_session"], a.as_str(), "{key}: {}", r.text);
+    }
     assert_eq!(p["queue_size"], 0);
     assert!(p["view_handlers"].is_array(), "{p}");
     for k in [

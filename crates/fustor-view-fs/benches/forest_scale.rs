@@ -71,6 +71,7 @@ fn main() {
             pipe_id: &pipe,
             session_id: "s",
             agent_id: "a",
+            source_uri: None,
         };
         // The same name stream for every member: they are copies of one share.
         let mut rng = Rng(0x9E3779B97F4A7C15);

@@ -26,6 +26,7 @@ fn push(f: &ForestView, pipe: &str, rows: Vec<FsRow>) {
         pipe_id: pipe,
         session_id: "s",
         agent_id: "",
+        source_uri: None,
     };
     f.apply(&[ev], &ctx, now());
 }

@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use fustor_core::Now;
 use fustor_core::view::SuspectUpdate;
@@ -19,9 +18,10 @@ use super::extract;
 /// Drain wait of `POST /audit/end`.
 const DRAIN_ROUTE: Duration = Duration::from_secs(10);
 
+/// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
 pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = extract::resolve(&headers, &generation)?;
+    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
     let n = views.len();
     let _ = tokio::task::spawn_blocking(move || {
@@ -38,7 +38,7 @@ pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiR
 
 pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = extract::resolve(&headers, &generation)?;
+    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
     // Drain every pipe that feeds one of these views, then end the audit once per view.
     for p in generation.pipes.values() {
@@ -90,11 +90,12 @@ pub async fn sentinel_tasks(
 pub async fn sentinel_feedback(
     State(st): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let id = extract::resolve(&headers, &generation)?;
-    let fb: SentinelFeedback = extract::json(&extract::body(body)?)?;
+    let id = super::sessions::main_writer_pipe(&headers, &generation);
+    let id = super::body::refused(id, &mut body, &headers).await?;
+    let fb: SentinelFeedback = extract::json(&st.control_body(body, &headers).await?)?;
     if fb.kind != "suspect_update" {
         return Ok(Json(json!({"status": "ignored", "reason": "unknown_type"})));
     }

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
@@ -24,16 +22,6 @@ pub fn resolve(headers: &HeaderMap, generation: &Generation) -> ApiResult<String
     generation
         .resolve_key(key)
         .ok_or_else(|| ApiError::unauthorized("Invalid or inactive X-API-Key"))
-}
-
-pub fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    b.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large("Request body too large")
-        } else {
-            ApiError::invalid(&["body"], e.body_text())
-        }
-    })
 }
 
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use crate::state::pipe_dto;
+use crate::state::{Generation, PipeEntry, pipe_dto};
 
 pub async fn root() -> Json<Value> {
     Json(json!({"message": "Welcome to Fusion Storage Engine Ingest API"}))
@@ -25,22 +25,40 @@ pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-pub async fn pipes(State(st): State<AppState>) -> Json<Value> {
+/// The id a presented key resolves to, if any (these routes need no key: wire §10).
+fn caller(headers: &HeaderMap, generation: &Generation) -> Option<String> {
+    extract::api_key(headers).and_then(|k| generation.resolve_key(k))
+}
+
+/// Whether the caller may see the pipe's session ids: its key is the pipe's or one of its
+/// views'. A session id is what a writer addresses, so strangers do not get it.
+fn may_see_sessions(caller: Option<&str>, p: &PipeEntry) -> bool {
+    caller.is_some_and(|c| c == p.id || p.views.iter().any(|v| v == c))
+}
+
+pub async fn pipes(State(st): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let generation = st.fusion.current();
+    let who = caller(&headers, &generation);
     let mut out = Map::new();
     for (id, p) in &generation.pipes {
-        out.insert(id.clone(), pipe_dto(&st.fusion, p));
+        let show = may_see_sessions(who.as_deref(), p);
+        out.insert(id.clone(), pipe_dto(&st.fusion, p, show));
     }
     Json(Value::Object(out))
 }
 
-pub async fn pipe(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn pipe(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
     let p = generation
         .pipes
         .get(&id)
         .ok_or_else(|| ApiError::not_found("Pipe not found"))?;
-    Ok(Json(pipe_dto(&st.fusion, p)))
+    let show = may_see_sessions(caller(&headers, &generation).as_deref(), p);
+    Ok(Json(pipe_dto(&st.fusion, p, show)))
 }
 
 pub async fn pipe_stats(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {

@@ -7,22 +7,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use fustor_core::{BatchKind, Event, EventBatch, FsRow, Now, normalize_path};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use crate::state::{Fusion, IngestRoute, PipeEntry};
+use crate::limits::{Limits, MAX_ID_BYTES};
+use crate::state::{Fusion, PipeEntry};
 
 /// Drain wait before a snapshot end or an audit end is processed (batch path).
 const DRAIN_BATCH: Duration = Duration::from_secs(30);
 
-fn check_rows(batch: &EventBatch, max_rows: usize) -> ApiResult<()> {
+/// Refuses a batch over the row or event bounds (an event with `rows: []` still costs memory),
+/// a hostile path, or an oversized pipe id in event metadata.
+fn check_batch(batch: &EventBatch, limits: &Limits) -> ApiResult<()> {
+    let (max_rows, max_events) = (limits.max_rows_per_batch, limits.max_events_per_batch);
+    if batch.events.len() > max_events {
+        return Err(ApiError::too_large(format!(
+            "batch holds {} events; the limit is {max_events}",
+            batch.events.len()
+        )));
+    }
     let rows: usize = batch.events.iter().map(|e| e.rows.len()).sum();
     if rows > max_rows {
         return Err(ApiError::too_large(format!(
@@ -30,6 +40,18 @@ fn check_rows(batch: &EventBatch, max_rows: usize) -> ApiResult<()> {
         )));
     }
     for (i, ev) in batch.events.iter().enumerate() {
+        if ev
+            .metadata
+            .get("pipe_id")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.len() > MAX_ID_BYTES)
+        {
+            let loc = ["body", "events", &i.to_string(), "metadata", "pipe_id"];
+            return Err(ApiError::invalid(
+                &loc,
+                format!("longer than {MAX_ID_BYTES} bytes"),
+            ));
+        }
         for (j, row) in ev.rows.iter().enumerate() {
             for (field, value) in [("path", &row.path), ("parent_path", &row.parent_path)] {
                 if let Some(p) = value.as_deref()
@@ -51,45 +73,46 @@ fn check_rows(batch: &EventBatch, max_rows: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3).
-fn stamp(events: &mut [Event<FsRow>], route: &IngestRoute) {
-    for ev in events {
-        ev.metadata
-            .insert("agent_id".into(), Value::String(route.agent_id.clone()));
-        match &route.source_uri {
-            Some(u) => ev
-                .metadata
-                .insert("source_uri".into(), Value::String(u.clone())),
-            None => ev.metadata.remove("source_uri"),
-        };
-        ev.metadata
-            .entry("pipe_id")
-            .or_insert_with(|| Value::String(route.pipe_id.clone()));
+/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3): a lineage the
+/// agent wrote into an event is dropped, and the session's travels once with the batch
+/// ([`fustor_core::view::ViewContext`]) instead of being copied into every event. Events without
+/// rows change nothing and are dropped too.
+fn own_lineage(events: Vec<Event<FsRow>>) -> Vec<Event<FsRow>> {
+    let mut events: Vec<Event<FsRow>> = events.into_iter().filter(|e| !e.rows.is_empty()).collect();
+    for ev in &mut events {
+        ev.metadata.remove("agent_id");
+        ev.metadata.remove("source_uri");
     }
+    events
 }
 
 pub async fn ingest(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    if !st.main {
-        super::sessions::receiver_pipe(&st, &headers)?;
+    // Key, then session, then body: nothing is buffered for a request that will be refused.
+    let key_pipe = if st.main {
+        super::sessions::main_writer_pipe(&headers, &st.fusion.current())
     } else {
-        extract::resolve(&headers, &st.fusion.current())?;
-    }
+        super::sessions::receiver_pipe(&st, &headers).map(|p| p.id.clone())
+    };
+    let key_pipe = refused(key_pipe, &mut body, &headers).await?;
     let route = st
         .fusion
         .route(&id)
-        .ok_or_else(|| ApiError::not_found(format!("Session {id} not found or expired")))?;
-    let bytes = extract::body(body)?;
+        .filter(|r| r.pipe_id == key_pipe)
+        .ok_or_else(|| ApiError::not_found(format!("Session {id} not found or expired")));
+    let route = refused(route, &mut body, &headers).await?;
+    let bytes = st.ingest_body(body, &headers).await?;
     // Parsing a large batch takes a millisecond or more: keep it off the async workers so
     // queries stay responsive while agents push.
-    let max_rows = st.fusion.limits.max_rows_per_batch;
-    let mut batch = super::views::blocking(move || -> ApiResult<EventBatch> {
+    let fusion = st.fusion.clone();
+    let batch = super::views::blocking(move || -> ApiResult<EventBatch> {
         let batch: EventBatch = extract::json(&bytes)?;
-        check_rows(&batch, max_rows)?;
+        drop(bytes);
+        check_batch(&batch, &fusion.limits)?;
         Ok(batch)
     })
     .await??;
@@ -131,15 +154,15 @@ pub async fn ingest(
         }
         _ => {}
     }
-    stamp(&mut batch.events, &route);
-    let events: Vec<Event<FsRow>> = batch
-        .events
-        .into_iter()
-        .filter(|e| !e.rows.is_empty())
-        .collect();
+    let events = own_lineage(batch.events);
     if !events.is_empty() {
         pipe.pipe
-            .enqueue(events, &id, &route.agent_id)
+            .enqueue(
+                events,
+                &id,
+                route.agent_id.clone(),
+                route.source_uri.clone(),
+            )
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
@@ -188,19 +211,27 @@ pub async fn legacy(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    extract::resolve(&headers, &st.fusion.current())?;
-    let Some(route) = st.fusion.route(&id) else {
+    let key_pipe = super::sessions::main_writer_pipe(&headers, &st.fusion.current());
+    let key_pipe = refused(key_pipe, &mut body, &headers).await?;
+    let Some(route) = st.fusion.route(&id).filter(|r| r.pipe_id == key_pipe) else {
+        discard(&mut body, &headers).await;
         return Ok(Json(json!({"success": false})));
     };
-    let value: Value = extract::json(&extract::body(body)?)?;
-    let raw = value
-        .get("events")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut events: Vec<Event<FsRow>> = raw
+    let mut value: Value = extract::json(&st.ingest_body(body, &headers).await?)?;
+    let raw = match value.get_mut("events").map(Value::take) {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let max_events = st.fusion.limits.max_events_per_batch;
+    if raw.len() > max_events {
+        return Err(ApiError::too_large(format!(
+            "batch holds {} events; the limit is {max_events}",
+            raw.len()
+        )));
+    }
+    let events: Vec<Event<FsRow>> = raw
         .into_iter()
         .filter_map(|e| serde_json::from_value::<Event<FsRow>>(e).ok())
         .filter(|e| {
@@ -209,7 +240,7 @@ pub async fn legacy(
                 .all(|r| r.path.as_deref().is_none_or(|p| normalize_path(p).is_ok()))
         })
         .collect();
-    stamp(&mut events, &route);
+    let events = own_lineage(events);
     let generation = st.fusion.current();
     let Some(pipe) = generation.pipes.get(&route.pipe_id) else {
         return Ok(Json(json!({"success": false})));
@@ -217,7 +248,7 @@ pub async fn legacy(
     let ok = events.is_empty()
         || pipe
             .pipe
-            .enqueue(events, &id, &route.agent_id)
+            .enqueue(events, &id, route.agent_id, route.source_uri)
             .await
             .is_ok();
     Ok(Json(json!({"success": ok})))

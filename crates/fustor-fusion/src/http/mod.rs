@@ -1,6 +1,7 @@
 //! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
 //! app per distinct receiver port (agent-facing routes).
 
+pub mod body;
 mod consistency;
 pub mod error;
 mod extract;
@@ -8,15 +9,17 @@ mod forest;
 mod info;
 mod ingest;
 mod metrics;
+pub mod serve;
 mod sessions;
 mod ui;
 mod views;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use tower_http::cors::CorsLayer;
 
@@ -30,6 +33,43 @@ pub struct AppState {
     /// The port this app serves (receiver key maps are per port).
     pub port: u16,
     pub main: bool,
+}
+
+impl AppState {
+    /// A control route's body (session, heartbeat, consistency, suspect list): small.
+    pub async fn control_body(
+        &self,
+        body: Body,
+        headers: &HeaderMap,
+    ) -> error::ApiResult<body::Limited> {
+        let l = &self.fusion.limits;
+        let limit = l.max_control_body_bytes.min(l.max_body_bytes);
+        body::read(
+            body,
+            headers,
+            limit,
+            &self.fusion.bodies,
+            l.body_read_timeout(),
+        )
+        .await
+    }
+
+    /// An event batch body, up to `max_body_bytes`.
+    pub async fn ingest_body(
+        &self,
+        body: Body,
+        headers: &HeaderMap,
+    ) -> error::ApiResult<body::Limited> {
+        let l = &self.fusion.limits;
+        body::read(
+            body,
+            headers,
+            l.max_body_bytes,
+            &self.fusion.bodies,
+            l.body_read_timeout(),
+        )
+        .await
+    }
 }
 
 fn consistency_routes() -> Router<AppState> {
@@ -148,16 +188,16 @@ pub fn receiver_app(fusion: Arc<Fusion>, metrics: Arc<Metrics>, port: u16) -> Ro
     finish(receiver_routes().merge(consistency_routes()), state)
 }
 
-/// Serves an app until `shutdown` resolves.
+/// Serves an app until `shutdown` resolves, under the connection and timeout limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: &crate::limits::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let opts = serve::ServeOptions {
+        header_read_timeout: limits.header_read_timeout(),
+        max_connections: limits.max_connections_per_port,
+    };
+    serve::serve(listener, app, opts, shutdown).await
 }

@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use fustor_core::Now;
@@ -14,10 +13,12 @@ use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, api_key};
+use crate::limits::{MAX_ID_BYTES, MAX_URI_BYTES};
 use crate::sessions::{SessionSpec, agent_id_of};
-use crate::state::{Fusion, IngestRoute, PipeEntry};
+use crate::state::{Fusion, Generation, IngestRoute, PipeEntry};
 
 /// Receiver port: a key must belong to a pipe served on this port.
 pub fn receiver_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<Arc<PipeEntry>> {
@@ -25,44 +26,76 @@ pub fn receiver_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<Arc<PipeEn
     let generation = st.fusion.current();
     match generation.pipe_for_key(st.port, key) {
         Some(p) => Ok(p),
-        None => {
-            // A key configured for a pipe that does not run is a server-side problem (400).
-            let configured = generation
-                .cfg
-                .receivers
-                .values()
-                .filter(|r| r.port == st.port)
-                .flat_map(|r| r.api_keys.iter())
-                .find(|e| e.key == key);
-            match configured {
-                Some(e) => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("FusionPipe {} not found", e.pipe_id),
-                )),
-                None => Err(ApiError::unauthorized("Invalid API key")),
-            }
-        }
+        // A key configured for a pipe that does not run is a server-side problem (400).
+        None => match generation.receiver_key_pipe(st.port, key) {
+            Some(pipe) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("FusionPipe {pipe} not found"),
+            )),
+            None => Err(ApiError::unauthorized("Invalid API key")),
+        },
     }
 }
 
-/// Any agent request on a receiver port carries a key of that receiver.
-fn check_receiver_key(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+/// Receiver port: the pipe of the presented agent key (running or not).
+fn receiver_key_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<String> {
     let key = api_key(headers).ok_or_else(|| ApiError::unauthorized("API key required"))?;
-    let generation = st.fusion.current();
-    let known = generation
-        .receiver_keys
-        .get(&st.port)
-        .is_some_and(|m| m.contains_key(key))
-        || generation
-            .cfg
-            .receivers
-            .values()
-            .any(|r| r.port == st.port && r.api_keys.iter().any(|e| e.key == key));
-    if known {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("Invalid API key"))
+    st.fusion
+        .current()
+        .receiver_key_pipe(st.port, key)
+        .ok_or_else(|| ApiError::unauthorized("Invalid API key"))
+}
+
+/// Main port, write routes: only an agent key may write, and only to its own pipe's sessions.
+/// A valid query key is told so (403) rather than "unknown key".
+pub fn main_writer_pipe(headers: &HeaderMap, generation: &Generation) -> ApiResult<String> {
+    let key =
+        api_key(headers).ok_or_else(|| ApiError::unauthorized("X-API-Key header is missing"))?;
+    if let Some(pipe) = generation.agent_pipe(key) {
+        return Ok(pipe);
     }
+    if generation.resolve_key(key).is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "A query key cannot write; use the pipe's agent key",
+        ));
+    }
+    Err(ApiError::unauthorized("Invalid or inactive X-API-Key"))
+}
+
+/// Whether `session` belongs to `pipe`. A session of another pipe is answered exactly like an
+/// unknown one: a session id is not a capability.
+pub fn owns(fusion: &Fusion, pipe: &str, session: &str) -> bool {
+    fusion.session_pipe(session).as_deref() == Some(pipe)
+}
+
+/// Ids are copied into sessions, lineage and logs: refuse oversized ones up front.
+fn check_ids(req: &CreateSessionRequest) -> ApiResult<()> {
+    if req.task_id.len() > MAX_ID_BYTES {
+        return Err(ApiError::invalid(
+            &["body", "task_id"],
+            format!("task_id is longer than {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    let uri = req
+        .client_info
+        .as_ref()
+        .and_then(|c| c.get("source_uri"))
+        .and_then(Value::as_str);
+    if uri.is_some_and(|u| u.len() > MAX_URI_BYTES) {
+        return Err(ApiError::invalid(
+            &["body", "client_info", "source_uri"],
+            format!("source_uri is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn obsoleted(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(419).unwrap_or(StatusCode::GONE),
+        detail,
+    )
 }
 
 /// Creates the session, runs the election and V1; shared by both ports.
@@ -100,8 +133,8 @@ async fn open(
         id.clone(),
         IngestRoute {
             pipe_id: pipe.id.clone(),
-            agent_id: agent_id.clone(),
-            source_uri,
+            agent_id: Arc::from(agent_id.as_str()),
+            source_uri: source_uri.as_deref().map(Arc::from),
             ended_at: None,
         },
     );
@@ -116,11 +149,12 @@ async fn open(
                 pipe_id: &pid,
                 session_id: &sid,
                 agent_id: &agent_id,
+                source_uri: source_uri.as_deref(),
             });
         })
         .await;
     }
-    tracing::info!(session = %id, task = %req.task_id, pipe = %pipe.id, leader, timeout, "session created");
+    tracing::info!(session = %id, task = %crate::limits::for_log(&req.task_id), pipe = %pipe.id, leader, timeout, "session created");
     (id, leader, timeout)
 }
 
@@ -132,10 +166,11 @@ pub async fn create_receiver(
     State(st): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let pipe = receiver_pipe(&st, &headers)?;
-    let req: CreateSessionRequest = extract::json(&extract::body(body)?)?;
+    let pipe = refused(receiver_pipe(&st, &headers), &mut body, &headers).await?;
+    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
+    check_ids(&req)?;
     let (id, leader, timeout) = open(&st.fusion, &pipe, req, Some(addr.ip().to_string())).await;
     Ok(Json(json!({
         "session_id": id,
@@ -151,11 +186,12 @@ pub async fn create_main(
     State(st): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
     let generation = st.fusion.current();
-    let resolved = extract::resolve(&headers, &generation)?;
-    let req: CreateSessionRequest = extract::json(&extract::body(body)?)?;
+    let resolved = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
+    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
+    check_ids(&req)?;
     let pipe = generation.pipes.get(&resolved).cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -177,10 +213,14 @@ pub async fn heartbeat_receiver(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    check_receiver_key(&st, &headers)?;
-    let req: HeartbeatRequest = extract::json_or_default(&extract::body(body)?);
+    let pipe = refused(receiver_key_pipe(&st, &headers), &mut body, &headers).await?;
+    if !owns(&st.fusion, &pipe, &id) {
+        discard(&mut body, &headers).await;
+        return Err(obsoleted("Session obsoleted".into()));
+    }
+    let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
     let now = Now::system();
     match st
         .fusion
@@ -190,10 +230,7 @@ pub async fn heartbeat_receiver(
         Some((leader, commands)) => Ok(Json(json!({
             "status": "ok", "role": role(leader), "message": null, "can_realtime": null, "commands": commands,
         }))),
-        None => Err(ApiError::new(
-            StatusCode::from_u16(419).unwrap_or(StatusCode::GONE),
-            "Session obsoleted",
-        )),
+        None => Err(obsoleted("Session obsoleted".into())),
     }
 }
 
@@ -201,10 +238,15 @@ pub async fn heartbeat_main(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    extract::resolve(&headers, &st.fusion.current())?;
-    let req: HeartbeatRequest = extract::json_or_default(&extract::body(body)?);
+    let generation = st.fusion.current();
+    let pipe = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
+    if !owns(&st.fusion, &pipe, &id) {
+        discard(&mut body, &headers).await;
+        return Err(obsoleted(format!("Session {id} not found")));
+    }
+    let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
     let now = Now::system();
     match st
         .fusion
@@ -218,10 +260,7 @@ pub async fn heartbeat_main(
             "is_leader": leader,
             "commands": commands,
         }))),
-        None => Err(ApiError::new(
-            StatusCode::from_u16(419).unwrap_or(StatusCode::GONE),
-            format!("Session {id} not found"),
-        )),
+        None => Err(obsoleted(format!("Session {id} not found"))),
     }
 }
 
@@ -240,8 +279,11 @@ pub async fn close_receiver(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    check_receiver_key(&st, &headers)?;
-    close(&st.fusion, &id).await;
+    let pipe = receiver_key_pipe(&st, &headers)?;
+    // Unknown ids are answered 200 (wire §3.3); so are other pipes' sessions, left open.
+    if owns(&st.fusion, &pipe, &id) {
+        close(&st.fusion, &id).await;
+    }
     Ok(Json(json!({"status": "terminated", "session_id": id})))
 }
 
@@ -250,8 +292,8 @@ pub async fn close_main(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    extract::resolve(&headers, &st.fusion.current())?;
-    let message = if close(&st.fusion, &id).await {
+    let pipe = main_writer_pipe(&headers, &st.fusion.current())?;
+    let message = if owns(&st.fusion, &pipe, &id) && close(&st.fusion, &id).await {
         format!("Session {id} terminated successfully")
     } else {
         format!("Session {id} already terminated")

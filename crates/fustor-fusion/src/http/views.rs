@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -171,7 +170,7 @@ pub async fn tree(
             cmd.insert("job_id".into(), id.clone().into());
             cmd.insert("created_at".into(), epoch.into());
             st.fusion.sessions.push_command(&sessions, &cmd);
-            tracing::info!(view = %name, path = %raw_path.escape_debug(), job = %id, sessions = sessions.len(), "on-demand scan requested");
+            tracing::info!(view = %name, path = %crate::limits::for_log(&raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
             job_id = Some(id);
         }
     }
@@ -329,11 +328,11 @@ pub async fn put_suspect_list(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (_, resolved, entry) = view(&st, &headers, &name)?;
-    let fs = fs_any(&name, entry)?;
-    let body: Value = extract::json(&extract::body(body)?)?;
+    let found = view(&st, &headers, &name).and_then(|(_, r, e)| Ok((r, fs_any(&name, e)?)));
+    let (resolved, fs) = super::body::refused(found, &mut body, &headers).await?;
+    let body: Value = extract::json(&st.control_body(body, &headers).await?)?;
     let items = match body.get("updates") {
         Some(Value::Array(items)) => items.clone(),
         None | Some(Value::Null) => Vec::new(),

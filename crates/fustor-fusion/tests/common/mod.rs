@@ -14,6 +14,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub mod raw;
+
 /// Fixture F0 with both listeners on port 0. `{V1_EXTRA}` adds keys to v1's `driver_params`,
 /// `{TOP}` adds top-level keys (e.g. `limits:`).
 const F0_TEMPLATE: &str = r#"

@@ -22,6 +22,7 @@ fn ctx(pipe: &str) -> ViewContext<'_> {
         pipe_id: pipe,
         session_id: "s",
         agent_id: "a",
+        source_uri: None,
     }
 }
 

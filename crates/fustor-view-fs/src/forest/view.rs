@@ -115,7 +115,8 @@ impl ViewDriver for ForestView {
             );
             return ApplyReport::default();
         }
-        self.member_or_create(ctx.pipe_id).apply(events, now)
+        self.member_or_create(ctx.pipe_id)
+            .apply_from(events, crate::fs::Sender::of(ctx), now)
     }
 
     /// V1 applies to the session's own tree only.

@@ -21,4 +21,4 @@ pub use query::{QueryError, SearchPattern, SubtreeStats, TreeOptions, ViewStats}
 pub use state::{ApplyReport, FsState, Tombstone};
 pub use suspects::SuspectUpdate;
 pub use tree::NodeId;
-pub use view::FsView;
+pub use view::{FsView, Sender};

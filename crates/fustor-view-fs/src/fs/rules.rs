@@ -10,7 +10,13 @@ use super::tree::NodeId;
 
 impl FsState {
     /// Applies one event in arrival order. Never fails: a bad row is counted and skipped.
-    pub fn apply_event(&mut self, ev: &Event<FsRow>, now: Now, report: &mut ApplyReport) {
+    pub fn apply_event(
+        &mut self,
+        ev: &Event<FsRow>,
+        sender: super::view::Sender<'_>,
+        now: Now,
+        report: &mut ApplyReport,
+    ) {
         report.events += 1;
         if ev.rows.is_empty() {
             return;
@@ -20,9 +26,10 @@ impl FsState {
         if src == MessageSource::Audit && self.audit.last_start.is_none() {
             self.audit.last_start = Some(now.epoch);
         }
-        let lineage = self
-            .lineages
-            .event(ev.meta_str("agent_id"), ev.meta_str("source_uri"));
+        let lineage = self.lineages.event(
+            ev.meta_str("agent_id").or(sender.agent_id),
+            ev.meta_str("source_uri").or(sender.source_uri),
+        );
         let delete = ev.event_type.is_delete();
         for row in &ev.rows {
             report.rows += 1;

@@ -11,6 +11,22 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::config::FsViewConfig;
 use super::state::FsState;
 
+/// Who sent a batch: the lineage of events that do not name their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sender<'a> {
+    pub agent_id: Option<&'a str>,
+    pub source_uri: Option<&'a str>,
+}
+
+impl<'a> Sender<'a> {
+    pub fn of(ctx: &ViewContext<'a>) -> Self {
+        Sender {
+            agent_id: Some(ctx.agent_id),
+            source_uri: ctx.source_uri,
+        }
+    }
+}
+
 pub struct FsView {
     id: String,
     state: RwLock<FsState>,
@@ -33,10 +49,15 @@ impl FsView {
     /// Between events (at most a few hundred rows) the lock is handed to waiting readers, with
     /// the aggregates made exact first: a query waits for one event, not for a whole batch.
     pub fn apply(&self, events: &[Event<FsRow>], now: Now) -> ApplyReport {
+        self.apply_from(events, Sender::default(), now)
+    }
+
+    /// [`FsView::apply`] for events whose lineage is the sender's unless they carry their own.
+    pub fn apply_from(&self, events: &[Event<FsRow>], sender: Sender<'_>, now: Now) -> ApplyReport {
         let mut st = self.state.write();
         let mut report = ApplyReport::default();
         for (i, ev) in events.iter().enumerate() {
-            st.apply_event(ev, now, &mut report);
+            st.apply_event(ev, sender, now, &mut report);
             if i + 1 < events.len() {
                 st.finish_write();
                 RwLockWriteGuard::bump(&mut st);
@@ -97,8 +118,8 @@ impl fustor_core::view::ViewDriver for FsView {
         self.id.clone()
     }
 
-    fn apply(&self, events: &[Event<FsRow>], _ctx: &ViewContext<'_>, now: Now) -> ApplyReport {
-        FsView::apply(self, events, now)
+    fn apply(&self, events: &[Event<FsRow>], ctx: &ViewContext<'_>, now: Now) -> ApplyReport {
+        FsView::apply_from(self, events, Sender::of(ctx), now)
     }
 
     fn session_started(&self, _ctx: &ViewContext<'_>) {
