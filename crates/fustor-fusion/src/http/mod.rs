@@ -7,6 +7,7 @@ mod extract;
 mod forest;
 mod info;
 mod ingest;
+mod lossless_json;
 mod metrics;
 mod sessions;
 mod ui;
