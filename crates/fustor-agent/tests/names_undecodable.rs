@@ -56,7 +56,9 @@ fn wait_node(c: &Cluster, raw: &[u8], what: &str, cond: impl Fn(u16, &str) -> bo
 fn files(f: &Fusion) -> Option<u64> {
     let (_, text) = get_text(f, "/api/v1/views/v1/stats");
     let rest = &text[text.find(r#""total_files":"#)? + 14..];
-    rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+        .parse()
+        .ok()
 }
 
 fn at(dir: &Path, raw: &[u8]) -> std::path::PathBuf {
@@ -78,9 +80,12 @@ fn latin1_names_stay_distinct_in_snapshot_realtime_and_delete() {
     c.wait_ready("v1", 30.0);
 
     // Snapshot: two files, each answered under its own bytes, written like Python writes them.
-    let e9 = wait_node(&c, b"/caf\xe9.txt", "caf\\xe9.txt in the snapshot", |s, _| {
-        s == 200
-    });
+    let e9 = wait_node(
+        &c,
+        b"/caf\xe9.txt",
+        "caf\\xe9.txt in the snapshot",
+        |s, _| s == 200,
+    );
     assert!(e9.contains(r#""name":"caf\udce9.txt""#), "{e9}");
     assert!(e9.contains(r#""size":2"#), "{e9}");
     let (s, e8) = node(&c.fusion, b"/caf\xe8.txt");
@@ -108,13 +113,33 @@ fn latin1_names_stay_distinct_in_snapshot_realtime_and_delete() {
     // Search finds both Latin-1 names, distinct.
     let (s, found) = get_text(&c.fusion, "/api/v1/views/v1/search?pattern=caf*");
     assert_eq!(s, 200, "{found}");
-    assert!(found.contains(r"caf\udce9.txt") && found.contains(r"caf\udce8.txt"), "{found}");
+    assert!(
+        found.contains(r"caf\udce9.txt") && found.contains(r"caf\udce8.txt"),
+        "{found}"
+    );
+
+    // An on-demand scan of a directory with an undecodable name: the agent scans the right
+    // directory and its `job_complete` (`scan_path` with `\udcff`) completes the job.
+    let (s, t) = get_text(
+        &c.fusion,
+        "/api/v1/views/v1/tree?path=/d%FF&on_demand_scan=true",
+    );
+    assert_eq!(s, 200, "{t}");
+    let at_id = t.find(r#""job_id":""#).expect("a job id") + 10;
+    let job = &t[at_id..at_id + t[at_id..].find('"').unwrap()];
+    c.wait("the scan job of /d\\xff completes", 10.0, || {
+        let (_, j) = get_text(&c.fusion, &format!("/api/v1/views/v1/jobs/{job}"));
+        (j.contains("COMPLETED") && j.contains(r#""path":"/d\udcff""#)).then_some(())
+    });
 
     // Deleting one removes only that one.
     std::fs::remove_file(at(&data, b"caf\xe9.txt")).unwrap();
     wait_node(&c, b"/caf\xe9.txt", "caf\\xe9.txt deleted", |s, _| s == 404);
     let (s, e8) = node(&c.fusion, b"/caf\xe8.txt");
-    assert_eq!(s, 200, "caf\\xe8.txt must survive the delete of caf\\xe9.txt: {e8}");
+    assert_eq!(
+        s, 200,
+        "caf\\xe8.txt must survive the delete of caf\\xe9.txt: {e8}"
+    );
     std::fs::remove_file(at(&data, b"d\xff/new\xe8")).unwrap();
     wait_node(&c, b"/d\xff/new\xe8", "new\\xe8 deleted", |s, _| s == 404);
     assert_eq!(node(&c.fusion, b"/d\xff/new\xe9").0, 200);

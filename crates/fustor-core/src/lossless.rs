@@ -64,7 +64,10 @@ pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
             }
         }
         out.push_str(&valid[start..]);
-        chunk.invalid().iter().for_each(|&b| push_escaped(&mut out, b));
+        chunk
+            .invalid()
+            .iter()
+            .for_each(|&b| push_escaped(&mut out, b));
     }
     Cow::Owned(out)
 }
@@ -186,6 +189,33 @@ pub mod de {
     pub fn vec_name<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         let v = <Vec<Wrap> as serde::Deserialize>::deserialize(d)?;
         Ok(v.into_iter().map(|w| w.0).collect())
+    }
+
+    /// A free-form object whose top-level string values may be names (`scan_path` of a
+    /// `job_complete` batch): a `serde_json::Value` refuses `\udcXX`, so such a value is read
+    /// raw and decoded as a name. Nested values must be plain JSON.
+    pub fn opt_meta<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error> {
+        use serde_json::value::RawValue;
+        let Some(raw) =
+            <Option<std::collections::BTreeMap<String, Box<RawValue>>> as serde::Deserialize>::deserialize(d)?
+        else {
+            return Ok(None);
+        };
+        let mut out = serde_json::Map::new();
+        for (k, v) in raw {
+            let value = match serde_json::from_str::<serde_json::Value>(v.get()) {
+                Ok(value) => value,
+                Err(e) => {
+                    let mut de = serde_json::Deserializer::from_str(v.get());
+                    let s = name(&mut de).map_err(|_| D::Error::custom(e))?;
+                    serde_json::Value::String(s)
+                }
+            };
+            out.insert(k, value);
+        }
+        Ok(Some(out))
     }
 }
 

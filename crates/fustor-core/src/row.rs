@@ -184,8 +184,9 @@ mod tests {
 
     #[test]
     fn python_surrogate_escapes_are_distinct_names() {
-        let e9 = parse(r#"{"path":"/caf\udce9.txt","file_name":"caf\udce9.txt","parent_path":"/"}"#)
-            .unwrap();
+        let e9 =
+            parse(r#"{"path":"/caf\udce9.txt","file_name":"caf\udce9.txt","parent_path":"/"}"#)
+                .unwrap();
         let e8 = parse(r#"{"path":"/caf\udce8.txt"}"#).unwrap();
         assert_ne!(e9.path, e8.path);
         let p = e9.path.clone().unwrap();

@@ -93,7 +93,10 @@ pub fn rel_path(root: &Path, abs: &Path) -> Option<String> {
 pub fn abs_of(root: &Path, rel: &str) -> PathBuf {
     let raw = unescape(rel);
     let rest = raw.strip_prefix(b"/").unwrap_or(&raw);
-    let rest = rest.iter().position(|&b| b != b'/').map_or(&[][..], |i| &rest[i..]);
+    let rest = rest
+        .iter()
+        .position(|&b| b != b'/')
+        .map_or(&[][..], |i| &rest[i..]);
     root.join(OsStr::from_bytes(rest))
 }
 
@@ -142,7 +145,10 @@ mod tests {
         );
         assert_eq!(rel_path(root, Path::new("/mnt/share2/a")), None);
         assert_eq!(join_rel("/", b"a"), "/a");
-        assert_eq!(join_rel("/a", b"b\xffc"), format!("/a/{}", escape(b"b\xffc")));
+        assert_eq!(
+            join_rel("/a", b"b\xffc"),
+            format!("/a/{}", escape(b"b\xffc"))
+        );
         assert_ne!(join_rel("/a", b"caf\xe9"), join_rel("/a", b"caf\xe8"));
         let odd = PathBuf::from("/mnt/share").join(OsStr::from_bytes(b"x\xfe"));
         let rel = rel_path(root, &odd).unwrap();

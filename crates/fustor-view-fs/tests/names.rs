@@ -40,7 +40,10 @@ fn two_names_differing_in_an_undecodable_byte_are_two_nodes() {
     assert!(text.contains(r#""path":"/caf\udce8.txt""#), "{text}");
     assert!(!text.contains('\u{FFFD}'));
     let found = String::from_utf8(v.read().search_json("caf*", None).unwrap()).unwrap();
-    assert!(found.contains(r"caf\udce9") && found.contains(r"caf\udce8"), "{found}");
+    assert!(
+        found.contains(r"caf\udce9") && found.contains(r"caf\udce8"),
+        "{found}"
+    );
 
     // Deleting one removes only that one.
     rt_del(&v, t0().plus(1.0), &[&e9]);

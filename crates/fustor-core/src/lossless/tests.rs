@@ -31,7 +31,10 @@ fn latin1_names_are_distinct_and_written_like_python() {
     assert_eq!(back(&e8), b"/caf\xe8.txt");
     // What the Python agent sends (json.dumps of os.fsdecode, ensure_ascii) decodes the same.
     assert_eq!(back(br#"{"path":"/caf\udce9.txt"}"#), b"/caf\xe9.txt");
-    assert_eq!(back(br#"{"path":"/caf\u00e9.txt"}"#), "/café.txt".as_bytes());
+    assert_eq!(
+        back(br#"{"path":"/caf\u00e9.txt"}"#),
+        "/café.txt".as_bytes()
+    );
     assert_eq!(display(&escape(b"/caf\xe9.txt")), "/caf\\xE9.txt");
     assert_eq!(raw_len(&escape(b"caf\xe9")), 4);
 }

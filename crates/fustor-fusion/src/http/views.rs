@@ -109,7 +109,9 @@ pub async fn diff(
     let max = int_param(&p, "max_items")?
         .map(|n| n.max(0) as usize)
         .or(Some(10_000));
-    Ok(LosslessJson(blocking(move || forest.diff(&path, max)).await?))
+    Ok(LosslessJson(
+        blocking(move || forest.diff(&path, max)).await?,
+    ))
 }
 
 fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
@@ -150,7 +152,9 @@ pub async fn tree(
     let dry_run = bool_param(&p, "dry_run", false)?;
     let path = normalize_query_path(&raw_path);
     if dry_run {
-        return Ok(LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response());
+        return Ok(
+            LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
+        );
     }
     let mut job_id: Option<String> = None;
     if on_demand {
@@ -256,7 +260,9 @@ pub async fn search(
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
     if let Some(forest) = forest_of(&entry) {
         let limit = entry_limit(&entry);
-        return Ok(LosslessJson(blocking(move || forest.search(&pattern, limit)).await?).into_response());
+        return Ok(
+            LosslessJson(blocking(move || forest.search(&pattern, limit)).await?).into_response(),
+        );
     }
     let (fs, limit) = fs_ready(&st, &name, entry)?;
     let fs2 = fs.clone();
@@ -307,7 +313,9 @@ pub async fn blind_spots(
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let fs = fs_any(&name, entry)?;
-    Ok(LosslessJson(blocking(move || fs.read().blind_spots_value()).await?))
+    Ok(LosslessJson(
+        blocking(move || fs.read().blind_spots_value()).await?,
+    ))
 }
 
 pub async fn suspect_list(
@@ -437,7 +445,9 @@ pub async fn job(
 ) -> ApiResult<LosslessJson<Value>> {
     scoped(&st, &headers, &name)?;
     match st.fusion.jobs.get(&job_id) {
-        Some(j) if j.view_id == name => Ok(LosslessJson(serde_json::to_value(j).unwrap_or(Value::Null))),
+        Some(j) if j.view_id == name => {
+            Ok(LosslessJson(serde_json::to_value(j).unwrap_or(Value::Null)))
+        }
         Some(_) => Err(ApiError::not_found(format!(
             "Job '{job_id}' not found in view {name}"
         ))),

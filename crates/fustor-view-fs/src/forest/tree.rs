@@ -72,7 +72,7 @@ impl ForestView {
         guarded(self.id(), pipe, || {
             member_entry(tree, path, opts, limit, lossless)
         })
-            .unwrap_or_else(|e| Entry::Error(error_json(&e)))
+        .unwrap_or_else(|e| Entry::Error(error_json(&e)))
     }
 
     /// Every member's entry, one after the other: on the 2-core test machine two threads did

@@ -1,8 +1,8 @@
 //! The read side of the fs view (`query-api.md` §3).
 
+use fustor_core::lossless;
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
-use fustor_core::lossless;
 use serde_json::Value;
 
 use super::json::{Depth, NodeJson};
