@@ -219,6 +219,48 @@ pub mod de {
     }
 }
 
+/// Rewrites every lone `\udc80`–`\udcff` escape of a JSON text into the in-memory escape
+/// character, so that a body parsed as a `serde_json::Value` (free-form request bodies) accepts
+/// names from a PEP 383 client. Escaped surrogate pairs and `\\udc..` (an escaped backslash)
+/// are left alone.
+pub fn json_text(b: &[u8]) -> Cow<'_, [u8]> {
+    let is_low = |i: usize| {
+        b.len() >= i + 6
+            && b[i + 1] == b'u'
+            && b[i + 2].eq_ignore_ascii_case(&b'd')
+            && b[i + 3].eq_ignore_ascii_case(&b'c')
+            && matches!(b[i + 4], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            && b[i + 5].is_ascii_hexdigit()
+    };
+    let is_high = |j: usize| {
+        b.len() >= j + 6
+            && b[j] == b'\\'
+            && b[j + 1] == b'u'
+            && b[j + 2].eq_ignore_ascii_case(&b'd')
+            && matches!(b[j + 3], b'8'..=b'9' | b'a'..=b'b' | b'A'..=b'B')
+    };
+    let escaped = |i: usize| b[..i].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
+    let hits: Vec<usize> = memchr::memchr_iter(b'\\', b)
+        .filter(|&i| is_low(i) && !escaped(i) && !(i >= 6 && is_high(i - 6) && !escaped(i - 6)))
+        .collect();
+    if hits.is_empty() {
+        return Cow::Borrowed(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut last = 0;
+    let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+    for i in hits {
+        out.extend_from_slice(&b[last..i]);
+        let byte = 0x80 | ((hex(b[i + 4]) & 0x7) << 4) | hex(b[i + 5]);
+        let mut buf = [0u8; 4];
+        let c = char::from_u32(BASE + u32::from(byte)).unwrap_or(char::REPLACEMENT_CHARACTER);
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        last = i + 6;
+    }
+    out.extend_from_slice(&b[last..]);
+    Cow::Owned(out)
+}
+
 /// Compact JSON in which escaped bytes are written as `\udcXX`, exactly as Python's `json.dumps`
 /// writes a `surrogateescape`d name; everything else is serde_json's compact output.
 #[derive(Debug, Clone, Copy, Default)]

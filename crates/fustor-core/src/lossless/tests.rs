@@ -63,6 +63,18 @@ fn other_lone_surrogates_are_refused() {
 }
 
 #[test]
+fn free_form_bodies_accept_pep383_escapes() {
+    let v: serde_json::Value = serde_json::from_slice(&json_text(
+        br#"{"path":"/caf\udce9","p":"\ud83c\udc80","q":"\\udce9"}"#,
+    ))
+    .unwrap();
+    assert_eq!(unescape(v["path"].as_str().unwrap()).as_ref(), b"/caf\xe9");
+    assert_eq!(v["p"], "\u{1F080}");
+    assert_eq!(v["q"], "\\udce9");
+    assert!(matches!(json_text(br#"{"a":"b"}"#), Cow::Borrowed(_)));
+}
+
+#[test]
 fn value_strings_decode_too() {
     let r: Row = serde_json::from_value(serde_json::json!({"path": "/a"})).unwrap();
     assert_eq!(r.path, "/a");

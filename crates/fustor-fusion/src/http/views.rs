@@ -341,7 +341,8 @@ pub async fn put_suspect_list(
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, resolved, entry) = view(&st, &headers, &name)?;
     let fs = fs_any(&name, entry)?;
-    let body: Value = extract::json(&extract::body(body)?)?;
+    // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
+    let body: Value = extract::json(&fustor_core::lossless::json_text(&extract::body(body)?))?;
     let items = match body.get("updates") {
         Some(Value::Array(items)) => items.clone(),
         None | Some(Value::Null) => Vec::new(),
