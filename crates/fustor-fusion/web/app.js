@@ -37,19 +37,20 @@
   // U+DC80–U+DCFF (Python's surrogateescape, PEP 383), so JSON.parse gives a string that keeps
   // `caf\xe9.txt` and `caf\xe8.txt` apart. Such a byte is shown as a visible `\xE9` and sent
   // back as `%E9`: a browser would otherwise draw both as U+FFFD and encode both as %EF%BF%BD.
-  const LONE_BYTE = /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g;
+  // A fresh regex per use: a shared /g regex carries lastIndex from one call into the next.
+  const loneBytes = () => /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g;
   const byteOf = (c) => c.charCodeAt(0) & 0xff;
   const hex2 = (b) => b.toString(16).toUpperCase().padStart(2, '0');
 
   /** A name for display: undecodable bytes as `\xE9`. */
-  const shown = (s) => String(s).replace(LONE_BYTE, (c) => `\\x${hex2(byteOf(c))}`);
+  const shown = (s) => String(s).replace(loneBytes(), (c) => `\\x${hex2(byteOf(c))}`);
 
   /** Percent-encodes a query value; an undecodable name byte goes out as that byte (`%E9`). */
   function encodeParam(v) {
     const s = String(v);
     let out = '';
     let last = 0;
-    for (const m of s.matchAll(LONE_BYTE)) {
+    for (const m of s.matchAll(loneBytes())) {
       out += encodeURIComponent(s.slice(last, m.index)) + `%${hex2(byteOf(m[0]))}`;
       last = m.index + 1;
     }
@@ -59,11 +60,10 @@
   /** Text with undecodable bytes marked up as `<span class="esc">\xE9</span>` (text nodes only). */
   function textNodes(s) {
     const str = String(s);
-    LONE_BYTE.lastIndex = 0;
-    if (!LONE_BYTE.test(str)) return [document.createTextNode(str)];
+    if (!loneBytes().test(str)) return [document.createTextNode(str)];
     const out = [];
     let last = 0;
-    for (const m of str.matchAll(LONE_BYTE)) {
+    for (const m of str.matchAll(loneBytes())) {
       if (m.index > last) out.push(document.createTextNode(str.slice(last, m.index)));
       const b = byteOf(m[0]);
       const esc = document.createElement('span');
