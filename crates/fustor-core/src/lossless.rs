@@ -114,37 +114,45 @@ pub fn display(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+const NOT_UTF8: &str = "a JSON string must be UTF-8; write an undecodable byte as \\udcXX";
+
 /// Maps WTF-8 from serde_json (lone surrogates allowed) to raw bytes: U+DC80–U+DCFF becomes the
-/// byte it stands for (PEP 383); any other lone surrogate cannot come from a file name.
-fn from_wtf8(b: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
+/// byte it stands for (PEP 383); any other lone surrogate cannot come from a file name. The rest
+/// must be valid UTF-8: serde_json does not check raw bytes read as bytes, and a JSON text with
+/// raw undecodable bytes is refused, as the Python Fusion refuses it.
+fn from_wtf8(b: &[u8]) -> Result<Vec<u8>, &'static str> {
     // A surrogate is `ED A0..BF xx`; valid UTF-8 never has `ED` followed by A0..BF.
     let is_surrogate = |i: usize| b.get(i + 1).is_some_and(|&n| n >= 0xA0);
-    if !memchr::memchr_iter(0xED, b).any(is_surrogate) {
-        return Ok(Cow::Borrowed(b));
-    }
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == 0xED && is_surrogate(i) {
-            let (Some(&b1), Some(&b2)) = (b.get(i + 1), b.get(i + 2)) else {
-                return Err("truncated surrogate");
-            };
-            let cp = 0xD000 | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
-            if !(0xDC80..=0xDCFF).contains(&cp) {
-                return Err("a lone surrogate outside U+DC80..U+DCFF is not a file name byte");
-            }
-            out.push((cp & 0xFF) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
+    let mut seg = 0;
+    for i in memchr::memchr_iter(0xED, b) {
+        if i < seg || !is_surrogate(i) {
+            continue;
         }
+        let (Some(&b1), Some(&b2)) = (b.get(i + 1), b.get(i + 2)) else {
+            return Err("truncated surrogate");
+        };
+        let cp = 0xD000 | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+        if !(0xDC80..=0xDCFF).contains(&cp) {
+            return Err("a lone surrogate outside U+DC80..U+DCFF is not a file name byte");
+        }
+        std::str::from_utf8(&b[seg..i]).map_err(|_| NOT_UTF8)?;
+        out.extend_from_slice(&b[seg..i]);
+        out.push((cp & 0xFF) as u8);
+        seg = i + 3;
     }
-    Ok(Cow::Owned(out))
+    std::str::from_utf8(&b[seg..]).map_err(|_| NOT_UTF8)?;
+    out.extend_from_slice(&b[seg..]);
+    Ok(out)
 }
 
 /// Decodes a JSON string (with `\udcXX` escapes) into the in-memory form.
 pub fn from_json_bytes(b: &[u8]) -> Result<String, &'static str> {
+    if memchr::memchr(0xED, b).is_none() {
+        // The common case: plain text, validated once.
+        let s = std::str::from_utf8(b).map_err(|_| NOT_UTF8)?;
+        return Ok(escape(s.as_bytes()).into_owned());
+    }
     Ok(escape(&from_wtf8(b)?).into_owned())
 }
 

@@ -57,9 +57,17 @@ fn escape_characters_in_real_names_stay_injective() {
 }
 
 #[test]
-fn other_lone_surrogates_are_refused() {
+fn other_lone_surrogates_and_raw_bytes_are_refused() {
     assert!(serde_json::from_str::<Row>(r#"{"path":"\ud800"}"#).is_err());
     assert!(serde_json::from_str::<Row>(r#"{"path":"\udc41"}"#).is_err());
+    // JSON text is UTF-8: raw undecodable bytes in a string are not the wire form.
+    assert!(serde_json::from_slice::<Row>(b"{\"path\":\"/a\xe9\"}").is_err());
+    assert!(serde_json::from_slice::<Row>(b"{\"path\":\"/\\udce9\xe9\"}").is_err());
+    // Valid UTF-8 around escapes, including U+D7FF/U+E000 (lead byte ED, not a surrogate).
+    assert_eq!(
+        back("{\"path\":\"\u{D7FF}\\udce9\u{E000}\"}".as_bytes()),
+        b"\xed\x9f\xbf\xe9\xee\x80\x80"
+    );
 }
 
 #[test]
