@@ -35,6 +35,11 @@ fn escape_at(b: &[u8], i: usize) -> bool {
 /// Whether `s` holds any escaped byte (cheap: one `memchr` over names that are plain text).
 pub fn has_escapes(s: &str) -> bool {
     let b = s.as_bytes();
+    // A branch-free maximum (vectorised) settles the common case: every JSON key and most
+    // names are far below 0xF4; `memchr` has a fixed cost per call that dominated short strings.
+    if b.iter().copied().max().unwrap_or(0) < 0xF4 {
+        return false;
+    }
     memchr::memchr_iter(0xF4, b).any(|i| escape_at(b, i))
 }
 
