@@ -166,6 +166,29 @@ test('blind spots, suspects and an on-demand scan', async () => {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-fs.png') });
 });
 
+test('names that are not valid UTF-8: two rows, shown escaped, each clickable', async () => {
+  const e9 = '/home/latin1/caf\udce9.txt';
+  const e8 = '/home/latin1/caf\udce8.txt';
+  await row('/home').click();
+  await row('/home/latin1').waitFor();
+  await row('/home/latin1').click();
+  await row(e9).waitFor();
+  await row(e8).waitFor();
+  assert.equal(await row(e9).locator('.label').textContent(), 'caf\\xE9.txt');
+  assert.equal(await row(e8).locator('.label').textContent(), 'caf\\xE8.txt');
+  assert.equal(await row(e9).locator('.label .esc').count(), 1);
+  // clicking asks Fusion for the right bytes (%E8), not for U+FFFD
+  await row(e8).click();
+  await page.locator('#detail dd', { hasText: '/home/latin1/caf\\xE8.txt' }).waitFor();
+  await page.locator('#detail dd', { hasText: '(22 bytes)' }).waitFor();
+  await row(e9).click();
+  await page.locator('#detail dd', { hasText: '/home/latin1/caf\\xE9.txt' }).waitFor();
+  await page.locator('#detail dd', { hasText: '(1 bytes)' }).waitFor();
+  // back to the state the later tests expect
+  await row('/home').click();
+  await row('/home/latin1').waitFor({ state: 'hidden' });
+});
+
 test('forest view: members side by side, best highlighted, strategy, diff', async () => {
   const views = await api('/api/v1/views', FS_KEY);
   const forest = views.find((v) => v.view_id === 'all-servers');

@@ -3,7 +3,8 @@
 //
 // fs view "research" (pipe research): a snapshot with a few directories and files, one of them
 // fresh (so integrity-suspect), a realtime partial write (suspect), an audit that finds a file
-// no agent reported (blind spot, agent_missing), and a file name full of markup (escaping).
+// no agent reported (blind spot, agent_missing), a file name full of markup (escaping) and two
+// Latin-1 names that differ only in a byte that is not UTF-8.
 // forest view "all-servers" (pipes nfs-a, nfs-b, nfs-c): three copies of /datasets, where nfs-a
 // has the most files, nfs-b lacks some, and nfs-c has the newest (but a different) file.
 
@@ -88,6 +89,11 @@ async function waitReady(view, key) {
     file('/data/logs/ingest.log', 88000, now - 5),
     file('/data/<img src=x onerror=alert(1)> & "q".txt', 12, now - 4 * DAY),
     file('/home/alice/notes.txt', 5120, now - 10 * DAY),
+    // Latin-1 names (bytes E9 / E8, not UTF-8), sent as the Python agent sends them: `\udcXX`
+    // (JSON.stringify writes a lone surrogate that way).
+    dir('/home/latin1', now - 10 * DAY),
+    file('/home/latin1/caf\udce9.txt', 1, now - 10 * DAY),
+    file('/home/latin1/caf\udce8.txt', 22, now - 10 * DAY),
   ];
   for (let i = 1; i <= 24; i += 1) {
     rows.push(file(`/data/run42/raw/frame_${String(i).padStart(4, '0')}.tif`, 8388608 + i, run42 + i));

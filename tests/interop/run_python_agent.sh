@@ -45,6 +45,9 @@ cleanup() {
 trap cleanup EXIT
 
 for i in $(seq 1 20); do echo "pre $i" > "$DATA/pre/f$i.txt"; done
+# Latin-1 names (not valid UTF-8, issue 9); see the check below for what 0.8.17 sends.
+echo e9 > "$DATA/$(printf 'caf\xe9.txt')"
+echo e88 > "$DATA/$(printf 'caf\xe8.txt')"
 
 cat > "$FHOME/fusion-config/default.yaml" <<YAML
 host: 127.0.0.1
@@ -85,6 +88,13 @@ gone() { [ "$(code "tree?path=$1&max_depth=0")" = 404 ]; }
 ready() { [ "$(code stats)" = 200 ]; }
 leader() { api sessions | grep -q '"role":"leader"'; }
 realtime() { api sessions | grep -q '"can_realtime":true'; }
+# byte_node PCT_PATH RAW SIZE|None: the node asked for by percent-encoded bytes (`/caf%E9.txt`) is
+# the file with those raw bytes and that size (os.fsencode undoes any `\udcXX` escapes).
+byte_node() {
+    api "tree?path=$1&max_depth=0" | python3 -c "import json,os,sys
+n=json.load(sys.stdin)
+sys.exit(0 if os.fsencode(n['path'])==$2 and $3 in (None, n['size']) else 1)" 2>/dev/null
+}
 
 say "session, snapshot and readiness"
 wait_for "Python agent holds a leader session" 30 leader || true
@@ -96,6 +106,17 @@ wait_for "agent reports can_realtime" 30 realtime || true
 AID="$(api sessions | python3 -c 'import sys,json; print(json.load(sys.stdin)["active_sessions"][0]["agent_id"])' 2>/dev/null || true)"
 LAID="$(api 'tree?path=/pre/f20.txt&max_depth=0' | python3 -c 'import sys,json; print(json.load(sys.stdin)["last_agent_id"])' 2>/dev/null || true)"
 [ -n "$AID" ] && [ "$AID" = "$LAID" ] && ok "node lineage names the session's agent ($AID)" || bad "lineage: session $AID, node $LAID"
+
+say "names that are not valid UTF-8 (issue 9)"
+# The reference agent 0.8.17 is lossy here: fustor_fusion_sdk's sanitize_surrogate_characters
+# encodes every row with errors='replace' before sending, so caf\xe9.txt and caf\xe8.txt both
+# arrive as "caf?.txt" (one node). What we check is that our Fusion takes its rows without a
+# 4xx or an error and answers for them; distinct names from a PEP 383 sender (`\udcXX`, what our
+# agent sends) are covered by run_python_fusion.sh and crates/fustor-agent/tests/names_undecodable.rs.
+wait_for "the reference agent's Latin-1 rows are accepted (listed as /caf?.txt)" 30 \
+    byte_node /caf%3F.txt "b'/caf?.txt'" None || true
+echo 1 > "$DATA/$(printf 'new\xe9.txt')"
+wait_for "realtime: its Latin-1 row (/new?.txt) is accepted" 30 byte_node /new%3F.txt "b'/new?.txt'" 2 || true
 
 say "realtime changes"
 echo hello > "$DATA/new.txt"

@@ -132,6 +132,33 @@ d=json.load(sys.stdin)
 s=[x for x in d.get("active_sessions",[]) if x.get("agent_id")=="agent-a"]
 sys.exit(0 if len(s)==1 and s[0].get("role")=="leader" and s[0].get("can_realtime") else 1)'
 }
+# files_is VIEW KEY N: the view's stats count N files.
+files_is() {
+    curl -s -H "X-API-Key: $2" "http://127.0.0.1:$M/api/v1/views/$1/stats" |
+        python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin).get('total_files')==$3 else 1)" 2>/dev/null
+}
+# latin1 VIEW KEY PRESENT ABSENT: the root lists every byte name of the Python list PRESENT and
+# none of ABSENT. Names are compared as bytes (os.fsencode undoes the `\udcXX` escapes).
+latin1() {
+    curl -s -H "X-API-Key: $2" "http://127.0.0.1:$M/api/v1/views/$1/tree?path=/&max_depth=1" |
+        python3 -c "import json,os,sys
+names={os.fsencode(c['name']) for c in (json.load(sys.stdin).get('children') or [])}
+sys.exit(0 if all(n in names for n in $3) and not any(n in names for n in $4) else 1)" 2>/dev/null
+}
+# latin1_listed ...: `latin1`, where the Fusion can list such names at all. The Python Fusion
+# 0.8.17 stores them but answers 500 for any listing that holds one (its JSON encoder refuses
+# lone surrogates): a reference limitation, reported as a note, not a failure.
+latin1_listed() {
+    local what="$1"; shift
+    local status
+    status="$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $2" \
+        "http://127.0.0.1:$M/api/v1/views/$1/tree?path=/&max_depth=1")"
+    if [ "$status" = 500 ] && [ -z "${FUSTOR_FUSION_CMD:-}" ]; then
+        printf '  note %s: the Python Fusion cannot list such names (HTTP 500)\n' "$what"
+        return 0
+    fi
+    wait_for 10 "$what" latin1 "$@"
+}
 no_sessions() {
     sessions "$1" "$2" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("count")==0 else 1)'
 }
@@ -139,6 +166,9 @@ no_sessions() {
 say "Fusion (${FUSTOR_FUSION_CMD:-Python 0.8.17}) on main :$M, receiver :$R"
 start_fusion
 echo "before-start" >"$DATA/pre.txt"
+# Latin-1 names (not valid UTF-8), as on old NFS shares: two files, not one (issue 9).
+echo e9 >"$DATA/$(printf 'caf\xe9.txt')"
+echo e8 >"$DATA/$(printf 'caf\xe8.txt')"
 
 say "agent start"
 FUSTOR_HOME="$AHOME" "$FUSTOR_AGENT_BIN" start -D
@@ -152,6 +182,26 @@ echo y >>"$DATA/t1.txt"
 wait_for 10 "appended /t1.txt has size 4" size_is v1 qk1 /t1.txt 4
 rm "$DATA/t1.txt"
 wait_for 10 "deleted /t1.txt disappears" absent v1 qk1 /t1.txt
+
+say "names that are not valid UTF-8 stay distinct (issue 9)"
+# Our agent sends an undecodable byte as `\udcXX` (PEP 383); the files are counted apart, and
+# listed apart where the Fusion can list them.
+wait_for 10 "snapshot: caf\\xe9.txt and caf\\xe8.txt count as two files" files_is v1 qk1 3
+latin1_listed "snapshot: caf\\xe9.txt and caf\\xe8.txt are listed apart" \
+    v1 qk1 "[b'caf\\xe9.txt', b'caf\\xe8.txt']" "[b'caf\\xef\\xbf\\xbd.txt']"
+echo new >"$DATA/$(printf 'new\xe9.txt')"
+echo new >"$DATA/$(printf 'new\xe8.txt')"
+wait_for 10 "realtime: new\\xe9.txt and new\\xe8.txt count as two more" files_is v1 qk1 5
+latin1_listed "realtime: new\\xe9.txt and new\\xe8.txt are listed apart" \
+    v1 qk1 "[b'new\\xe9.txt', b'new\\xe8.txt']" "[]"
+rm "$DATA/$(printf 'caf\xe9.txt')"
+wait_for 10 "delete of caf\\xe9.txt removes one file" files_is v1 qk1 4
+latin1_listed "delete of caf\\xe9.txt removes only that one" \
+    v1 qk1 "[b'caf\\xe8.txt', b'new\\xe9.txt']" "[b'caf\\xe9.txt']"
+# Later checks list no directory holding these names; remove them so the rest of the run (and
+# the Python Fusion's sentinel tasks) is unaffected.
+rm -f "$DATA/$(printf 'caf\xe8.txt')" "$DATA/$(printf 'new\xe9.txt')" "$DATA/$(printf 'new\xe8.txt')"
+wait_for 10 "Latin-1 files removed" files_is v1 qk1 1
 
 say "new directories are listed (pitfall 2) and renames"
 mkdir -p "$DATA/deep/a/b" && echo z >"$DATA/deep/a/b/c.txt"

@@ -85,7 +85,7 @@ fn nearest_existing(root: &Path, dir: &str) -> Option<(PathBuf, String)> {
         if rel.split('/').any(|c| c == "..") {
             return None;
         }
-        let abs = root.join(rel.trim_start_matches('/'));
+        let abs = fustor_source_fs::abs_of(root, &rel);
         if abs.is_dir() {
             let abs = if rel == "/" { root.to_path_buf() } else { abs };
             return Some((abs, rel));

@@ -160,7 +160,12 @@ pub struct EventBatch<R = FsRow> {
     pub source_type: String,
     #[serde(default)]
     pub is_end: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Job batches name a path here (`scan_path`), so `\udcXX` is accepted in string values.
+    #[serde(
+        default,
+        deserialize_with = "crate::lossless::de::opt_meta",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -208,6 +213,22 @@ mod tests {
                 "accepted {b}"
             );
         }
+    }
+
+    #[test]
+    fn job_metadata_may_name_an_undecodable_path() {
+        let b: EventBatch = serde_json::from_str(
+            r#"{"events":[],"source_type":"job_complete",
+                "metadata":{"scan_path":"/caf\udce9","job_id":"j","n":{"a":[1]}}}"#,
+        )
+        .unwrap();
+        let m = b.metadata.unwrap();
+        let p = m["scan_path"].as_str().unwrap();
+        assert_eq!(crate::lossless::unescape(p).as_ref(), b"/caf\xe9");
+        assert_eq!(m["job_id"], "j");
+        assert_eq!(m["n"]["a"][0], 1);
+        let bad = r#"{"events":[],"metadata":{"x":{"y":"\udce9"}}}"#;
+        assert!(serde_json::from_str::<EventBatch>(bad).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod logfile;
+pub mod lossless;
 pub mod mapping;
 pub mod path;
 pub mod process;

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::lossless::raw_len;
+
 /// Longest accepted path in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
 /// Longest accepted path component in bytes (Linux `NAME_MAX`).
@@ -35,8 +37,8 @@ pub fn normalize_path(p: &str) -> Result<Option<Cow<'_, str>>, PathError> {
     if p.is_empty() {
         return Ok(None);
     }
-    if p.len() > MAX_PATH_BYTES {
-        return Err(PathError::TooLong(p.len()));
+    if p.len() > MAX_PATH_BYTES && raw_len(p) > MAX_PATH_BYTES {
+        return Err(PathError::TooLong(raw_len(p)));
     }
     if p.as_bytes().contains(&0) {
         return Err(PathError::Nul);
@@ -47,7 +49,10 @@ pub fn normalize_path(p: &str) -> Result<Option<Cow<'_, str>>, PathError> {
             ".." => return Err(PathError::ParentComponent),
             "" if i == 0 => {}
             "" | "." => normal = false,
-            c if c.len() > MAX_NAME_BYTES => return Err(PathError::NameTooLong(c.len())),
+            // Limits count the file system's bytes, not the in-memory escapes.
+            c if c.len() > MAX_NAME_BYTES && raw_len(c) > MAX_NAME_BYTES => {
+                return Err(PathError::NameTooLong(raw_len(c)));
+            }
             _ => {}
         }
     }
@@ -150,6 +155,11 @@ mod tests {
         assert_eq!(normalize_path(&long), Err(PathError::TooLong(5001)));
         let name = format!("/{}", "x".repeat(300));
         assert_eq!(normalize_path(&name), Err(PathError::NameTooLong(300)));
+        // Limits are in raw bytes: 255 undecodable bytes are one valid name.
+        let latin = format!("/{}", crate::lossless::escape(&[0xE9; 255]));
+        assert_eq!(n(&latin).as_deref(), Some(latin.as_str()));
+        let latin = format!("/{}", crate::lossless::escape(&[0xE9; 256]));
+        assert_eq!(normalize_path(&latin), Err(PathError::NameTooLong(256)));
         // "..." and "..x" are ordinary names.
         assert_eq!(n("/.../..x").as_deref(), Some("/.../..x"));
     }

@@ -12,9 +12,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FsRow {
     /// Path relative to the agent's source root, with a leading `/`. Alias `file_path`.
-    #[serde(default, alias = "file_path", skip_serializing_if = "Option::is_none")]
+    /// Names are lossless (`crate::lossless`): `\udcXX` on the wire, raw bytes behind them.
+    #[serde(
+        default,
+        alias = "file_path",
+        deserialize_with = "crate::lossless::de::opt_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lossless::de::opt_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_name: Option<String>,
     #[serde(
         default,
@@ -41,7 +51,11 @@ pub struct FsRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_atomic_write: Option<bool>,
     /// Audit file rows: the containing directory as reported by the agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lossless::de::opt_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parent_path: Option<String>,
     /// Audit file rows: the containing directory's mtime at scan time.
     #[serde(
@@ -164,7 +178,23 @@ mod tests {
         assert!(parse(r#"{"path":"/x","modified_time":1e999}"#).is_err());
         assert!(parse(r#"{"path":"/x","is_directory":"yes"}"#).is_err());
         assert!(parse(r#"{"path":"\ud800"}"#).is_err());
+        assert!(parse(r#"{"path":["/x"]}"#).is_err());
         assert!(parse(r#"[1,2]"#).is_err());
+    }
+
+    #[test]
+    fn python_surrogate_escapes_are_distinct_names() {
+        let e9 =
+            parse(r#"{"path":"/caf\udce9.txt","file_name":"caf\udce9.txt","parent_path":"/"}"#)
+                .unwrap();
+        let e8 = parse(r#"{"path":"/caf\udce8.txt"}"#).unwrap();
+        assert_ne!(e9.path, e8.path);
+        let p = e9.path.clone().unwrap();
+        assert_eq!(crate::lossless::unescape(&p).as_ref(), b"/caf\xe9.txt");
+        assert_eq!(
+            crate::lossless::to_vec(&FsRow::delete(p)).unwrap(),
+            br#"{"path":"/caf\udce9.txt"}"#
+        );
     }
 
     #[test]

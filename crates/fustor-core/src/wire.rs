@@ -131,7 +131,11 @@ impl Command {
 pub struct SentinelTasks {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lossless::de::vec_name",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_id: Option<String>,
@@ -140,6 +144,7 @@ pub struct SentinelTasks {
 /// One entry of `POST /sentinel/feedback`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentinelUpdateItem {
+    #[serde(default, deserialize_with = "crate::lossless::de::opt_name")]
     pub path: Option<String>,
     pub mtime: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

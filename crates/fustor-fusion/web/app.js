@@ -33,6 +33,50 @@
 
   const $ = (id) => document.getElementById(id);
 
+  // File names are bytes. Fusion writes a byte that is not valid UTF-8 as a lone surrogate
+  // U+DC80–U+DCFF (Python's surrogateescape, PEP 383), so JSON.parse gives a string that keeps
+  // `caf\xe9.txt` and `caf\xe8.txt` apart. Such a byte is shown as a visible `\xE9` and sent
+  // back as `%E9`: a browser would otherwise draw both as U+FFFD and encode both as %EF%BF%BD.
+  // A fresh regex per use: a shared /g regex carries lastIndex from one call into the next.
+  const loneBytes = () => /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g;
+  const byteOf = (c) => c.charCodeAt(0) & 0xff;
+  const hex2 = (b) => b.toString(16).toUpperCase().padStart(2, '0');
+
+  /** A name for display: undecodable bytes as `\xE9`. */
+  const shown = (s) => String(s).replace(loneBytes(), (c) => `\\x${hex2(byteOf(c))}`);
+
+  /** Percent-encodes a query value; an undecodable name byte goes out as that byte (`%E9`). */
+  function encodeParam(v) {
+    const s = String(v);
+    let out = '';
+    let last = 0;
+    for (const m of s.matchAll(loneBytes())) {
+      out += encodeURIComponent(s.slice(last, m.index)) + `%${hex2(byteOf(m[0]))}`;
+      last = m.index + 1;
+    }
+    return out + encodeURIComponent(s.slice(last));
+  }
+
+  /** Text with undecodable bytes marked up as `<span class="esc">\xE9</span>` (text nodes only). */
+  function textNodes(s) {
+    const str = String(s);
+    if (!loneBytes().test(str)) return [document.createTextNode(str)];
+    const out = [];
+    let last = 0;
+    for (const m of str.matchAll(loneBytes())) {
+      if (m.index > last) out.push(document.createTextNode(str.slice(last, m.index)));
+      const b = byteOf(m[0]);
+      const esc = document.createElement('span');
+      esc.className = 'esc';
+      esc.title = `byte 0x${hex2(b)}: not valid UTF-8`;
+      esc.textContent = `\\x${hex2(b)}`;
+      out.push(esc);
+      last = m.index + 1;
+    }
+    if (last < str.length) out.push(document.createTextNode(str.slice(last)));
+    return out;
+  }
+
   /** Creates an element. Strings among `kids` become text nodes (never markup). */
   function h(tag, props, ...kids) {
     const el = document.createElement(tag);
@@ -40,16 +84,17 @@
       for (const [k, v] of Object.entries(props)) {
         if (v == null || v === false) continue;
         if (k === 'class') el.className = v;
-        else if (k === 'text') el.textContent = String(v);
+        else if (k === 'text') el.textContent = shown(v);
         else if (k === 'dataset') Object.assign(el.dataset, v);
         else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
         else if (k === 'style' || k === 'innerHTML') throw new Error('not allowed: ' + k);
-        else el.setAttribute(k, v === true ? '' : String(v));
+        else el.setAttribute(k, v === true ? '' : shown(v));
       }
     }
     for (const c of kids.flat()) {
       if (c == null || c === false) continue;
-      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+      if (c instanceof Node) el.append(c);
+      else el.append(...textNodes(c));
     }
     return el;
   }
@@ -162,9 +207,10 @@
   async function api(path, params) {
     const url = new URL(path, window.location.origin);
     if (params) {
-      for (const [k, v] of Object.entries(params)) {
-        if (v != null) url.searchParams.set(k, String(v));
-      }
+      url.search = Object.entries(params)
+        .filter(([, v]) => v != null)
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeParam(v)}`)
+        .join('&');
     }
     let resp;
     try {

@@ -32,5 +32,5 @@ pub use pattern::FilePattern;
 pub use realtime::{Realtime, RealtimeConfig, RealtimeItem};
 pub use scan::{RowStream, Scanner};
 pub use sentinel::{SentinelStatus, SentinelUpdate};
-pub use stat::{Meta, epoch_now, rel_path, row_for};
+pub use stat::{Meta, abs_of, epoch_now, rel_path, row_for};
 pub use watch::{Scheduled, WatchHook, WatchSet};

@@ -5,11 +5,14 @@
 //! the workers block on the channel (back-pressure) instead of buffering the whole tree, and when
 //! it drops the stream they stop at the next send.
 
+use std::ffi::OsStr;
 use std::ops::ControlFlow;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use fustor_core::lossless::unescape;
 use fustor_core::{Event, EventType, FsRow, MessageSource};
 use rustix::io::Errno;
 
@@ -18,7 +21,7 @@ use crate::drift::{Drift, PreScan, prescan};
 use crate::error::FsError;
 use crate::params::FsDriverParams;
 use crate::pattern::FilePattern;
-use crate::stat::{epoch_now, join_rel, rel_path, stat_path};
+use crate::stat::{abs_of, epoch_now, join_rel, rel_path, stat_path};
 use crate::walk::{Children, Flow, Kind, OpenDir, Task, Visitor, walk};
 use crate::watch::WatchHook;
 
@@ -120,11 +123,12 @@ impl Scanner {
 
     /// Maps a requested path to `(absolute path, reported path)` under the root.
     pub(crate) fn resolve(&self, path: &str) -> Option<(PathBuf, String)> {
-        let p = Path::new(path);
+        let raw = unescape(path);
+        let p = Path::new(OsStr::from_bytes(&raw));
         let joined = if p.starts_with(&self.root) {
             p.to_path_buf()
         } else {
-            self.root.join(path.trim_start_matches('/'))
+            abs_of(&self.root, path)
         };
         if joined.components().any(|c| c == Component::ParentDir) {
             return None;

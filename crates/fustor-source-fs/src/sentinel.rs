@@ -1,8 +1,11 @@
 //! Sentinel checks (`agent-runtime.md` §6.3): Fusion asks for the current state of suspect
 //! files and the agent answers with a fresh `stat`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use fustor_core::lossless::unescape;
 use serde::{Deserialize, Serialize};
 
 use crate::scan::Scanner;
@@ -29,7 +32,9 @@ pub struct SentinelUpdate {
 
 /// View path → agent path; `..` is refused rather than resolved (it could leave the root).
 fn under_root(root: &Path, view_path: &str) -> Option<PathBuf> {
-    let rel = Path::new(view_path.trim_start_matches('/'));
+    let raw = unescape(view_path);
+    let start = raw.iter().position(|&b| b != b'/').unwrap_or(raw.len());
+    let rel = Path::new(OsStr::from_bytes(&raw[start..]));
     if rel
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))

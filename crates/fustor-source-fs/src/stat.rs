@@ -1,16 +1,19 @@
 //! Row building (`agent-runtime.md` §10.1–10.2).
 //!
-//! Paths travel in two forms: the absolute agent path as raw bytes (to reopen the entry; lossy
-//! text could name a different file) and the reported path relative to the root (lossy text, as
-//! it goes on the wire). Every row is built from a `stat` structure so that scans, realtime and
+//! Paths travel in two forms: the absolute agent path as raw bytes (to reopen the entry) and the
+//! reported path relative to the root, in the lossless in-memory form of `fustor_core::lossless`
+//! (undecodable bytes are kept, never replaced by U+FFFD, so `caf\xe9` and `caf\xe8` stay two
+//! files). Every row is built from a `stat` structure so that scans, realtime and
 //! on-demand produce identical rows.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fustor_core::FsRow;
+use fustor_core::lossless::{escape, unescape};
 use rustix::fs::{AtFlags, CWD, FileType, Stat};
 use rustix::io::Errno;
 
@@ -60,14 +63,9 @@ pub fn file_name_of(rel: &str) -> &str {
     }
 }
 
-/// Undecodable bytes become U+FFFD; a name must never abort a scan.
-pub fn lossy(name: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(name)
-}
-
 /// The reported path of a child of the directory reported as `parent`.
 pub fn join_rel(parent: &str, name: &[u8]) -> String {
-    let name = lossy(name);
+    let name = escape(name);
     let mut s = String::with_capacity(parent.len() + 1 + name.len());
     if parent != "/" {
         s.push_str(parent);
@@ -83,12 +81,23 @@ pub fn rel_path(root: &Path, abs: &Path) -> Option<String> {
     let bytes = rest.as_os_str().as_bytes();
     let mut s = String::with_capacity(bytes.len() + 1);
     s.push('/');
-    s.push_str(&lossy(bytes));
+    s.push_str(&escape(bytes));
     // `strip_prefix` keeps a trailing separator when `abs` had one.
     while s.len() > 1 && s.ends_with('/') {
         s.pop();
     }
     Some(s)
+}
+
+/// The agent path of a reported path (`"/a/b"` → `root/a/b`), with the raw bytes behind it.
+pub fn abs_of(root: &Path, rel: &str) -> PathBuf {
+    let raw = unescape(rel);
+    let rest = raw.strip_prefix(b"/").unwrap_or(&raw);
+    let rest = rest
+        .iter()
+        .position(|&b| b != b'/')
+        .map_or(&[][..], |i| &rest[i..]);
+    root.join(OsStr::from_bytes(rest))
 }
 
 /// Vanished entries (`ENOENT`, or a path component that is no longer a directory) are normal
@@ -125,8 +134,6 @@ pub fn epoch_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsStr;
-    use std::path::PathBuf;
 
     #[test]
     fn rel_paths() {
@@ -138,9 +145,16 @@ mod tests {
         );
         assert_eq!(rel_path(root, Path::new("/mnt/share2/a")), None);
         assert_eq!(join_rel("/", b"a"), "/a");
-        assert_eq!(join_rel("/a", b"b\xffc"), "/a/b\u{fffd}c");
+        assert_eq!(
+            join_rel("/a", b"b\xffc"),
+            format!("/a/{}", escape(b"b\xffc"))
+        );
+        assert_ne!(join_rel("/a", b"caf\xe9"), join_rel("/a", b"caf\xe8"));
         let odd = PathBuf::from("/mnt/share").join(OsStr::from_bytes(b"x\xfe"));
-        assert_eq!(rel_path(root, &odd).as_deref(), Some("/x\u{fffd}"));
+        let rel = rel_path(root, &odd).unwrap();
+        assert_eq!(unescape(&rel).as_ref(), b"/x\xfe");
+        assert_eq!(abs_of(root, &rel), odd);
+        assert_eq!(abs_of(root, "/"), root);
         assert_eq!(file_name_of("/"), "");
         assert_eq!(file_name_of("/a/b.txt"), "b.txt");
     }
@@ -174,14 +188,14 @@ mod tests {
         assert!(f.created_time.unwrap() > 0.0);
 
         let b = row_for(root, &bad).unwrap().unwrap();
-        assert_eq!(b.path.as_deref(), Some("/bad\u{fffd}name"));
-        assert_eq!(b.size, Some(2));
-        // The row survives JSON encoding.
-        assert!(
-            serde_json::to_string(&b)
-                .unwrap()
-                .contains("bad\u{fffd}name")
+        assert_eq!(
+            unescape(b.path.as_deref().unwrap()).as_ref(),
+            b"/bad\xffname"
         );
+        assert_eq!(b.size, Some(2));
+        // On the wire the byte is a PEP 383 escape, as the Python agent sends it.
+        let wire = fustor_core::lossless::to_vec(&b).unwrap();
+        assert!(String::from_utf8(wire).unwrap().contains(r"bad\udcffname"));
 
         assert!(row_for(root, &root.join("gone")).unwrap().is_none());
     }

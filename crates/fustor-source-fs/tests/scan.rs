@@ -91,22 +91,36 @@ fn snapshot_reports_every_dir_and_file() {
     }
 }
 
+/// Issue 9: undecodable bytes are kept (they used to become U+FFFD, merging names).
 #[test]
-fn undecodable_names_are_reported_lossily() {
+fn undecodable_names_are_reported_losslessly() {
+    use fustor_core::lossless::{escape, unescape};
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(OsStr::from_bytes(b"d\xfe"));
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join(OsStr::from_bytes(b"f\xff.txt")), b"x").unwrap();
+    fs::write(dir.join(OsStr::from_bytes(b"f\xfe.txt")), b"yy").unwrap();
     let s = Scanner::new(tmp.path(), &params("*.txt", 2)).unwrap();
     let rows = rows_by_path(&s.snapshot().collect::<Vec<_>>());
-    let paths: Vec<&str> = rows.keys().map(String::as_str).collect();
-    assert_eq!(paths, ["/", "/d\u{fffd}", "/d\u{fffd}/f\u{fffd}.txt"]);
+    let paths: Vec<Vec<u8>> = rows.keys().map(|p| unescape(p).into_owned()).collect();
     assert_eq!(
-        rows["/d\u{fffd}/f\u{fffd}.txt"].file_name.as_deref(),
-        Some("f\u{fffd}.txt")
+        paths,
+        [
+            &b"/"[..],
+            b"/d\xfe",
+            b"/d\xfe/f\xfe.txt",
+            b"/d\xfe/f\xff.txt"
+        ]
     );
+    let ff = &rows[escape(b"/d\xfe/f\xff.txt").as_ref()];
+    assert_eq!(ff.file_name.as_deref(), Some(escape(b"f\xff.txt").as_ref()));
+    assert_eq!(ff.size, Some(1));
+    assert_eq!(rows[escape(b"/d\xfe/f\xfe.txt").as_ref()].size, Some(2));
+    // An on-demand scan reopens the directory by its raw bytes.
+    let sub = rows_by_path(&s.scan_path(&escape(b"/d\xfe"), true).collect::<Vec<_>>());
+    assert_eq!(sub.len(), 3, "{:?}", sub.keys());
 }
 
 #[test]

@@ -82,7 +82,18 @@ impl FusionSender {
         body: &B,
     ) -> Result<Response, SendError> {
         let url = self.url(path);
-        let r = self.client.post(&url).json(body).send().await;
+        // Lossless JSON: undecodable name bytes go out as `\udcXX`, as the Python agent sends them.
+        let bytes = fustor_core::lossless::to_vec(body).map_err(|e| SendError::Encode {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        let r = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes)
+            .send()
+            .await;
         check(r, &url).await
     }
 

@@ -59,6 +59,9 @@ pub enum SendError {
     /// A success status with a body that is not what the protocol says.
     #[error("unexpected response from {url}: {message}")]
     Decode { url: String, message: String },
+    /// A request body could not be encoded (never expected for the protocol's own types).
+    #[error("cannot encode the request to {url}: {message}")]
+    Encode { url: String, message: String },
     /// The sender cannot be built from its configuration.
     #[error("invalid sender configuration: {0}")]
     Config(String),

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiResult;
 use super::extract;
+use super::lossless_json::LosslessJson;
 
 /// Drain wait of `POST /audit/end`.
 const DRAIN_ROUTE: Duration = Duration::from_secs(10);
@@ -64,7 +65,7 @@ pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiRes
 pub async fn sentinel_tasks(
     State(st): State<AppState>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let generation = st.fusion.current();
     let id = extract::resolve(&headers, &generation)?;
     let views = generation.views_for(&id);
@@ -80,9 +81,10 @@ pub async fn sentinel_tasks(
     .await
     .unwrap_or_default();
     if paths.is_empty() {
-        return Ok(Json(json!({})));
+        return Ok(LosslessJson(json!({})));
     }
-    Ok(Json(
+    // Lossless: the agent reopens these paths by their raw bytes.
+    Ok(LosslessJson(
         json!({"type": "suspect_check", "paths": paths, "view_id": id}),
     ))
 }

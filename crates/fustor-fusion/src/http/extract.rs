@@ -75,8 +75,10 @@ pub fn tree_options(p: &Params) -> ApiResult<fustor_view_fs::fs::TreeOptions> {
     })
 }
 
-/// Query parameters decoded strictly: a value that is not valid UTF-8 after percent-decoding is
-/// refused with 422 instead of being silently replaced (which could turn a path into another).
+/// Query parameters decoded without loss: a value whose percent-decoded bytes are not UTF-8
+/// (`path=/caf%E9.txt`, a Latin-1 name) keeps those bytes in the lossless form of
+/// `fustor_core::lossless`, the form the view stores names in; replacing them would turn a path
+/// into another. Parameter names must be UTF-8 (422 otherwise).
 pub struct QueryParams(pub Params);
 
 fn percent_decode(s: &str) -> Vec<u8> {
@@ -109,8 +111,7 @@ pub fn parse_query(q: &str) -> ApiResult<Params> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = String::from_utf8(percent_decode(k))
             .map_err(|_| ApiError::invalid(&["query"], "parameter name is not valid UTF-8"))?;
-        let value = String::from_utf8(percent_decode(v))
-            .map_err(|_| ApiError::invalid(&["query", &key], "value is not valid UTF-8"))?;
+        let value = fustor_core::lossless::escape(&percent_decode(v)).into_owned();
         out.entry(key).or_insert(value);
     }
     Ok(out)
@@ -137,7 +138,15 @@ mod tests {
         assert_eq!(p["path"], "/data/a b");
         assert_eq!(p["x"], "1");
         assert_eq!(p["pct"], "%zz");
-        assert!(parse_query("pattern=%FF").is_err());
+        // Issue 9: undecodable bytes are kept, distinct, instead of refused.
+        let e9 = parse_query("path=%2Fcaf%E9.txt").unwrap();
+        let e8 = parse_query("path=%2Fcaf%E8.txt").unwrap();
+        assert_ne!(e9["path"], e8["path"]);
+        assert_eq!(
+            fustor_core::lossless::unescape(&e9["path"]).as_ref(),
+            b"/caf\xe9.txt"
+        );
+        assert!(parse_query("%FF=1").is_err());
         assert_eq!(parse_query("q=%C3%A4").unwrap()["q"], "ä");
         assert_eq!(parse_query("q=%4").unwrap()["q"], "%4");
     }

@@ -8,6 +8,7 @@ mod extract;
 mod forest;
 mod info;
 mod ingest;
+mod lossless_json;
 mod metrics;
 pub mod serve;
 mod sessions;

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
+use super::lossless_json::LosslessJson;
 use crate::sessions::Readiness;
 use crate::state::{Generation, ViewEntry, ViewKind};
 
@@ -101,14 +101,16 @@ pub async fn diff(
     Path(name): Path<String>,
     headers: HeaderMap,
     QueryParams(p): QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let forest = forest_of(&entry).ok_or_else(|| ApiError::not_found("Not Found"))?;
     let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let max = int_param(&p, "max_items")?
         .map(|n| n.max(0) as usize)
         .or(Some(10_000));
-    Ok(Json(blocking(move || forest.diff(&path, max)).await?))
+    Ok(LosslessJson(
+        blocking(move || forest.diff(&path, max)).await?,
+    ))
 }
 
 fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
@@ -149,7 +151,9 @@ pub async fn tree(
     let dry_run = bool_param(&p, "dry_run", false)?;
     let path = normalize_query_path(&raw_path);
     if dry_run {
-        return Ok(Json(json!({"message": "dry-run", "view_id": resolved})).into_response());
+        return Ok(
+            LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
+        );
     }
     let mut job_id: Option<String> = None;
     if on_demand {
@@ -203,7 +207,7 @@ pub async fn tree(
         Ok(bytes) => Ok(json_bytes(bytes)),
         Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
         Err(QueryError::NotFound) => match (on_demand, job_pending.or(job_id)) {
-            (true, Some(id)) => Ok(Json(json!({
+            (true, Some(id)) => Ok(LosslessJson(json!({
                 "job_id": id, "job_pending": true,
                 "message": "Path not found, but a find has been triggered and is pending.",
             }))
@@ -218,7 +222,7 @@ pub async fn metadata(
     Path(name): Path<String>,
     headers: HeaderMap,
     QueryParams(p): QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let (fs, _) = fs_ready(&st, &name, entry)?;
     let path = p
@@ -239,7 +243,7 @@ pub async fn metadata(
             serde_json::to_value(sub).unwrap_or(Value::Null),
         );
     }
-    Ok(Json(node))
+    Ok(LosslessJson(node))
 }
 
 pub async fn search(
@@ -255,7 +259,9 @@ pub async fn search(
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
     if let Some(forest) = forest_of(&entry) {
         let limit = entry_limit(&entry);
-        return Ok(Json(blocking(move || forest.search(&pattern, limit)).await?).into_response());
+        return Ok(
+            LosslessJson(blocking(move || forest.search(&pattern, limit)).await?).into_response(),
+        );
     }
     let (fs, limit) = fs_ready(&st, &name, entry)?;
     let fs2 = fs.clone();
@@ -271,12 +277,12 @@ pub async fn stats(
     Path(name): Path<String>,
     headers: HeaderMap,
     QueryParams(p): QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     if let Some(forest) = forest_of(&entry) {
         let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
         let best = p.get("best").cloned();
-        return Ok(Json(
+        return Ok(LosslessJson(
             blocking(move || forest.stats(&path, best.as_deref())).await?,
         ));
     }
@@ -296,28 +302,30 @@ pub async fn stats(
         v
     })
     .await?;
-    Ok(Json(out))
+    Ok(LosslessJson(out))
 }
 
 pub async fn blind_spots(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let fs = fs_any(&name, entry)?;
-    Ok(Json(blocking(move || fs.read().blind_spots_value()).await?))
+    Ok(LosslessJson(
+        blocking(move || fs.read().blind_spots_value()).await?,
+    ))
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
     let fs = fs_any(&name, entry)?;
     let list = blocking(move || fs.read().suspect_list()).await?;
-    Ok(Json(Value::Array(
+    Ok(LosslessJson(Value::Array(
         list.into_iter()
             .map(|(p, t)| json!({"path": p, "suspect_until": t}))
             .collect(),
@@ -329,10 +337,12 @@ pub async fn put_suspect_list(
     Path(name): Path<String>,
     headers: HeaderMap,
     mut body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     let found = view(&st, &headers, &name).and_then(|(_, r, e)| Ok((r, fs_any(&name, e)?)));
     let (resolved, fs) = super::body::refused(found, &mut body, &headers).await?;
-    let body: Value = extract::json(&st.control_body(body, &headers).await?)?;
+    // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
+    let raw = st.control_body(body, &headers).await?;
+    let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
     let items = match body.get("updates") {
         Some(Value::Array(items)) => items.clone(),
         None | Some(Value::Null) => Vec::new(),
@@ -366,7 +376,7 @@ pub async fn put_suspect_list(
     }
     let n = updates.len();
     blocking(move || fs.update_suspects(&updates, Now::system())).await?;
-    Ok(Json(
+    Ok(LosslessJson(
         json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
     ))
 }
@@ -406,7 +416,7 @@ pub async fn sessions(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     scoped(&st, &headers, &name)?;
     let list: Vec<Value> = st
         .fusion
@@ -415,7 +425,7 @@ pub async fn sessions(
         .iter()
         .map(|s| serde_json::to_value(st.fusion.sessions.info(s)).unwrap_or(Value::Null))
         .collect();
-    Ok(Json(
+    Ok(LosslessJson(
         json!({"view_id": name, "count": list.len(), "active_sessions": list}),
     ))
 }
@@ -424,19 +434,21 @@ pub async fn jobs(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     scoped(&st, &headers, &name)?;
-    Ok(Json(json!({"jobs": st.fusion.jobs.list(&name)})))
+    Ok(LosslessJson(json!({"jobs": st.fusion.jobs.list(&name)})))
 }
 
 pub async fn job(
     State(st): State<AppState>,
     Path((name, job_id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<LosslessJson<Value>> {
     scoped(&st, &headers, &name)?;
     match st.fusion.jobs.get(&job_id) {
-        Some(j) if j.view_id == name => Ok(Json(serde_json::to_value(j).unwrap_or(Value::Null))),
+        Some(j) if j.view_id == name => {
+            Ok(LosslessJson(serde_json::to_value(j).unwrap_or(Value::Null)))
+        }
         Some(_) => Err(ApiError::not_found(format!(
             "Job '{job_id}' not found in view {name}"
         ))),

@@ -40,11 +40,12 @@ fn member_entry(
     path: Option<&str>,
     opts: &TreeOptions,
     limit: Option<usize>,
+    lossless: bool,
 ) -> Entry {
     let Some(path) = path else {
         return Entry::Absent;
     };
-    match tree.read().tree_json(path, opts, limit, &[]) {
+    match tree.read().tree_bytes(path, opts, limit, &[], lossless) {
         Ok(bytes) => Entry::Node(bytes),
         Err(QueryError::NotFound) => Entry::Absent,
         Err(QueryError::LimitExceeded { limit, .. }) => Entry::Error(json!({
@@ -66,9 +67,12 @@ impl ForestView {
         path: Option<&str>,
         opts: &TreeOptions,
         limit: Option<usize>,
+        lossless: bool,
     ) -> Entry {
-        guarded(self.id(), pipe, || member_entry(tree, path, opts, limit))
-            .unwrap_or_else(|e| Entry::Error(error_json(&e)))
+        guarded(self.id(), pipe, || {
+            member_entry(tree, path, opts, limit, lossless)
+        })
+        .unwrap_or_else(|e| Entry::Error(error_json(&e)))
     }
 
     /// Every member's entry, one after the other: on the 2-core test machine two threads did
@@ -79,11 +83,12 @@ impl ForestView {
         path: Option<&str>,
         opts: &TreeOptions,
         limit: Option<usize>,
+        lossless: bool,
     ) -> Vec<(String, Entry)> {
         self.members()
             .into_iter()
             .map(|(pipe, tree)| {
-                let e = self.entry(&pipe, &tree, path, opts, limit);
+                let e = self.entry(&pipe, &tree, path, opts, limit, lossless);
                 (pipe, e)
             })
             .collect()
@@ -95,11 +100,12 @@ impl ForestView {
         opts: &TreeOptions,
         best: Option<&str>,
         limit: Option<usize>,
+        lossless: bool,
     ) -> TreeAnswer {
         let norm = normalize_query_path(path);
         let Some(best) = best.filter(|b| !b.is_empty()) else {
             return TreeAnswer {
-                members: self.all_entries(norm.as_deref(), opts, limit),
+                members: self.all_entries(norm.as_deref(), opts, limit, lossless),
                 best_view_selected: None,
                 error: None,
                 warning: None,
@@ -115,7 +121,7 @@ impl ForestView {
         let tree = winner.as_deref().and_then(|w| self.member(w));
         match (winner, tree) {
             (Some(pipe), Some(tree)) => {
-                let e = self.entry(&pipe, &tree, norm.as_deref(), opts, limit);
+                let e = self.entry(&pipe, &tree, norm.as_deref(), opts, limit, lossless);
                 TreeAnswer {
                     members: vec![(pipe.clone(), e)],
                     best_view_selected: Some(pipe),
@@ -148,7 +154,7 @@ impl ForestView {
         best: Option<&str>,
         limit: Option<usize>,
     ) -> Value {
-        let a = self.tree_answer(path, opts, best, limit);
+        let a = self.tree_answer(path, opts, best, limit, false);
         let members: Map<String, Value> = a
             .members
             .into_iter()
@@ -188,7 +194,7 @@ impl ForestView {
         best: Option<&str>,
         limit: Option<usize>,
     ) -> Vec<u8> {
-        let a = self.tree_answer(path, opts, best, limit);
+        let a = self.tree_answer(path, opts, best, limit, true);
         let size: usize = a
             .members
             .iter()
@@ -196,7 +202,7 @@ impl ForestView {
             .sum();
         let mut out = Vec::with_capacity(size + path.len() + 128);
         let put = |out: &mut Vec<u8>, s: &str| {
-            out.extend_from_slice(Value::from(s).to_string().as_bytes())
+            out.extend_from_slice(&fustor_core::lossless::to_vec(s).unwrap_or_default())
         };
         out.extend_from_slice(b"{\"path\":");
         put(&mut out, path);
@@ -214,7 +220,9 @@ impl ForestView {
                     out.push(b'}');
                 }
                 Entry::Absent => out.extend_from_slice(b"{\"status\":\"ok\",\"data\":null}"),
-                Entry::Error(v) => out.extend_from_slice(v.to_string().as_bytes()),
+                Entry::Error(v) => {
+                    out.extend_from_slice(&fustor_core::lossless::to_vec(v).unwrap_or_default())
+                }
             }
         }
         out.push(b'}');

@@ -1,5 +1,6 @@
 //! The read side of the fs view (`query-api.md` §3).
 
+use fustor_core::lossless;
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
@@ -245,13 +246,27 @@ impl FsState {
 
     /// `GET /tree` as JSON bytes. `extra` keys are appended to the top object (`job_id`, ...).
     /// `limit` bounds the number of nodes in the answer (see `docs/` for why this differs from
-    /// the reference's whole-view check).
+    /// the reference's whole-view check). Undecodable name bytes are written `\udcXX`, as the
+    /// Python Fusion writes them, so clients see distinct names.
     pub fn tree_json(
         &self,
         path: &str,
         opts: &TreeOptions,
         limit: Option<usize>,
         extra: &[(&str, Value)],
+    ) -> Result<Vec<u8>, QueryError> {
+        self.tree_bytes(path, opts, limit, extra, true)
+    }
+
+    /// [`Self::tree_json`]; `lossless = false` keeps the in-memory escapes so that the bytes
+    /// still parse into a `serde_json::Value` (which cannot hold lone surrogates).
+    pub fn tree_bytes(
+        &self,
+        path: &str,
+        opts: &TreeOptions,
+        limit: Option<usize>,
+        extra: &[(&str, Value)],
+        lossless: bool,
     ) -> Result<Vec<u8>, QueryError> {
         let id = self.tree.lookup(path).ok_or(QueryError::NotFound)?;
         if let Some(limit) = limit {
@@ -267,12 +282,17 @@ impl FsState {
             opts.only_path,
             extra,
         );
-        Ok(serde_json::to_vec(&j).unwrap_or_default())
+        Ok(if lossless {
+            lossless::to_vec(&j).unwrap_or_default()
+        } else {
+            serde_json::to_vec(&j).unwrap_or_default()
+        })
     }
 
-    /// The tree as a `serde_json::Value` (for tests and embedding).
+    /// The tree as a `serde_json::Value` (for tests and embedding). Names keep the in-memory
+    /// form of `fustor_core::lossless`; write the value with its formatter.
     pub fn tree_value(&self, path: &str, opts: &TreeOptions) -> Option<Value> {
-        let bytes = self.tree_json(path, opts, None, &[]).ok()?;
+        let bytes = self.tree_bytes(path, opts, None, &[], false).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -356,8 +376,12 @@ impl FsState {
                     let name = self.tree.name_bytes(c);
                     buf.push(b'/');
                     buf.extend_from_slice(name);
-                    if pat.matches_bytes(&buf, name) {
-                        hits.push((c, String::from_utf8_lossy(&buf).into_owned()));
+                    // The arena holds whole `&str`s (names in lossless form), so this is
+                    // never lossy.
+                    if pat.matches_bytes(&buf, name)
+                        && let Ok(path) = std::str::from_utf8(&buf)
+                    {
+                        hits.push((c, path.to_owned()));
                         let n = found.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         if limit.is_some_and(|l| n > l) {
                             over.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -399,7 +423,7 @@ impl FsState {
             .into_iter()
             .map(|(id, p)| self.node_json(id, p, Depth::Limited(0), false, &[]))
             .collect();
-        Ok(serde_json::to_vec(&nodes).unwrap_or_default())
+        Ok(lossless::to_vec(&nodes).unwrap_or_default())
     }
 
     pub fn stats(&self, epoch: f64) -> ViewStats {
