@@ -133,6 +133,7 @@ impl Sender for Mock {
             audit_interval_sec: self.0.audit_interval.or(Some(0.0)),
             sentinel_interval_sec: Some(0.0),
             message: None,
+            lossless_names: true,
         })
     }
 

@@ -298,6 +298,39 @@ impl serde_json::ser::Formatter for LosslessFormatter {
     }
 }
 
+/// Compact JSON in which each escaped byte is written as `?`: what the Python agent 0.8.x sends
+/// for an undecodable name byte (`sanitize_surrogate_characters`), for a Fusion that cannot take
+/// `\udcXX` (see [`crate::wire::CreateSessionResponse::lossless_names`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplacingFormatter;
+
+impl serde_json::ser::Formatter for ReplacingFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if !has_escapes(fragment) {
+            return w.write_all(fragment.as_bytes());
+        }
+        for chunk in unescape(fragment).utf8_chunks() {
+            w.write_all(chunk.valid().as_bytes())?;
+            for _ in chunk.invalid() {
+                w.write_all(b"?")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `serde_json::to_vec` with [`ReplacingFormatter`].
+pub fn to_vec_replacing<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, ReplacingFormatter);
+    v.serialize(&mut ser)?;
+    Ok(out)
+}
+
 /// `serde_json::to_vec` with [`LosslessFormatter`].
 pub fn to_vec<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(128);

@@ -32,6 +32,11 @@ pub struct CreateSessionResponse {
     pub sentinel_interval_sec: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Fusion reads undecodable name bytes written as `\udcXX` (PEP 383) and keeps them apart.
+    /// The Python Fusion 0.8.x does not say so (and answers 500 to listings holding such names),
+    /// so an agent that does not see this sends them as `?`, as the Python agent does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lossless_names: bool,
 }
 
 /// `POST /api/v1/pipe/session/{id}/heartbeat` body.

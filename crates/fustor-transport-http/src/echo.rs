@@ -56,6 +56,7 @@ impl Sender for EchoSender {
             audit_interval_sec: None,
             sentinel_interval_sec: None,
             message: Some("echo session".to_string()),
+            lossless_names: true,
         })
     }
 

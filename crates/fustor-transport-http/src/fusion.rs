@@ -1,5 +1,7 @@
 //! The `fusion` sender: an HTTP client for a Fusion receiver (`wire-protocol.md` §3–§5).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fustor_core::EventBatch;
@@ -26,6 +28,9 @@ const BODY_EXCERPT: usize = 300;
 pub struct FusionSender {
     client: Client,
     base: String,
+    /// Whether this Fusion said it takes `\udcXX` names (its last session answer); until then,
+    /// and for the Python Fusion, undecodable bytes go out as `?`.
+    lossless: Arc<AtomicBool>,
 }
 
 impl FusionSender {
@@ -50,7 +55,11 @@ impl FusionSender {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| SendError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(FusionSender { client, base })
+        Ok(FusionSender {
+            client,
+            base,
+            lossless: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// From a sender definition: `uri`, `credential.key`, `driver_params.timeout` (default 30 s).
@@ -82,8 +91,12 @@ impl FusionSender {
         body: &B,
     ) -> Result<Response, SendError> {
         let url = self.url(path);
-        // Lossless JSON: undecodable name bytes go out as `\udcXX`, as the Python agent sends them.
-        let bytes = fustor_core::lossless::to_vec(body).map_err(|e| SendError::Encode {
+        let bytes = if self.lossless.load(Ordering::Relaxed) {
+            fustor_core::lossless::to_vec(body)
+        } else {
+            fustor_core::lossless::to_vec_replacing(body)
+        };
+        let bytes = bytes.map_err(|e| SendError::Encode {
             url: url.clone(),
             message: e.to_string(),
         })?;
@@ -197,7 +210,16 @@ impl Sender for FusionSender {
     ) -> Result<CreateSessionResponse, SendError> {
         let path = "/api/v1/pipe/session/";
         let resp = self.post(path, req).await?;
-        json(resp, &self.url(path)).await
+        let answer: CreateSessionResponse = json(resp, &self.url(path)).await?;
+        if self.lossless.swap(answer.lossless_names, Ordering::Relaxed) != answer.lossless_names {
+            tracing::info!(
+                uri = %self.base,
+                lossless = answer.lossless_names,
+                "undecodable name bytes are sent as {}",
+                if answer.lossless_names { "\\udcXX" } else { "'?' (the receiver cannot take \\udcXX)" }
+            );
+        }
+        Ok(answer)
     }
 
     async fn heartbeat(

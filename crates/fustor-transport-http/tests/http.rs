@@ -269,3 +269,56 @@ async fn refused_connection_is_a_connection_error() {
     let e = s.audit_end().await.unwrap_err();
     assert!(e.is_connection(), "{e:?}");
 }
+
+/// Undecodable name bytes go out as `\udcXX` only to a Fusion whose session answer says it takes
+/// them (ours); to one that does not (the Python Fusion 0.8.x answers 500 to listings holding
+/// lone surrogates) they go out as `?`, as the Python agent sends them.
+#[tokio::test]
+async fn undecodable_names_follow_what_the_receiver_takes() {
+    let session = |lossless: bool| {
+        let mut v = json!({"session_id":"s-1","role":"leader","session_timeout_seconds":30});
+        if lossless {
+            v["lossless_names"] = json!(true);
+        }
+        v
+    };
+    let ok = json!({"status":"ok"});
+    let (base, script) = server(vec![
+        (200, session(false)),
+        (200, ok.clone()),
+        (200, session(true)),
+        (200, ok.clone()),
+        (200, session(false)),
+        (200, ok),
+    ]);
+    let s = sender(&base);
+    let name = fustor_core::lossless::escape(b"/caf\xe9.txt").into_owned();
+    let batch = EventBatch {
+        events: vec![Event::fs(
+            EventType::Update,
+            MessageSource::Realtime,
+            vec![FsRow::delete(name)],
+        )],
+        ..batch()
+    };
+    let req = CreateSessionRequest {
+        task_id: "a:p".into(),
+        client_info: None,
+        session_timeout_seconds: None,
+        source_type: None,
+    };
+    for _ in 0..3 {
+        s.create_session(&req).await.unwrap();
+        s.send_batch("s-1", &batch).await.unwrap();
+    }
+    let seen = script.lock().unwrap().seen.clone();
+    let bodies: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .map(|r| r.body.as_str())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(bodies[0].contains(r#""/caf?.txt""#), "{}", bodies[0]);
+    assert!(bodies[1].contains(r#""/caf\udce9.txt""#), "{}", bodies[1]);
+    assert!(bodies[2].contains(r#""/caf?.txt""#), "{}", bodies[2]);
+}

@@ -178,6 +178,7 @@ pub async fn create_receiver(
         "session_timeout_seconds": timeout,
         "audit_interval_sec": pipe.cfg.audit_interval_sec,
         "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
+        "lossless_names": true,
         "message": "Session created successfully",
     })))
 }
@@ -206,6 +207,7 @@ pub async fn create_main(
         "session_timeout_seconds": timeout,
         "audit_interval_sec": pipe.cfg.audit_interval_sec,
         "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
+        "lossless_names": true,
     })))
 }
 
