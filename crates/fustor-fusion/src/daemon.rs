@@ -226,7 +226,7 @@ impl FusionServer {
         let f = self.fusion.clone();
         let sweep = self.fusion.current().cfg.session_cleanup_interval.max(0.1);
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(sweep));
+            let mut tick = tokio::time::interval(fustor_core::time::duration_from_secs(sweep));
             loop {
                 tick.tick().await;
                 let now = Now::system();

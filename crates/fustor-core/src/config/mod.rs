@@ -21,6 +21,7 @@ mod de;
 mod diag;
 mod fusion;
 mod home;
+mod keys;
 mod load;
 mod loose;
 mod start;
@@ -38,6 +39,7 @@ pub use fusion::{
     DEFAULT_SESSION_CLEANUP_INTERVAL, FsViewParams, FusionConfig, FusionPipeConfig, LimitParams,
     ReceiverConfig, ViewConfig, ViewDriverKind,
 };
+pub use keys::{suggest, unknown_key};
 pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
 pub use load::{DEFAULT_FILE, load_agent, load_agent_dir, load_fusion, load_fusion_dir};
 pub use start::{
