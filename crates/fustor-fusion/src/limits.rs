@@ -3,10 +3,11 @@
 //! Set under a top-level `limits:` key of any fusion-config file; every value has a default
 //! that a normal agent never reaches.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `Serialize` lists the known keys for `check-config`'s unknown-key report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// Largest accepted request body (bytes); larger ⇒ 413.
