@@ -123,9 +123,22 @@ pub fn mutate(doc: &Value, rng: &mut Rng) -> String {
         if all.is_empty() {
             break;
         }
-        let path = all[rng.below(all.len())].clone();
+        // Half of the edits go to numbers: that is where conversions can overflow.
+        let numeric: Vec<&Vec<Seg>> = all
+            .iter()
+            .filter(|p| matches!(parent_mut(&mut v.clone(), p), Some(Value::Number(_))))
+            .collect();
+        let path = if !numeric.is_empty() && rng.below(2) == 0 {
+            numeric[rng.below(numeric.len())].clone()
+        } else {
+            all[rng.below(all.len())].clone()
+        };
         let (last, parent) = path.split_last().unwrap();
-        let op = rng.below(4);
+        let op = if matches!(parent_mut(&mut v, &path), Some(Value::Number(_))) {
+            rng.below(2)
+        } else {
+            rng.below(4)
+        };
         let Some(parent) = parent_mut(&mut v, parent) else {
             continue;
         };
