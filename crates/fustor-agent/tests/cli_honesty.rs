@@ -95,7 +95,10 @@ fn validate_refuses_unknown_keys_huge_numbers_and_bare_uris() {
     h.write("default.yaml", &typo);
     let (out, text) = h.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("did you mean \"throttle_interval_sec\""), "{text}");
+    assert!(
+        text.contains("did you mean \"throttle_interval_sec\""),
+        "{text}"
+    );
 
     // Keys the Python agent knows are tolerated.
     h.write("default.yaml", &h.valid(", batch_size: 100"));
@@ -117,7 +120,10 @@ fn validate_refuses_unknown_keys_huge_numbers_and_bare_uris() {
     h.write("default.yaml", &bad_uri);
     let (out, text) = h.run(&["validate"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("senders.echo.uri") && text.contains("http://"), "{text}");
+    assert!(
+        text.contains("senders.echo.uri") && text.contains("http://"),
+        "{text}"
+    );
 
     // Was exit 101 (a panic) at start.
     let huge = h.valid("").replace(
@@ -199,11 +205,17 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     let mut other = Command::new("sleep").arg("60").spawn().unwrap();
     std::fs::write(h.path.join("agent.pid"), format!("{}\n", other.id())).unwrap();
     let (out, text) = h.run(&["stop"]);
-    assert!(out.status.success() && text.contains("not running"), "{text}");
+    assert!(
+        out.status.success() && text.contains("not running"),
+        "{text}"
+    );
     let (out, text) = h.run(&["reload"]);
     assert_eq!(out.status.code(), Some(7), "{text}");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(other.try_wait().unwrap().is_none(), "an unrelated process was signalled");
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "an unrelated process was signalled"
+    );
     let _ = other.kill();
     let _ = other.wait();
 }
@@ -224,4 +236,3 @@ fn status_survives_a_closed_stdout() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{err}");
 }
-

@@ -202,7 +202,11 @@ pub enum StartFailure {
 
 /// Waits until the `start -D` child is ready. Daemons write their pid file only once they
 /// serve (listeners bound, pipes started), so readiness is "the pid file names the child".
-pub fn wait_ready(child: &mut Child, pid_file: &Path, timeout: Duration) -> Result<(), StartFailure> {
+pub fn wait_ready(
+    child: &mut Child,
+    pid_file: &Path,
+    timeout: Duration,
+) -> Result<(), StartFailure> {
     let deadline = Instant::now() + timeout;
     let id = i32::try_from(child.id()).unwrap_or(-1);
     loop {

@@ -11,7 +11,12 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Installs the global subscriber. `RUST_LOG` overrides `level`.
-pub fn init(level: &str, log_file: Option<&Path>, console: bool, json: bool) -> std::io::Result<()> {
+pub fn init(
+    level: &str,
+    log_file: Option<&Path>,
+    console: bool,
+    json: bool,
+) -> std::io::Result<()> {
     let filter = || {
         EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new(level.to_ascii_lowercase()))

@@ -136,8 +136,15 @@ fn a_failed_second_start_keeps_the_running_instances_pid_file() {
     let pid = home.start_daemon();
     let (out, text) = home.run(&["start"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("already running with PID: {pid}")), "{text}");
-    assert_eq!(pid_of(&home.path), Some(pid), "pid file of the running instance");
+    assert!(
+        text.contains(&format!("already running with PID: {pid}")),
+        "{text}"
+    );
+    assert_eq!(
+        pid_of(&home.path),
+        Some(pid),
+        "pid file of the running instance"
+    );
     let (out, text) = home.run(&["status"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(&format!("RUNNING (PID {pid})")), "{text}");
@@ -157,7 +164,10 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     let (out, text) = home.run(&["reload"]);
     assert_eq!(out.status.code(), Some(7), "{text}");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(other.try_wait().unwrap().is_none(), "an unrelated process was signalled");
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "an unrelated process was signalled"
+    );
     let (out, text) = home.run(&["status"]);
     assert_eq!(out.status.code(), Some(3), "LSB: not running: {text}");
     assert!(text.contains("STOPPED"), "{text}");
@@ -197,7 +207,10 @@ fn reload_exits_non_zero_when_the_configuration_is_refused() {
     home.write("default.yaml", &good);
     let (out, text) = home.run(&["reload"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Reload applied"), "the daemon's answer: {text}");
+    assert!(
+        text.contains("Reload applied"),
+        "the daemon's answer: {text}"
+    );
     assert!(alive(pid));
     home.run(&["stop"]);
 }
@@ -219,7 +232,10 @@ fn no_start_without_a_usable_pipe_unless_allow_empty() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("--allow-empty"), "the child's reason: {text}");
     assert_eq!(pid_of(&home.path), None);
-    home.write("default.yaml", &format!("host: 127.0.0.1\nport: {}\n", free_port()));
+    home.write(
+        "default.yaml",
+        &format!("host: 127.0.0.1\nport: {}\n", free_port()),
+    );
     let (out, text) = home.run(&["start", "-D", "--allow-empty"]);
     assert!(out.status.success(), "{text}");
     let pid = pid_of(&home.path).unwrap();
@@ -233,8 +249,14 @@ fn check_config_refuses_what_start_refuses_and_unknown_keys() {
     let home = Home::new(&format!("{base}limits: {{max_body_bytes: \"64MB\"}}\n"));
     let (out, text) = home.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("max_body_bytes") || text.contains("limits"), "{text}");
-    home.write("default.yaml", &format!("{base}limits: {{max_body_byte: 1000}}\n"));
+    assert!(
+        text.contains("max_body_bytes") || text.contains("limits"),
+        "{text}"
+    );
+    home.write(
+        "default.yaml",
+        &format!("{base}limits: {{max_body_byte: 1000}}\n"),
+    );
     let (out, text) = home.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("did you mean \"max_body_bytes\""), "{text}");
@@ -244,7 +266,10 @@ fn check_config_refuses_what_start_refuses_and_unknown_keys() {
     );
     let (out, text) = home.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("did you mean \"session_timeout_seconds\""), "{text}");
+    assert!(
+        text.contains("did you mean \"session_timeout_seconds\""),
+        "{text}"
+    );
     home.write("default.yaml", &base);
     let (out, text) = home.run(&["check-config"]);
     assert_eq!(out.status.code(), Some(0), "{text}");

@@ -25,7 +25,11 @@ fn no_test_reads_outside_the_repository() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     rust_files(&crates, &mut files);
-    assert!(files.len() > 20, "crates not found from {}", crates.display());
+    assert!(
+        files.len() > 20,
+        "crates not found from {}",
+        crates.display()
+    );
     // Built from pieces so that this file does not match itself.
     let escapes = [
         ["/..", "/..", "/../"].concat(),

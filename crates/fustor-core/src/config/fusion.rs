@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::LoggingConfig;
-use super::de::{
-    FieldError, duration_secs, from_value, opt_interval_secs, positive_secs_u64,
-};
+use super::de::{FieldError, duration_secs, from_value, opt_interval_secs, positive_secs_u64};
 
 pub const DEFAULT_HOST: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 8101;

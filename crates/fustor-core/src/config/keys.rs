@@ -290,7 +290,10 @@ mod tests {
             Some("session_timeout_seconds")
         );
         assert_eq!(
-            suggest("hot_file_treshold", &["hot_file_threshold", "max_tree_items"]),
+            suggest(
+                "hot_file_treshold",
+                &["hot_file_threshold", "max_tree_items"]
+            ),
             Some("hot_file_threshold")
         );
         assert_eq!(

@@ -39,8 +39,8 @@ pub use fusion::{
     DEFAULT_SESSION_CLEANUP_INTERVAL, FsViewParams, FusionConfig, FusionPipeConfig, LimitParams,
     ReceiverConfig, ViewConfig, ViewDriverKind,
 };
-pub use keys::{suggest, unknown_key};
 pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
+pub use keys::{suggest, unknown_key};
 pub use load::{DEFAULT_FILE, load_agent, load_agent_dir, load_fusion, load_fusion_dir};
 pub use start::{
     ConfigSignature, ReloadPlan, StartSelection, agent_reload_plan, agent_start_selection,

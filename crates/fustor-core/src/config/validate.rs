@@ -167,7 +167,9 @@ pub(crate) fn check_http_uri(uri: &str) -> Result<(), String> {
         && p.parse::<u16>().is_err()
     {
         let p: String = p.chars().take(20).collect();
-        return Err(format!("{shown:?}: port {p:?} is not a number from 0 to 65535"));
+        return Err(format!(
+            "{shown:?}: port {p:?} is not a number from 0 to 65535"
+        ));
     }
     Ok(())
 }

@@ -72,7 +72,10 @@ fn out_of_range_durations_name_their_key() {
         "{driver: fs}",
         "{driver: fs, driver_params: {consistency: {tombstone_ttl_seconds: -1}}}",
     ));
-    error_at(&l, "views.v.driver_params.consistency.tombstone_ttl_seconds");
+    error_at(
+        &l,
+        "views.v.driver_params.consistency.tombstone_ttl_seconds",
+    );
 
     let l = agent(&AGENT_OK.replace("credential: {key: k}}", "driver_params: {timeout: 1e300}}"));
     error_at(&l, "senders.f.driver_params.timeout");
@@ -96,16 +99,14 @@ fn out_of_range_durations_name_their_key() {
 
 #[test]
 fn unknown_keys_fail_check_with_a_suggestion_but_do_not_stop_start() {
-    let l = fusion(&FUSION_OK.replace(
-        "views: [v]}",
-        "views: [v], session_timeout_secs: 3}",
-    ));
+    let l = fusion(&FUSION_OK.replace("views: [v]}", "views: [v], session_timeout_secs: 3}"));
     assert!(!l.has_errors(), "start must only warn: {:?}", messages(&l));
     assert!(l.fails_check());
     let d = &l.diagnostics[0];
     assert_eq!(d.path.to_string(), "pipes.p");
     assert!(
-        d.message.contains("did you mean \"session_timeout_seconds\""),
+        d.message
+            .contains("did you mean \"session_timeout_seconds\""),
         "{d}"
     );
     let l = fusion(&FUSION_OK.replace(
@@ -113,14 +114,24 @@ fn unknown_keys_fail_check_with_a_suggestion_but_do_not_stop_start() {
         "{driver: fs, driver_params: {hot_file_treshold: 5}}",
     ));
     assert!(l.fails_check());
-    assert!(messages(&l)[0].contains("hot_file_threshold"), "{:?}", messages(&l));
+    assert!(
+        messages(&l)[0].contains("hot_file_threshold"),
+        "{:?}",
+        messages(&l)
+    );
     let l = agent(&AGENT_OK.replace(
         "{driver: fs, uri: /tmp}",
         "{driver: fs, uri: /tmp, driver_params: {throttle_interval_secs: 1}}",
     ));
     assert!(!l.has_errors() && l.fails_check(), "{:?}", messages(&l));
-    assert!(messages(&l)[0].contains("throttle_interval_sec\""), "{:?}", messages(&l));
-    let l = agent(&format!("logging: {{level: INFO, formt: json}}\n{AGENT_OK}"));
+    assert!(
+        messages(&l)[0].contains("throttle_interval_sec\""),
+        "{:?}",
+        messages(&l)
+    );
+    let l = agent(&format!(
+        "logging: {{level: INFO, formt: json}}\n{AGENT_OK}"
+    ));
     assert!(l.fails_check());
 }
 
@@ -141,7 +152,11 @@ fn sender_uris_need_an_http_scheme() {
         let l = agent(&AGENT_OK.replace("http://127.0.0.1:8102", bad));
         error_at(&l, "senders.f.uri");
     }
-    for good in ["https://fusion.example.org", "http://[::1]:8102/", "HTTP://h:1/x"] {
+    for good in [
+        "https://fusion.example.org",
+        "http://[::1]:8102/",
+        "HTTP://h:1/x",
+    ] {
         let l = agent(&AGENT_OK.replace("http://127.0.0.1:8102", good));
         assert!(!l.has_errors(), "{good}: {:?}", messages(&l));
     }
@@ -149,7 +164,9 @@ fn sender_uris_need_an_http_scheme() {
 
 #[test]
 fn log_format_is_text_or_json() {
-    let l = fusion(&format!("logging: {{level: INFO, format: json, dir: /tmp/x}}\n{FUSION_OK}"));
+    let l = fusion(&format!(
+        "logging: {{level: INFO, format: json, dir: /tmp/x}}\n{FUSION_OK}"
+    ));
     assert!(l.diagnostics.is_empty(), "{:?}", messages(&l));
     assert_eq!(l.config.logging.json_format(), Some(true));
     let l = fusion(&format!("logging: {{format: xml}}\n{FUSION_OK}"));
