@@ -312,12 +312,31 @@ impl Agent {
                 _ = hup.recv() => {
                     let outcome = self.reload().await;
                     tracing::info!(?outcome, "SIGHUP: reload");
+                    self.record_reload(&outcome);
                 }
                 Some(req) = self.req_rx.recv() => self.handle(req).await,
             }
         }
         self.shutdown().await;
         Ok(())
+    }
+
+    /// Leaves the verdict where `fustor-agent reload` waits for it.
+    fn record_reload(&self, outcome: &ReloadOutcome) {
+        let (ok, message) = match outcome {
+            ReloadOutcome::Unchanged => (true, "configuration unchanged".to_string()),
+            ReloadOutcome::Applied {
+                added,
+                removed,
+                failed,
+            } => (
+                failed.is_empty(),
+                format!("added {added:?}, removed {removed:?}, failed to start {failed:?}"),
+            ),
+            ReloadOutcome::Refused(why) => (false, why.clone()),
+        };
+        let file = self.paths.reload_result_file(Daemon::Agent);
+        fustor_core::process::record_reload(&file, ok, &message);
     }
 
     /// Writes `agent-status.json`: what `fustor-agent status` shows of the running daemon

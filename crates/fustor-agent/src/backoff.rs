@@ -50,7 +50,7 @@ impl Backoff {
     }
 
     pub fn delay(&self, n: u32) -> Duration {
-        Duration::from_secs_f64(self.seconds(n).max(0.0))
+        fustor_core::time::duration_from_secs(self.seconds(n))
     }
 
     /// After the alert threshold the maximum applies, whatever the formula says.
@@ -90,5 +90,25 @@ mod tests {
         assert_eq!(b.seconds(4), 10.0);
         assert_eq!(b.after_error(2), 10.0);
         assert_eq!(b.delay(1), Duration::from_millis(500));
+    }
+
+    /// Issue 9: `error_retry_interval: 1e20` with `max_backoff_seconds: 1e21` panicked the pipe
+    /// thread in `Duration::from_secs_f64`.
+    #[test]
+    fn huge_configured_backoff_saturates() {
+        let b = Backoff {
+            error_retry_interval: 1e20,
+            multiplier: 2.0,
+            max_seconds: 1e21,
+            alert_after: 5,
+        };
+        for n in [1, 2, 5, 100] {
+            assert_eq!(b.delay(n), Duration::from_secs(1 << 32));
+        }
+        let b = Backoff {
+            max_seconds: f64::INFINITY,
+            ..b
+        };
+        assert_eq!(b.delay(1), Duration::from_secs(1 << 32));
     }
 }

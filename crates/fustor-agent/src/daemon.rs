@@ -10,14 +10,18 @@ use fustor_core::logfile::{DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, RotatingFile};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Installs the global subscriber: the rotating `log_file` (if any) and, unless `console` is
-/// false, stderr. Noisy HTTP internals are capped at INFO.
+/// false, stderr; one JSON object per line when `json` (`logging.format: json`). Noisy HTTP
+/// internals are capped at INFO.
 pub fn init_logging(
     level: tracing::Level,
     log_file: Option<&Path>,
     console: bool,
+    json: bool,
 ) -> io::Result<()> {
     let filter = || {
         // The default level must be a directive of its own: `with_default_directive` only
@@ -25,27 +29,27 @@ pub fn init_logging(
         let quiet = "hyper=info,hyper_util=info,reqwest=info,rustls=info,h2=info";
         EnvFilter::builder().parse_lossy(format!("{},{quiet}", LevelFilter::from_level(level)))
     };
-    let file_layer = match log_file {
-        Some(p) => {
-            let w = RotatingFile::open(p, DEFAULT_MAX_BYTES, DEFAULT_BACKUPS)?;
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(move || w.clone())
-                    .with_filter(filter()),
-            )
-        }
-        None => None,
-    };
-    let console_layer = console.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(io::stderr)
-            .with_filter(filter())
-    });
-    let _ = tracing_subscriber::registry()
-        .with(file_layer)
-        .with(console_layer)
-        .try_init();
+    let mut layers: Vec<BoxedLayer> = Vec::new();
+    if let Some(p) = log_file {
+        let w = RotatingFile::open(p, DEFAULT_MAX_BYTES, DEFAULT_BACKUPS)?;
+        let l = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || w.clone());
+        layers.push(if json {
+            l.json().with_filter(filter()).boxed()
+        } else {
+            l.with_filter(filter()).boxed()
+        });
+    }
+    if console {
+        let l = tracing_subscriber::fmt::layer().with_writer(io::stderr);
+        layers.push(if json {
+            l.json().with_filter(filter()).boxed()
+        } else {
+            l.with_filter(filter()).boxed()
+        });
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
     Ok(())
 }
 

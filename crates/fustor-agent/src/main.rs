@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use fustor_agent::daemon::init_logging;
 use fustor_agent::{Agent, AgentOptions};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
-use fustor_core::process::{self, PidFile, running_pid};
+use fustor_core::outln;
+use fustor_core::process::{self, EXIT_NOT_RUNNING, PidFile, running_pid};
 
 const LONG_ABOUT: &str = "\
 Fustor agent: watches the directory trees configured as sources and streams file metadata \
@@ -25,7 +26,11 @@ Files: $FUSTOR_HOME/agent.pid, $FUSTOR_HOME/logs/agent.log (rotated at 10 MiB, 5
 $FUSTOR_HOME/agent-state.json (written at shutdown).
 
 Signals: SIGTERM/SIGINT stop (sessions are closed), SIGHUP reloads the configuration \
-(added pipes start, removed ones stop, the others keep syncing).";
+(added pipes start, removed ones stop, the others keep syncing).
+
+Exit status: 0 on success, 1 on failure (including a refused reload and, for validate, \
+unknown keys), 3 for `status` when the agent is not running, 7 for `reload` when it is not \
+running.";
 
 #[derive(Parser)]
 #[command(name = "fustor-agent", version, about = "Fustor agent: file metadata sync to Fusion", long_about = LONG_ABOUT)]
@@ -52,6 +57,10 @@ enum Cmd {
         /// Debug logging.
         #[arg(short = 'V', long)]
         verbose: bool,
+        /// Start even when no pipe is selected (it idles until a reload adds one); by default
+        /// that is an error, so that a typo does not leave an agent syncing nothing.
+        #[arg(long)]
+        allow_empty: bool,
         /// Log to the log file only (used by -D).
         #[arg(long, hide = true)]
         no_console_log: bool,
@@ -64,13 +73,13 @@ enum Cmd {
         /// Deprecated: stopping single pipes is not supported.
         ids: Vec<String>,
     },
-    /// Ask the running agent to reload its configuration (SIGHUP).
+    /// Ask the running agent to reload its configuration (SIGHUP); exit 1 when it is refused.
     Reload,
-    /// Show whether the agent runs; with a pipe id, show that pipe's configuration.
+    /// Show whether the agent runs (exit 3 when not); with a pipe id, that pipe's configuration.
     Status { pipe: Option<String> },
     /// List the configured pipes.
     List,
-    /// Check the configuration; exit status 1 on errors.
+    /// Check the configuration; exit status 1 on errors and on unknown keys.
     #[command(alias = "check-config")]
     Validate,
 }
@@ -96,12 +105,23 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             args,
             daemon,
             verbose,
+            allow_empty,
             no_console_log,
             detached_child,
-        } => start(paths, args, daemon, verbose, no_console_log, detached_child),
+        } => {
+            let opts = StartOpts {
+                args,
+                verbose,
+                allow_empty,
+            };
+            if daemon && !detached_child {
+                return spawn_daemon(paths, &opts);
+            }
+            start(paths, opts, no_console_log, detached_child)
+        }
         Cmd::Stop { ids } => {
             if !ids.is_empty() {
-                println!(
+                outln!(
                     "Stopping individual pipes is deprecated and does nothing; \
                      remove or disable them in the configuration and run `fustor-agent reload`."
                 );
@@ -109,40 +129,32 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             }
             stop(paths)
         }
-        Cmd::Reload => {
-            match running_pid(&paths.pid_file(Daemon::Agent)) {
-                None => println!("Agent is not running."),
-                Some(pid) => {
-                    process::hangup(pid).context("sending SIGHUP")?;
-                    println!("Reload signal sent to the agent (PID {pid}).");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Reload => reload(paths),
         Cmd::Status { pipe } => status(paths, pipe),
         Cmd::List => {
             let loaded = load_agent(paths);
             let cfg = &loaded.config;
-            println!("{:<24} {:<10} SOURCE", "PIPE ID", "STATUS");
+            outln!("{:<24} {:<10} SOURCE", "PIPE ID", "STATUS");
             for (id, p) in &cfg.pipes {
                 let st = if cfg.is_pipe_enabled(id) {
                     "ENABLED"
                 } else {
                     "DISABLED"
                 };
-                println!("{id:<24} {st:<10} {}", p.source);
+                outln!("{id:<24} {st:<10} {}", p.source);
             }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Validate => {
             let loaded = checked(paths);
             for d in &loaded.diagnostics {
-                println!("{}: {d}", if d.is_error() { "ERROR" } else { "WARNING" });
+                outln!("{}: {d}", if d.fails_check() { "ERROR" } else { "WARNING" });
             }
-            if loaded.has_errors() {
+            // Stricter than `start`, which only warns about unknown keys.
+            if loaded.fails_check() {
                 return Ok(ExitCode::from(1));
             }
-            println!("Configuration is valid.");
+            outln!("Configuration is valid.");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -156,11 +168,86 @@ fn checked(paths: &FustorPaths) -> Loaded<AgentConfig> {
     loaded
 }
 
+/// Options of `start` that the `-D` parent hands to its child.
+struct StartOpts {
+    args: Vec<String>,
+    verbose: bool,
+    allow_empty: bool,
+}
+
+fn log_file(paths: &FustorPaths, loaded: &Loaded<AgentConfig>) -> PathBuf {
+    paths.log_file_in(Daemon::Agent, loaded.config.logging.dir.as_deref())
+}
+
+/// `start -D`: spawns the foreground path detached and waits until its pipes are started (it
+/// writes the pid file only then), or reports what it logged before dying.
+fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> anyhow::Result<ExitCode> {
+    let pid_file = paths.pid_file(Daemon::Agent);
+    if let Some(pid) = running_pid(&pid_file) {
+        outln!("Fustor Agent is already running with PID: {pid}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loaded = checked(paths);
+    if loaded.has_errors() {
+        eprintln!("Configuration errors:");
+        for d in loaded.errors() {
+            eprintln!("  {d}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let log_file = log_file(paths, &loaded);
+    if let Some(dir) = log_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let exe = std::env::current_exe().context("locating the executable")?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_file)
+        .with_context(|| format!("opening {}", log_file.display()))?;
+    let from = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut cmd = Command::new(exe);
+    cmd.arg("--home")
+        .arg(&paths.home)
+        .arg("start")
+        .arg("--no-console-log")
+        .arg("--detached-child");
+    if opts.verbose {
+        cmd.arg("--verbose");
+    }
+    if opts.allow_empty {
+        cmd.arg("--allow-empty");
+    }
+    cmd.arg("--").args(&opts.args);
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().context("log file handle")?)
+        .stderr(log);
+    let mut child = cmd.spawn().context("starting the daemon")?;
+    match process::wait_ready(&mut child, &pid_file, Duration::from_secs(60)) {
+        Ok(()) => {
+            outln!("Fustor Agent started with PID: {}", child.id());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("Fustor Agent failed to start: {e}");
+            for line in process::log_tail(&log_file, from, 15) {
+                eprintln!("  {line}");
+            }
+            if matches!(e, process::StartFailure::Timeout(_)) {
+                eprintln!(
+                    "The daemon (PID {}) may still be starting; see {}",
+                    child.id(),
+                    log_file.display()
+                );
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn start(
     paths: &FustorPaths,
-    args: Vec<String>,
-    daemon: bool,
-    verbose: bool,
+    opts: StartOpts,
     no_console_log: bool,
     detached_child: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -170,8 +257,6 @@ fn start(
     }
     std::fs::create_dir_all(paths.config_dir(Daemon::Agent))
         .with_context(|| format!("creating {}", paths.config_dir(Daemon::Agent).display()))?;
-    std::fs::create_dir_all(paths.logs_dir())
-        .with_context(|| format!("creating {}", paths.logs_dir().display()))?;
     let loaded = checked(paths);
     if loaded.has_errors() {
         eprintln!("Configuration errors:");
@@ -184,35 +269,15 @@ fn start(
     if let Some(pid) = running_pid(&pid_file)
         && pid != std::process::id() as i32
     {
-        println!("Fustor Agent is already running with PID: {pid}");
-        return Ok(ExitCode::from(if daemon { 0 } else { 1 }));
+        // Leave the running instance's pid file alone (issue 9).
+        eprintln!("Fustor Agent is already running with PID: {pid}");
+        return Ok(ExitCode::from(1));
     }
-    let log_file = paths.log_file(Daemon::Agent);
-    if daemon {
-        let exe = std::env::current_exe().context("locating the executable")?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_file)
-            .with_context(|| format!("opening {}", log_file.display()))?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("--home")
-            .arg(&paths.home)
-            .arg("start")
-            .arg("--no-console-log")
-            .arg("--detached-child");
-        if verbose {
-            cmd.arg("--verbose");
-        }
-        cmd.arg("--").args(&args);
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().context("log file handle")?)
-            .stderr(log);
-        let child = cmd.spawn().context("starting the daemon")?;
-        println!("Fustor Agent started with PID: {}", child.id());
-        return Ok(ExitCode::SUCCESS);
+    let log_file = log_file(paths, &loaded);
+    if let Some(dir) = log_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let level = if verbose {
+    let level = if opts.verbose {
         tracing::Level::DEBUG
     } else {
         loaded
@@ -221,30 +286,46 @@ fn start(
             .tracing_level()
             .unwrap_or(tracing::Level::INFO)
     };
-    init_logging(level, Some(&log_file), !no_console_log).context("setting up logging")?;
+    let json = loaded.config.logging.json_format().unwrap_or(false);
+    init_logging(level, Some(&log_file), !no_console_log, json).context("setting up logging")?;
     if loaded.config.logging.tracing_level().is_none() {
         tracing::warn!(level = %loaded.config.logging.level, "unknown logging level; using INFO");
     }
-    let pid_guard =
-        PidFile::create(&pid_file).with_context(|| format!("writing {}", pid_file.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fustor-agent")
         .build()
         .context("starting the async runtime")?;
-    let opts = AgentOptions {
+    let allow_empty = opts.allow_empty;
+    let agent_opts = AgentOptions {
         paths: paths.clone(),
-        args,
+        args: opts.args,
     };
     let result = rt.block_on(async move {
-        let agent = Agent::start(opts).await?;
-        agent
+        let agent = Agent::start(agent_opts).await?;
+        if agent.pipe_ids().is_empty() && !allow_empty {
+            agent.shutdown().await;
+            anyhow::bail!(
+                "no pipe to run: none is selected, or every selected pipe failed to start (see \
+                 above); fix the configuration, or pass --allow-empty to idle until a reload"
+            );
+        }
+        // Written once the pipes run: `start -D` takes it as the readiness signal.
+        let pid_guard = match PidFile::create(&pid_file) {
+            Ok(g) => g,
+            Err(e) => {
+                agent.shutdown().await;
+                return Err(e).context("writing the pid file");
+            }
+        };
+        let r = agent
             .run_until_signal()
             .await
-            .context("installing signal handlers")
+            .context("installing signal handlers");
+        drop(pid_guard);
+        r
     });
     rt.shutdown_timeout(Duration::from_secs(2));
-    drop(pid_guard);
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
@@ -254,43 +335,84 @@ fn start(
     }
 }
 
+/// Validates first (errors are refused here, without disturbing the daemon), then signals and
+/// waits for the daemon's own verdict (e.g. a redundant pipe pair).
+fn reload(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
+    let Some(pid) = running_pid(&paths.pid_file(Daemon::Agent)) else {
+        outln!("Agent is not running.");
+        return Ok(ExitCode::from(7));
+    };
+    let loaded = checked(paths);
+    if loaded.has_errors() {
+        for d in loaded.errors() {
+            eprintln!("ERROR: {d}");
+        }
+        eprintln!("Reload refused: the running agent keeps its configuration.");
+        return Ok(ExitCode::from(1));
+    }
+    let result_file = paths.reload_result_file(Daemon::Agent);
+    let before = process::read_reload(&result_file);
+    process::hangup(pid).context("sending SIGHUP")?;
+    outln!("Reload signal sent to the agent (PID {pid}).");
+    match process::wait_reload(&result_file, pid, before.as_ref(), Duration::from_secs(60)) {
+        Some(r) if r.ok => {
+            outln!("Reload applied: {}", r.message);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(r) => {
+            eprintln!("Reload refused: {}", r.message);
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            eprintln!("The agent did not report the reload result within 60 s; see its log.");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn stop(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
     let pid_file = paths.pid_file(Daemon::Agent);
     let Some(pid) = running_pid(&pid_file) else {
-        println!("Agent is not running.");
+        outln!("Agent is not running.");
         return Ok(ExitCode::SUCCESS);
     };
     if process::terminate(pid, Duration::from_secs(10)).context("stopping the agent")? {
-        println!("Agent did not stop within 10 s; killed it.");
+        outln!("Agent did not stop within 10 s; killed it.");
+        // It could not remove its own pid file.
+        let _ = std::fs::remove_file(&pid_file);
     }
-    let _ = std::fs::remove_file(&pid_file);
-    println!("Agent stopped.");
+    outln!("Agent stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
+/// LSB: 0 when running, 3 when not (also with a pipe id), 1 for an unknown pipe.
 fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode> {
-    match running_pid(&paths.pid_file(Daemon::Agent)) {
+    let running = match running_pid(&paths.pid_file(Daemon::Agent)) {
         Some(pid) => {
-            println!("Agent: RUNNING (PID {pid})");
+            outln!("Agent: RUNNING (PID {pid})");
             print_live_status(paths, pid);
+            ExitCode::SUCCESS
         }
-        None => println!("Agent: STOPPED"),
-    }
+        None => {
+            outln!("Agent: STOPPED");
+            ExitCode::from(EXIT_NOT_RUNNING)
+        }
+    };
     let Some(id) = pipe else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(running);
     };
     let loaded = load_agent(paths);
     let cfg = &loaded.config;
     let Some(p) = cfg.pipes.get(&id) else {
-        println!("Pipe {id:?} is not defined in the configuration.");
+        outln!("Pipe {id:?} is not defined in the configuration.");
         return Ok(ExitCode::from(1));
     };
     let enabled = cfg.sources.get(&p.source).is_some_and(|s| !s.disabled);
-    println!("Pipe: {id}");
-    println!("  Source: {}", p.source);
-    println!("  Sender: {}", p.sender);
-    println!("  Status: {}", if enabled { "ENABLED" } else { "DISABLED" });
-    Ok(ExitCode::SUCCESS)
+    outln!("Pipe: {id}");
+    outln!("  Source: {}", p.source);
+    outln!("  Sender: {}", p.sender);
+    outln!("  Status: {}", if enabled { "ENABLED" } else { "DISABLED" });
+    Ok(running)
 }
 
 /// Prints the running agent's own report (`agent-status.json`, refreshed every 2 s).
@@ -300,21 +422,21 @@ fn print_live_status(paths: &FustorPaths, pid: i32) {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
     else {
-        println!("  (no live status yet)");
+        outln!("  (no live status yet)");
         return;
     };
     if v["pid"].as_i64() != Some(i64::from(pid)) {
-        println!("  (live status is from another process; the agent may still be starting)");
+        outln!("  (live status is from another process; the agent may still be starting)");
         return;
     }
     let age = fustor_core::Now::system().epoch - v["updated_at"].as_f64().unwrap_or(0.0);
-    println!(
+    outln!(
         "  agent_id: {}   (status {age:.0} s old)",
         v["agent_id"].as_str().unwrap_or("?")
     );
     for p in v["pipes"].as_array().into_iter().flatten() {
         let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
-        println!(
+        outln!(
             "  pipe {}: {}  role={}  session={}  realtime={}  events={} ({:.1}/s)  errors={}{}",
             s("id"),
             s("state"),

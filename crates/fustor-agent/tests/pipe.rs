@@ -541,3 +541,30 @@ async fn pipes_share_one_source_and_stopping_one_keeps_the_other() {
     p2.stop().await;
     assert_eq!(f.registry.live().await, 0, "last pipe closed the source");
 }
+
+/// Issue 9: Fusion's `audit_interval_sec: 1e300` reached `Duration::from_secs_f64` in the audit
+/// task, which panicked (and was respawned every control-loop second). The agent clamps what
+/// Fusion sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_intervals_from_fusion_are_clamped_not_panicked_on() {
+    let panics: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = panics.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.to_string();
+        if text.contains("Duration") {
+            seen.lock().push(text);
+        }
+        previous(info);
+    }));
+    let f = fixture();
+    let mock = Mock::new("leader", Some(1e300), Duration::ZERO);
+    let pipe = start_pipe(&f, &mock, basic_pipe(), 1000).await;
+    wait_until(10, "snapshot end", || snapshot_passes(&mock) >= 1).await;
+    // Two control-loop rounds: the audit task is (re)spawned and sleeps.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let seen = panics.lock().clone();
+    assert!(seen.is_empty(), "{seen:?}");
+    assert!(pipe.status().state.contains("MESSAGE_SYNC"));
+    pipe.stop().await;
+}

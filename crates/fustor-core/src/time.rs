@@ -43,3 +43,50 @@ impl Now {
         }
     }
 }
+
+/// Longest interval or timeout any configured or received number of seconds may mean: 2^32 s
+/// (136 years). Far beyond any sensible setting, yet small enough that adding it to an
+/// `Instant` can never overflow (which panics).
+pub const MAX_SECS: f64 = 4_294_967_296.0;
+
+/// Seconds as a `Duration`, saturating: NaN and negatives are zero, anything above
+/// [`MAX_SECS`] is `MAX_SECS`. `Duration::from_secs_f64` panics on such values, and they reach
+/// us from configuration files and from Fusion's session responses alike.
+pub fn duration_from_secs(secs: f64) -> std::time::Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(secs.min(MAX_SECS)).unwrap_or(std::time::Duration::ZERO)
+}
+
+/// Clamps seconds into `0..=MAX_SECS` (NaN ⇒ 0), for values kept as `f64`.
+pub fn clamp_secs(secs: f64) -> f64 {
+    if secs.is_nan() {
+        0.0
+    } else {
+        secs.clamp(0.0, MAX_SECS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn duration_conversion_saturates_instead_of_panicking() {
+        assert_eq!(duration_from_secs(1.5), Duration::from_millis(1500));
+        for bad in [f64::NAN, -1.0, f64::NEG_INFINITY, -0.0, 0.0] {
+            assert_eq!(duration_from_secs(bad), Duration::ZERO, "{bad}");
+        }
+        let max = Duration::from_secs(1 << 32);
+        for huge in [1e20, 1e300, f64::INFINITY, f64::MAX, MAX_SECS] {
+            assert_eq!(duration_from_secs(huge), max, "{huge}");
+            // The point of the bound: deadlines built from it never overflow.
+            assert!(std::time::Instant::now().checked_add(max).is_some());
+        }
+        assert_eq!(clamp_secs(1e300), MAX_SECS);
+        assert_eq!(clamp_secs(f64::NAN), 0.0);
+        assert_eq!(clamp_secs(-3.0), 0.0);
+    }
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use fustor_core::Now;
 use fustor_core::config::{
-    Diagnostic, FusionConfig, Loaded, fusion_start_selection, load_fusion_dir, validate_fusion,
+    Diagnostic, FusionConfig, KeyPath, Loaded, fusion_start_selection, load_fusion_dir,
+    unknown_key, validate_fusion,
 };
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -49,11 +50,32 @@ pub fn load(
     let loaded = load_fusion_dir(config_dir);
     let mut diags = loaded.diagnostics.clone();
     diags.extend(validate_fusion(&loaded));
+    check_limits(&loaded.config, &mut diags);
     let selection = fusion_start_selection(&loaded, args);
     for u in &selection.unknown {
         tracing::warn!(pipe = %u, "unknown pipe or file named on the command line; skipped");
     }
     (loaded, selection.pipes, diags)
+}
+
+/// `limits` is Fusion's own section, so Fusion checks it, with the very parser `start` uses
+/// (`check-config` once accepted `max_body_bytes: "64MB"` that `start` then refused).
+fn check_limits(cfg: &FusionConfig, diags: &mut Vec<Diagnostic>) {
+    if let Err(e) = Limits::from_extra(&cfg.extra) {
+        diags.push(Diagnostic::error(None, KeyPath::new(), e));
+        return;
+    }
+    let known = serde_json::to_value(Limits::default()).ok();
+    let known: Vec<&str> = match &known {
+        Some(serde_json::Value::Object(m)) => m.keys().map(String::as_str).collect(),
+        _ => return,
+    };
+    if let Some(serde_json::Value::Object(m)) = cfg.extra.get("limits") {
+        let path = KeyPath::new().key("limits");
+        for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+            diags.push(unknown_key(None, &path, k, &known));
+        }
+    }
 }
 
 struct Listener {
@@ -232,7 +254,7 @@ impl FusionServer {
         let f = self.fusion.clone();
         let sweep = self.fusion.current().cfg.session_cleanup_interval.max(0.1);
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(sweep));
+            let mut tick = tokio::time::interval(fustor_core::time::duration_from_secs(sweep));
             loop {
                 tick.tick().await;
                 let now = Now::system();

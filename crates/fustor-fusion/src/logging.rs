@@ -1,32 +1,52 @@
-//! Log setup: stderr (unless detached) plus the rotating `logs/fusion.log`.
+//! Log setup: stderr (unless detached) plus the rotating `logs/fusion.log`, as text or as one
+//! JSON object per line (`logging.format: json`).
 
 use std::path::Path;
 
 use fustor_core::logfile::{DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, RotatingFile};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Installs the global subscriber. `RUST_LOG` overrides `level`.
-pub fn init(level: &str, log_file: Option<&Path>, console: bool) -> std::io::Result<()> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(level.to_ascii_lowercase()));
-    let file = match log_file {
-        Some(p) => Some(RotatingFile::open(p, DEFAULT_MAX_BYTES, DEFAULT_BACKUPS)?),
-        None => None,
+pub fn init(
+    level: &str,
+    log_file: Option<&Path>,
+    console: bool,
+    json: bool,
+) -> std::io::Result<()> {
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(level.to_ascii_lowercase()))
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
-    let result = match (file, console) {
-        (Some(f), true) => builder
+    let mut layers: Vec<BoxedLayer> = Vec::new();
+    if let Some(p) = log_file {
+        let f = RotatingFile::open(p, DEFAULT_MAX_BYTES, DEFAULT_BACKUPS)?;
+        let l = tracing_subscriber::fmt::layer()
             .with_ansi(false)
-            .with_writer(std::io::stderr.and(move || f.clone()))
-            .try_init(),
-        (Some(f), false) => builder
-            .with_ansi(false)
-            .with_writer(move || f.clone())
-            .try_init(),
-        (None, _) => builder.with_writer(std::io::stderr).try_init(),
-    };
-    result.map_err(|e| std::io::Error::other(e.to_string()))
+            .with_target(true)
+            .with_writer(move || f.clone());
+        layers.push(if json {
+            l.json().with_filter(filter()).boxed()
+        } else {
+            l.with_filter(filter()).boxed()
+        });
+    }
+    if console {
+        let l = tracing_subscriber::fmt::layer()
+            .with_ansi(log_file.is_none())
+            .with_target(true)
+            .with_writer(std::io::stderr);
+        layers.push(if json {
+            l.json().with_filter(filter()).boxed()
+        } else {
+            l.with_filter(filter()).boxed()
+        });
+    }
+    tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }

@@ -1,13 +1,14 @@
 //! `fustor-fusion`: the central Fustor daemon.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Parser, Subcommand};
-use fustor_core::config::{Daemon, FustorPaths, Severity};
-use fustor_core::process::{self, PidFile};
+use fustor_core::config::{Daemon, FustorPaths};
+use fustor_core::outln;
+use fustor_core::process::{self, EXIT_NOT_RUNNING, PidFile};
 use fustor_fusion::daemon::{self, FusionServer, Overrides};
 use fustor_fusion::logging;
 
@@ -15,7 +16,11 @@ use fustor_fusion::logging;
 /// view and answers queries over HTTP.
 ///
 /// Configuration: every `*.yaml` file in `$FUSTOR_HOME/fusion-config/` (default home
-/// `~/.fustor`), merged in file-name order. Logs go to `$FUSTOR_HOME/logs/fusion.log`.
+/// `~/.fustor`), merged in file-name order. Logs go to `$FUSTOR_HOME/logs/fusion.log`
+/// (`logging.dir` moves them).
+///
+/// Exit status: 0 on success, 1 on failure (including a refused reload), 3 for `status` when
+/// Fusion is not running, 7 for `reload` when it is not running.
 #[derive(Parser)]
 #[command(name = "fustor-fusion", version, about, long_about)]
 struct Cli {
@@ -32,7 +37,8 @@ enum Cmd {
     /// pipes defined in it, anything else is a pipe id; none starts every enabled pipe.
     #[command(disable_help_flag = true)]
     Start {
-        /// Detach and run in the background.
+        /// Detach and run in the background; returns once Fusion listens, or fails with the
+        /// daemon's error.
         #[arg(short = 'D', long)]
         daemon: bool,
         /// Debug logging.
@@ -44,6 +50,10 @@ enum Cmd {
         /// Main API bind address (overrides `host`).
         #[arg(short = 'h', long)]
         host: Option<String>,
+        /// Start even when no pipe can run (no configuration yet, or every file broken); by
+        /// default that is an error, so that a typo does not leave an empty Fusion serving.
+        #[arg(long)]
+        allow_empty: bool,
         /// Do not log to the terminal (used by -D).
         #[arg(long, hide = true)]
         no_console_log: bool,
@@ -59,74 +69,103 @@ enum Cmd {
         /// Ignored (deprecated in the reference).
         ids: Vec<String>,
     },
-    /// Reload the configuration of the running Fusion (SIGHUP).
+    /// Reload the configuration of the running Fusion (SIGHUP); exit 1 when it is refused.
     Reload,
-    /// Show whether Fusion runs, and its pipes and sessions.
+    /// Show whether Fusion runs, and its pipes and sessions; exit 3 when it is not running.
     Status { pipe_id: Option<String> },
     /// List configured pipes.
     List,
-    /// Validate the configuration and print the effective result; exit 1 on errors.
+    /// Validate the configuration and print the effective result; exit 1 on errors and on
+    /// unknown keys.
     CheckConfig {
         #[arg(long)]
         json: bool,
     },
 }
 
-fn main() -> Result<()> {
+/// Options of `start` that the `-D` parent hands to its child.
+struct StartOpts {
+    verbose: bool,
+    port: Option<u16>,
+    host: Option<String>,
+    allow_empty: bool,
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let paths = match cli.home {
         Some(h) => FustorPaths::new(h),
         None => FustorPaths::from_env(),
     };
-    match cli.command {
+    match run(cli.command, &paths) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Cmd, paths: &FustorPaths) -> Result<ExitCode> {
+    match command {
         Cmd::Start {
             daemon,
             verbose,
             port,
             host,
+            allow_empty,
             no_console_log,
             daemon_child,
             args,
             ..
         } => {
+            let opts = StartOpts {
+                verbose,
+                port,
+                host,
+                allow_empty,
+                args,
+            };
             if daemon && !daemon_child {
-                return spawn_daemon(&paths, verbose, port, host, &args);
+                return spawn_daemon(paths, &opts);
             }
             if daemon_child {
                 process::detach();
             }
-            start(&paths, verbose, port, host, !no_console_log, &args)
+            start(paths, opts, !no_console_log)
         }
         Cmd::Stop { ids } => {
             if !ids.is_empty() {
-                println!(
+                outln!(
                     "Stopping individual pipes is deprecated; stop ignores: {}",
                     ids.join(" ")
                 );
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
-            stop(&paths)
+            stop(paths)
         }
-        Cmd::Reload => reload(&paths),
-        Cmd::Status { pipe_id } => status(&paths, pipe_id.as_deref()),
-        Cmd::List => list(&paths),
-        Cmd::CheckConfig { json } => check_config(&paths, json),
+        Cmd::Reload => reload(paths),
+        Cmd::Status { pipe_id } => status(paths, pipe_id.as_deref()),
+        Cmd::List => list(paths),
+        Cmd::CheckConfig { json } => check_config(paths, json),
     }
 }
 
-fn spawn_daemon(
-    paths: &FustorPaths,
-    verbose: bool,
-    port: Option<u16>,
-    host: Option<String>,
-    args: &[String],
-) -> Result<()> {
+fn log_file(paths: &FustorPaths) -> PathBuf {
+    let (loaded, _, _) = daemon::load(&paths.config_dir(Daemon::Fusion), &[]);
+    paths.log_file_in(Daemon::Fusion, loaded.config.logging.dir.as_deref())
+}
+
+/// `start -D`: spawns the foreground path detached and waits until it listens (it writes the
+/// pid file only then), or reports what it logged before dying.
+fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> Result<ExitCode> {
     let pid_file = paths.pid_file(Daemon::Fusion);
     if let Some(pid) = process::running_pid(&pid_file) {
-        println!("Fusion is already running with PID: {pid}");
-        return Ok(());
+        outln!("Fusion is already running with PID: {pid}");
+        return Ok(ExitCode::SUCCESS);
     }
-    let log = paths.log_file(Daemon::Fusion);
+    let log = log_file(paths);
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -135,79 +174,112 @@ fn spawn_daemon(
         .append(true)
         .open(&log)
         .with_context(|| format!("opening {}", log.display()))?;
+    let from = out.metadata().map(|m| m.len()).unwrap_or(0);
     let exe = std::env::current_exe().context("locating the fustor-fusion executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--home")
         .arg(&paths.home)
         .args(["start", "--no-console-log", "--daemon-child"]);
-    if verbose {
+    if opts.verbose {
         cmd.arg("--verbose");
     }
-    if let Some(p) = port {
+    if opts.allow_empty {
+        cmd.arg("--allow-empty");
+    }
+    if let Some(p) = opts.port {
         cmd.arg("--port").arg(p.to_string());
     }
-    if let Some(h) = host {
+    if let Some(h) = &opts.host {
         cmd.arg("--host").arg(h);
     }
-    cmd.args(args)
+    cmd.arg("--")
+        .args(&opts.args)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    let child = cmd.spawn().context("starting the background Fusion")?;
-    // Wait until the child wrote its pid file (it fails fast on a bad port or config).
-    for _ in 0..50 {
-        if process::running_pid(&pid_file).is_some() {
-            break;
+    let mut child = cmd.spawn().context("starting the background Fusion")?;
+    match process::wait_ready(&mut child, &pid_file, Duration::from_secs(60)) {
+        Ok(()) => {
+            outln!("Fusion started with PID: {}", child.id());
+            Ok(ExitCode::SUCCESS)
         }
-        std::thread::sleep(Duration::from_millis(100));
+        Err(e) => {
+            eprintln!("Fusion failed to start: {e}");
+            for line in process::log_tail(&log, from, 15) {
+                eprintln!("  {line}");
+            }
+            if matches!(e, process::StartFailure::Timeout(_)) {
+                eprintln!(
+                    "The daemon (PID {}) may still be starting; see {}",
+                    child.id(),
+                    log.display()
+                );
+            }
+            Ok(ExitCode::from(1))
+        }
     }
-    println!("Fusion started with PID: {}", child.id());
-    Ok(())
 }
 
-fn start(
-    paths: &FustorPaths,
-    verbose: bool,
-    port: Option<u16>,
-    host: Option<String>,
-    console: bool,
-    args: &[String],
-) -> Result<()> {
+fn start(paths: &FustorPaths, opts: StartOpts, console: bool) -> Result<ExitCode> {
+    let pid_file = paths.pid_file(Daemon::Fusion);
+    if let Some(pid) = process::running_pid(&pid_file)
+        && u32::try_from(pid).ok() != Some(std::process::id())
+    {
+        // Leave the running instance's pid file alone (issue 9).
+        eprintln!("Fusion is already running with PID: {pid}");
+        return Ok(ExitCode::from(1));
+    }
     let config_dir = paths.config_dir(Daemon::Fusion);
     std::fs::create_dir_all(&config_dir)
         .with_context(|| format!("creating {}", config_dir.display()))?;
-    let (loaded, _, _) = daemon::load(&config_dir, args);
-    let level = if verbose {
+    let (loaded, _, _) = daemon::load(&config_dir, &opts.args);
+    let logging_cfg = &loaded.config.logging;
+    let level = if opts.verbose {
         "debug".to_string()
     } else {
-        loaded
-            .config
-            .logging
+        logging_cfg
             .tracing_level()
             .map_or_else(|| "info".to_string(), |l| l.to_string())
     };
-    logging::init(&level, Some(&paths.log_file(Daemon::Fusion)), console)
-        .context("setting up logging")?;
-    let _pid = PidFile::create(&paths.pid_file(Daemon::Fusion)).context("writing the pid file")?;
+    let log = paths.log_file_in(Daemon::Fusion, logging_cfg.dir.as_deref());
+    let json = logging_cfg.json_format().unwrap_or(false);
+    logging::init(&level, Some(&log), console, json).context("setting up logging")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let reload_file = paths.reload_result_file(Daemon::Fusion);
     rt.block_on(async move {
         let overrides = Overrides {
-            host,
-            port,
+            host: opts.host,
+            port: opts.port,
             main_port_hint: std::env::var("FUSTOR_FUSION_PORT")
                 .ok()
                 .and_then(|p| p.parse().ok()),
         };
-        let server = FusionServer::start(&config_dir, args, overrides).await?;
-        println!("Fusion listening on http://{}", server.main_addr);
-        serve_until_signal(&server).await
-    })
+        let server = FusionServer::start(&config_dir, &opts.args, overrides).await?;
+        if server.fusion.current().pipes.is_empty() && !opts.allow_empty {
+            server.shutdown().await;
+            bail!(
+                "no usable pipe: every pipe is missing, disabled or in a broken file (see the \
+                 errors above); fix the configuration, or pass --allow-empty to start without pipes"
+            );
+        }
+        // Written once listening: `start -D` takes it as the readiness signal.
+        let _pid = match PidFile::create(&pid_file) {
+            Ok(p) => p,
+            Err(e) => {
+                server.shutdown().await;
+                return Err(e).context("writing the pid file");
+            }
+        };
+        outln!("Fusion listening on http://{}", server.main_addr);
+        serve_until_signal(&server, &reload_file).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_until_signal(server: &FusionServer) -> Result<()> {
+async fn serve_until_signal(server: &FusionServer, reload_file: &std::path::Path) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -218,8 +290,12 @@ async fn serve_until_signal(server: &FusionServer) -> Result<()> {
             _ = int.recv() => break,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                if let Err(e) = server.reload().await {
-                    tracing::error!(error = %e, "reload failed; the previous configuration keeps running");
+                match server.reload().await {
+                    Ok(()) => process::record_reload(reload_file, true, "configuration reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; the previous configuration keeps running");
+                        process::record_reload(reload_file, false, &e.to_string());
+                    }
                 }
             }
         }
@@ -229,15 +305,18 @@ async fn serve_until_signal(server: &FusionServer) -> Result<()> {
     Ok(())
 }
 
-fn stop(paths: &FustorPaths) -> Result<()> {
+fn stop(paths: &FustorPaths) -> Result<ExitCode> {
     let pid_file = paths.pid_file(Daemon::Fusion);
     let Some(pid) = process::running_pid(&pid_file) else {
-        println!("Fusion is not running.");
-        return Ok(());
+        outln!("Fusion is not running.");
+        return Ok(ExitCode::SUCCESS);
     };
     let killed = process::terminate(pid, Duration::from_secs(10)).context("stopping Fusion")?;
-    let _ = std::fs::remove_file(&pid_file);
-    println!(
+    if killed {
+        // It could not remove its own pid file.
+        let _ = std::fs::remove_file(&pid_file);
+    }
+    outln!(
         "Fusion (PID {pid}) {}.",
         if killed {
             "killed after 10 s"
@@ -245,21 +324,45 @@ fn stop(paths: &FustorPaths) -> Result<()> {
             "stopped"
         }
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn reload(paths: &FustorPaths) -> Result<()> {
-    match process::running_pid(&paths.pid_file(Daemon::Fusion)) {
-        None => println!("Fusion is not running."),
-        Some(pid) => {
-            process::hangup(pid).context("sending SIGHUP")?;
-            println!("Reload signal sent to Fusion (PID {pid}).");
+/// Validates first (a broken file is refused here, without disturbing the daemon), then
+/// signals and waits for the daemon's own verdict.
+fn reload(paths: &FustorPaths) -> Result<ExitCode> {
+    let Some(pid) = process::running_pid(&paths.pid_file(Daemon::Fusion)) else {
+        outln!("Fusion is not running.");
+        return Ok(ExitCode::from(7));
+    };
+    let (_, _, diags) = daemon::load(&paths.config_dir(Daemon::Fusion), &[]);
+    if diags.iter().any(|d| d.is_error()) {
+        for d in diags.iter().filter(|d| d.is_error()) {
+            eprintln!("ERROR: {d}");
+        }
+        eprintln!("Reload refused: the running Fusion keeps its configuration.");
+        return Ok(ExitCode::from(1));
+    }
+    let result_file = paths.reload_result_file(Daemon::Fusion);
+    let before = process::read_reload(&result_file);
+    process::hangup(pid).context("sending SIGHUP")?;
+    outln!("Reload signal sent to Fusion (PID {pid}).");
+    match process::wait_reload(&result_file, pid, before.as_ref(), Duration::from_secs(60)) {
+        Some(r) if r.ok => {
+            outln!("Reload applied.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(r) => {
+            eprintln!("Reload refused: {}", r.message);
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            eprintln!("Fusion did not report the reload result within 60 s; see its log.");
+            Ok(ExitCode::from(1))
         }
     }
-    Ok(())
 }
 
-fn status(paths: &FustorPaths, pipe_id: Option<&str>) -> Result<()> {
+fn status(paths: &FustorPaths, pipe_id: Option<&str>) -> Result<ExitCode> {
     let config_dir = paths.config_dir(Daemon::Fusion);
     let (loaded, _, _) = daemon::load(&config_dir, &[]);
     if let Some(id) = pipe_id {
@@ -271,50 +374,55 @@ fn status(paths: &FustorPaths, pipe_id: Option<&str>) -> Result<()> {
         } else {
             "DISABLED"
         };
-        println!(
+        outln!(
             "Pipe {id}: receiver={} views={} {enabled}",
             p.receiver,
             p.views.join(",")
         );
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     match process::running_pid(&paths.pid_file(Daemon::Fusion)) {
         Some(pid) => {
-            println!("RUNNING (PID {pid})");
+            outln!("RUNNING (PID {pid})");
             fustor_fusion::status::print_live(loaded.config.port);
+            Ok(ExitCode::SUCCESS)
         }
-        None => println!("STOPPED"),
+        None => {
+            outln!("STOPPED");
+            Ok(ExitCode::from(EXIT_NOT_RUNNING))
+        }
     }
-    Ok(())
 }
 
-fn list(paths: &FustorPaths) -> Result<()> {
+fn list(paths: &FustorPaths) -> Result<ExitCode> {
     let (loaded, _, _) = daemon::load(&paths.config_dir(Daemon::Fusion), &[]);
-    println!("{:<24} {:<10} VIEWS", "PIPE ID", "STATUS");
+    outln!("{:<24} {:<10} VIEWS", "PIPE ID", "STATUS");
     for (id, p) in &loaded.config.pipes {
         let s = if loaded.config.is_pipe_enabled(id) {
             "ENABLED"
         } else {
             "DISABLED"
         };
-        println!("{id:<24} {s:<10} {}", p.views.join(","));
+        outln!("{id:<24} {s:<10} {}", p.views.join(","));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn check_config(paths: &FustorPaths, json: bool) -> Result<()> {
+/// Stricter than `start`: unknown keys are errors here (`start` only warns about them).
+fn check_config(paths: &FustorPaths, json: bool) -> Result<ExitCode> {
     let dir = paths.config_dir(Daemon::Fusion);
     let (loaded, pipes, diags) = daemon::load(&dir, &[]);
     for d in &diags {
-        eprintln!("{d}");
+        let label = if d.fails_check() { "ERROR" } else { "WARNING" };
+        eprintln!("{label}: {d}");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+        outln!("{}", serde_json::to_string_pretty(&loaded.config)?);
     } else {
-        println!("config dir: {}", dir.display());
-        println!("main API: {}:{}", loaded.config.host, loaded.config.port);
+        outln!("config dir: {}", dir.display());
+        outln!("main API: {}:{}", loaded.config.host, loaded.config.port);
         for (id, r) in &loaded.config.receivers {
-            println!(
+            outln!(
                 "receiver {id}: {} {}:{} keys={}",
                 r.driver,
                 r.bind_host,
@@ -323,13 +431,13 @@ fn check_config(paths: &FustorPaths, json: bool) -> Result<()> {
             );
         }
         for (id, v) in &loaded.config.views {
-            println!(
+            outln!(
                 "view {id}: driver={}{}",
                 v.driver,
                 if v.disabled { " (disabled)" } else { "" }
             );
         }
-        println!(
+        outln!(
             "pipes to start: {}",
             if pipes.is_empty() {
                 "(none)".to_string()
@@ -338,8 +446,8 @@ fn check_config(paths: &FustorPaths, json: bool) -> Result<()> {
             }
         );
     }
-    if diags.iter().any(|d| d.severity == Severity::Error) {
-        std::process::exit(1);
+    if diags.iter().any(|d| d.fails_check()) {
+        return Ok(ExitCode::from(1));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -48,15 +48,15 @@ fn dechunk(body: &str) -> String {
 /// Prints pipes, sessions, leaders and counters of the daemon on `port`.
 pub fn print_live(port: u16) {
     let Some(Value::Object(pipes)) = get_local(port, "/api/v1/pipe/pipes") else {
-        println!("  (the main API on port {port} did not answer)");
+        fustor_core::outln!("  (the main API on port {port} did not answer)");
         return;
     };
     if pipes.is_empty() {
-        println!("  no pipes running");
+        fustor_core::outln!("  no pipes running");
     }
     for (id, p) in pipes {
         let stats = &p["statistics"];
-        println!(
+        fustor_core::outln!(
             "  pipe {id}: views={} sessions={} leader={} events received={} applied={} queued={}",
             p["view_handlers"]
                 .as_array()

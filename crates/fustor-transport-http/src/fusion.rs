@@ -78,7 +78,11 @@ impl FusionSender {
                 "sender has no credential key: Fusion will refuse the session with 401"
             );
         }
-        FusionSender::new(&cfg.uri, cfg.api_key(), Duration::from_secs_f64(timeout))
+        FusionSender::new(
+            &cfg.uri,
+            cfg.api_key(),
+            fustor_core::time::duration_from_secs(timeout),
+        )
     }
 
     fn url(&self, path: &str) -> String {
@@ -324,5 +328,23 @@ mod tests {
     fn bad_uri_is_a_config_error() {
         let e = FusionSender::new("not a url", None, Duration::from_secs(1)).unwrap_err();
         assert!(matches!(e, SendError::Config(_)), "{e:?}");
+    }
+
+    /// Issue 9: `driver_params.timeout: 1e300` made the agent exit 101 in
+    /// `Duration::from_secs_f64`; it is now refused, and the conversion saturates anyway.
+    #[test]
+    fn huge_timeout_saturates() {
+        let cfg: SenderConfig = serde_json::from_value(serde_json::json!({
+            "driver": "fusion",
+            "uri": "http://127.0.0.1:1",
+            "credential": {"key": "k"},
+            "driver_params": {"timeout": 1e300},
+        }))
+        .unwrap();
+        // The loader refuses it with the key named; nothing on the way panics.
+        let built = std::panic::catch_unwind(|| FusionSender::from_config(&cfg));
+        assert!(matches!(built, Ok(Err(SendError::Config(_)))));
+        let huge = fustor_core::time::duration_from_secs(1e300);
+        assert!(FusionSender::new("http://127.0.0.1:1", Some("k"), huge).is_ok());
     }
 }

@@ -113,17 +113,7 @@ async fn s93_s94_s96_three_agents_best_copy_and_failover() {
     let tmp = tempfile::tempdir().unwrap();
     let rport = free_port();
     // The design document's example, verbatim but for the port and a short session timeout.
-    let seed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seeds/003_5ecaed60792d1980.txt"
-    ))
-    .ok()
-    .and_then(|t| {
-        let start = t.find("```yaml\nreceivers:")? + "```yaml\n".len();
-        let end = start + t[start..].find("```")?;
-        Some(t[start..end].to_string())
-    })
-    .unwrap_or_default();
+    let seed = include_str!("data/forest_design_example.yaml");
     assert!(
         seed.contains("fusion_pipe_id"),
         "the seed's example was not found"

@@ -648,11 +648,12 @@ async fn on_session_created<S: Sender>(
         if resp.session_timeout_seconds > 0 {
             st.heartbeat_interval = (resp.session_timeout_seconds as f64 / 3.0).max(0.1);
         }
+        // Fusion's values are authoritative but not trusted to be sane: clamp them.
         if let Some(a) = resp.audit_interval_sec {
-            st.audit_interval = a;
+            st.audit_interval = fustor_core::time::clamp_secs(a);
         }
         if let Some(s) = resp.sentinel_interval_sec {
-            st.sentinel_interval = s;
+            st.sentinel_interval = fustor_core::time::clamp_secs(s);
         }
         st.initial_snapshot_done = false;
         st.realtime_ready = false;

@@ -40,8 +40,10 @@ where
     rx
 }
 
+/// Saturating: intervals come from Fusion's session response too, and `1e300` there must not
+/// panic the task.
 fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(if s.is_finite() { s.max(0.0) } else { 0.0 })
+    fustor_core::time::duration_from_secs(s)
 }
 
 /// §4: runs while the session exists; only an obsolete session ends it.

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Credential, LoggingConfig, SenderCredential};
-use super::de::{FieldError, from_value, positive_u64};
+use super::de::{
+    FieldError, check_interval_secs, duration_days, duration_secs, factor, from_value,
+    interval_secs, opt_duration_secs, opt_thread_count, positive_u64,
+};
 use crate::mapping::FieldMapping;
 
 /// The merged agent configuration of all files.
@@ -117,9 +120,9 @@ impl SenderConfig {
     pub fn http_timeout_secs(&self) -> Result<f64, FieldError> {
         match self.driver_params.get("timeout") {
             None | Some(Value::Null) => Ok(30.0),
-            Some(v) => {
-                from_value::<f64>(v).map_err(|e| e.within_keys(&["driver_params", "timeout"]))
-            }
+            Some(v) => from_value::<f64>(v)
+                .and_then(check_interval_secs)
+                .map_err(|e| e.within_keys(&["driver_params", "timeout"])),
         }
     }
 
@@ -133,21 +136,21 @@ pub struct AgentPipeConfig {
     pub source: String,
     pub sender: String,
     /// Used until Fusion's session response supplies the authoritative value.
-    #[serde(default = "d_43200")]
+    #[serde(default = "d_43200", deserialize_with = "duration_secs")]
     pub audit_interval_sec: f64,
     /// Used until Fusion's session response supplies the authoritative value.
-    #[serde(default = "d_300")]
+    #[serde(default = "d_300", deserialize_with = "duration_secs")]
     pub sentinel_interval_sec: f64,
     /// Hint sent when opening a session; Fusion's pipe setting applies otherwise.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_duration_secs")]
     pub session_timeout_seconds: Option<f64>,
-    #[serde(default = "d_5f")]
+    #[serde(default = "d_5f", deserialize_with = "duration_secs")]
     pub error_retry_interval: f64,
     #[serde(default = "d_5u")]
     pub max_consecutive_errors: u32,
-    #[serde(default = "d_2f")]
+    #[serde(default = "d_2f", deserialize_with = "factor")]
     pub backoff_multiplier: f64,
-    #[serde(default = "d_60f")]
+    #[serde(default = "d_60f", deserialize_with = "duration_secs")]
     pub max_backoff_seconds: f64,
     #[serde(default)]
     pub disabled: bool,
@@ -159,13 +162,13 @@ pub struct AgentPipeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FsSourceParams {
     /// Minimum seconds between two partial-write events of one file.
-    #[serde(default = "d_5f")]
+    #[serde(default = "d_5f", deserialize_with = "duration_secs")]
     pub throttle_interval_sec: f64,
     /// Watches younger than this may not be evicted.
-    #[serde(default = "d_30f")]
+    #[serde(default = "d_30f", deserialize_with = "duration_days")]
     pub min_monitoring_window_days: f64,
     /// `None` means min(4, CPU count); see [`FsSourceParams::scan_workers`].
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_thread_count")]
     pub max_scan_workers: Option<usize>,
     /// Glob on basenames for snapshot/audit/on-demand scans.
     #[serde(default = "d_star")]
@@ -174,7 +177,7 @@ pub struct FsSourceParams {
     #[serde(default)]
     pub startup_mode: Option<String>,
     /// Poll timeout of the driver's realtime queue.
-    #[serde(default = "d_1f")]
+    #[serde(default = "d_1f", deserialize_with = "interval_secs")]
     pub max_sync_delay_seconds: f64,
 }
 

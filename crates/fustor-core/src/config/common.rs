@@ -38,6 +38,17 @@ impl LoggingConfig {
             _ => return None,
         })
     }
+
+    /// `Some(true)` for `format: json`, `Some(false)` for `text` or no format, `None` for
+    /// anything else (a Python format string, which falls back to text).
+    pub fn json_format(&self) -> Option<bool> {
+        match self.format.as_deref().map(str::trim) {
+            None | Some("") => Some(false),
+            Some(f) if f.eq_ignore_ascii_case("text") => Some(false),
+            Some(f) if f.eq_ignore_ascii_case("json") => Some(true),
+            Some(_) => None,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for LoggingConfig {

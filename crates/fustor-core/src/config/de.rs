@@ -36,6 +36,11 @@ impl KeyPath {
         self
     }
 
+    pub fn index(mut self, i: usize) -> Self {
+        self.0.push(Segment::Index(i));
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -423,4 +428,93 @@ pub fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         return Err(de::Error::custom("must be greater than 0"));
     }
     Ok(n)
+}
+
+/// The range every duration in seconds must fall in: finite, `0..=MAX_SECS`.
+fn seconds_in_range<E: de::Error>(v: f64, allow_zero: bool) -> Result<f64, E> {
+    let max = crate::time::MAX_SECS;
+    let low_ok = if allow_zero { v >= 0.0 } else { v > 0.0 };
+    if v.is_finite() && low_ok && v <= max {
+        return Ok(v);
+    }
+    let low = if allow_zero { "0" } else { "greater than 0" };
+    Err(de::Error::custom(format!(
+        "must be a number of seconds from {low} to {max} (2^32), got {v}"
+    )))
+}
+
+/// `deserialize_with` for durations where 0 means "off" or "immediately".
+pub fn duration_secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    seconds_in_range(f64::deserialize(d)?, true)
+}
+
+/// `deserialize_with` for periods, where 0 would mean a busy loop.
+pub fn interval_secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    seconds_in_range(f64::deserialize(d)?, false)
+}
+
+/// [`duration_secs`] for optional keys.
+pub fn opt_duration_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Option::<f64>::deserialize(d)?
+        .map(|v| seconds_in_range(v, true))
+        .transpose()
+}
+
+/// [`interval_secs`] for optional keys.
+pub fn opt_interval_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Option::<f64>::deserialize(d)?
+        .map(|v| seconds_in_range(v, false))
+        .transpose()
+}
+
+/// Checks a value already read as seconds (for keys read from `driver_params` on demand).
+pub fn check_interval_secs(v: f64) -> Result<f64, FieldError> {
+    seconds_in_range(v, false)
+}
+
+/// `deserialize_with` for whole seconds that must be positive and bounded like durations.
+pub fn positive_secs_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = positive_u64(d)?;
+    if n > 1 << 32 {
+        return Err(de::Error::custom(format!(
+            "must be a number of seconds from 1 to 4294967296 (2^32), got {n}"
+        )));
+    }
+    Ok(n)
+}
+
+/// `deserialize_with` for a finite factor in `0..=1e6` (backoff multipliers).
+pub fn factor<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && (0.0..=1e6).contains(&v) {
+        Ok(v)
+    } else {
+        Err(de::Error::custom(format!(
+            "must be a number from 0 to 1000000, got {v}"
+        )))
+    }
+}
+
+/// `deserialize_with` for a number of days, bounded like durations once converted.
+pub fn duration_days<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    let max = (crate::time::MAX_SECS / 86_400.0).floor();
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(de::Error::custom(format!(
+            "must be a number of days from 0 to {max}, got {v}"
+        )))
+    }
+}
+
+/// `deserialize_with` for an optional thread count: each is an OS thread, so it is bounded.
+pub fn opt_thread_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match Option::<u64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if (1..=1024).contains(&n) => Ok(usize::try_from(n).ok()),
+        Some(n) => Err(de::Error::custom(format!(
+            "must be a thread count from 1 to 1024, got {n}"
+        ))),
+    }
 }

@@ -24,6 +24,9 @@ pub struct Diagnostic {
     /// Key path inside the file (may be empty for file-level problems).
     pub path: KeyPath,
     pub message: String,
+    /// A warning that `check-config`/`validate` still refuse: unknown keys. `start` only warns,
+    /// so that the extra keys of the Python system's files do not stop a migration.
+    pub strict: bool,
 }
 
 impl Diagnostic {
@@ -33,6 +36,7 @@ impl Diagnostic {
             file: file.map(Path::to_path_buf),
             path,
             message: message.into(),
+            strict: false,
         }
     }
 
@@ -41,6 +45,19 @@ impl Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(file, path, message)
         }
+    }
+
+    /// A warning at start, an error for `check-config`/`validate` (see [`Diagnostic::strict`]).
+    pub fn strict_warning(file: Option<&Path>, path: KeyPath, message: impl Into<String>) -> Self {
+        Diagnostic {
+            strict: true,
+            ..Diagnostic::warning(file, path, message)
+        }
+    }
+
+    /// Whether `check-config`/`validate` must fail on this.
+    pub fn fails_check(&self) -> bool {
+        self.is_error() || self.strict
     }
 
     pub(crate) fn from_field(file: &Path, e: FieldError) -> Self {
@@ -88,6 +105,11 @@ pub struct Loaded<T> {
 impl<T> Loaded<T> {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Whether `check-config`/`validate` must fail (errors and unknown keys).
+    pub fn fails_check(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::fails_check)
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::LoggingConfig;
-use super::de::{FieldError, from_value};
+use super::de::{FieldError, duration_secs, from_value, opt_interval_secs, positive_secs_u64};
 
 pub const DEFAULT_HOST: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 8101;
@@ -58,6 +58,7 @@ impl Default for FusionConfig {
 pub(crate) struct FusionGlobals {
     pub host: Option<String>,
     pub port: Option<u16>,
+    #[serde(default, deserialize_with = "opt_interval_secs")]
     pub session_cleanup_interval: Option<f64>,
     pub logging: Option<LoggingConfig>,
     pub management_api_key: Option<String>,
@@ -177,13 +178,13 @@ pub struct FusionPipeConfig {
     pub views: Vec<String>,
     #[serde(default = "d_true")]
     pub allow_concurrent_push: bool,
-    #[serde(default = "d_session_timeout")]
+    #[serde(default = "d_session_timeout", deserialize_with = "positive_secs_u64")]
     pub session_timeout_seconds: u64,
     /// Pushed to agents in the session response (authoritative).
-    #[serde(default = "d_43200")]
+    #[serde(default = "d_43200", deserialize_with = "duration_secs")]
     pub audit_interval_sec: f64,
     /// Pushed to agents in the session response (authoritative).
-    #[serde(default = "d_120")]
+    #[serde(default = "d_120", deserialize_with = "duration_secs")]
     pub sentinel_interval_sec: f64,
     #[serde(skip)]
     pub extra: Map<String, Value>,
@@ -242,7 +243,7 @@ impl FsViewParams {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsistencyParams {
-    #[serde(default = "d_3600")]
+    #[serde(default = "d_3600", deserialize_with = "duration_secs")]
     pub tombstone_ttl_seconds: f64,
 }
 
@@ -268,7 +269,13 @@ pub struct LimitParams {
 /// negative values are treated the same, as the fs view does, since they cannot mean anything.
 fn hot_threshold<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = Option::<f64>::deserialize(d)?;
-    Ok(v.filter(|s| *s > 0.0 && s.is_finite()).unwrap_or(30.0))
+    if let Some(s) = v.filter(|s| !s.is_finite() || *s > crate::time::MAX_SECS) {
+        return Err(serde::de::Error::custom(format!(
+            "must be a number of seconds up to {} (2^32), got {s}",
+            crate::time::MAX_SECS
+        )));
+    }
+    Ok(v.filter(|s| *s > 0.0).unwrap_or(30.0))
 }
 
 fn d_http() -> String {

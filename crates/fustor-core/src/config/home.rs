@@ -89,12 +89,25 @@ impl FustorPaths {
         self.home.join(format!("{}.pid", d.name()))
     }
 
+    /// The running daemon's verdict on its latest reload (`fustor_core::process::ReloadRecord`).
+    pub fn reload_result_file(&self, d: Daemon) -> PathBuf {
+        self.home.join(format!("{}.reload.json", d.name()))
+    }
+
     pub fn logs_dir(&self) -> PathBuf {
         self.home.join("logs")
     }
 
     pub fn log_file(&self, d: Daemon) -> PathBuf {
         self.logs_dir().join(format!("{}.log", d.name()))
+    }
+
+    /// The log file when `logging.dir` may move it; a relative `dir` is under the home.
+    pub fn log_file_in(&self, d: Daemon, dir: Option<&Path>) -> PathBuf {
+        match dir {
+            Some(dir) => self.home.join(dir).join(format!("{}.log", d.name())),
+            None => self.log_file(d),
+        }
     }
 
     /// Informational shutdown dump of the agent; never read back.

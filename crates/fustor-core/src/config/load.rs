@@ -19,6 +19,7 @@ use super::fusion::{
     FusionPipeConfig, GLOBAL_KEYS, ReceiverConfig, ViewConfig,
 };
 use super::home::{Daemon, FustorPaths};
+use super::keys::{self, Shape};
 use super::loose::Loose;
 
 /// The file whose global settings win over every other file's.
@@ -47,6 +48,8 @@ pub(crate) trait Schema: Default {
     type Globals: DeserializeOwned + Clone;
     /// Processing order inside a file; references may point forward or across files anyway.
     const SECTIONS: &'static [&'static str];
+    /// Every key a file may contain, for the unknown-key report.
+    const SHAPE: &'static Shape;
 
     fn apply_globals(&mut self, g: Self::Globals, file: &Path, diags: &mut Vec<Diagnostic>);
     /// Applied after all files, from `default.yaml` only.
@@ -160,6 +163,12 @@ fn merge_file<S: Schema>(
     default_globals: &mut Option<S::Globals>,
 ) -> Result<(), Diagnostic> {
     let json = yaml_to_json(serde_norway::Value::Mapping(top.clone()));
+    let mut unknown = Vec::new();
+    keys::check(&json, S::SHAPE, path, &mut unknown);
+    for d in &unknown {
+        tracing::warn!("{d}");
+    }
+    loaded.diagnostics.extend(unknown);
     let globals: S::Globals = from_value(&json).map_err(|e| Diagnostic::from_field(path, e))?;
     if name == DEFAULT_FILE {
         *default_globals = Some(globals.clone());
@@ -255,6 +264,7 @@ fn unknown_keys(value: &Value, known: &[&str]) -> Map<String, Value> {
 impl Schema for AgentConfig {
     type Globals = AgentGlobals;
     const SECTIONS: &'static [&'static str] = &["sources", "senders", "pipes"];
+    const SHAPE: &'static Shape = &keys::AGENT;
 
     fn apply_globals(&mut self, g: AgentGlobals, file: &Path, diags: &mut Vec<Diagnostic>) {
         if let Some(level) = g.logging {
@@ -300,6 +310,7 @@ impl Schema for AgentConfig {
 impl Schema for FusionConfig {
     type Globals = FusionGlobals;
     const SECTIONS: &'static [&'static str] = &["receivers", "views", "pipes"];
+    const SHAPE: &'static Shape = &keys::FUSION;
 
     fn apply_globals(&mut self, g: FusionGlobals, _file: &Path, _diags: &mut Vec<Diagnostic>) {
         if let Some(host) = g.host {

@@ -21,6 +21,7 @@ mod de;
 mod diag;
 mod fusion;
 mod home;
+mod keys;
 mod load;
 mod loose;
 mod start;
@@ -39,6 +40,7 @@ pub use fusion::{
     ReceiverConfig, ViewConfig, ViewDriverKind,
 };
 pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
+pub use keys::{suggest, unknown_key};
 pub use load::{DEFAULT_FILE, load_agent, load_agent_dir, load_fusion, load_fusion_dir};
 pub use start::{
     ConfigSignature, ReloadPlan, StartSelection, agent_reload_plan, agent_start_selection,

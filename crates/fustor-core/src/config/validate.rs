@@ -90,6 +90,11 @@ pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
             }
         }
     }
+    for (id, s) in cfg.senders.iter().filter(|(_, s)| s.driver == "fusion") {
+        if let Err(msg) = check_http_uri(&s.uri) {
+            out.push(err("senders", id, "uri", msg));
+        }
+    }
     for (id, p) in &cfg.pipes {
         if !cfg.sources.contains_key(&p.source) {
             let msg = format!("pipe '{id}' references unknown source '{}'", p.source);
@@ -113,6 +118,7 @@ pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
         &cfg.logging.level,
         &mut out,
     );
+    check_log_format(&cfg.logging, &mut out);
     out
 }
 
@@ -127,6 +133,64 @@ fn endpoint_fields<T>(
             (id.as_str(), driver.as_str(), uri.as_str())
         })
         .collect()
+}
+
+/// A Fusion receiver URL: `http(s)://host[:port][/path]`. Without this, `127.0.0.1:8102` passed
+/// `validate` and only failed when the pipe first tried to connect.
+pub(crate) fn check_http_uri(uri: &str) -> Result<(), String> {
+    let shown: String = uri.chars().take(80).collect();
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(format!(
+            "{shown:?} is not a URL: the scheme http:// or https:// is required (e.g. http://fusion:8102)"
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "{shown:?}: scheme {scheme:?} is not supported (http or https required)"
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => ("", None),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
+        return Err(format!("{shown:?} has no valid host"));
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().is_err()
+    {
+        let p: String = p.chars().take(20).collect();
+        return Err(format!(
+            "{shown:?}: port {p:?} is not a number from 0 to 65535"
+        ));
+    }
+    Ok(())
+}
+
+/// `logging.format`: `text` (the default) or `json`; a Python format string is tolerated.
+fn check_log_format(logging: &super::common::LoggingConfig, out: &mut Vec<Diagnostic>) {
+    let Some(format) = logging.format.as_deref() else {
+        return;
+    };
+    let path = KeyPath::new().key("logging").key("format");
+    if logging.json_format().is_some() {
+        return;
+    }
+    if format.contains("%(") {
+        let msg = "Python log format strings are not supported; the text format is used";
+        out.push(Diagnostic::warning(None, path, msg));
+    } else {
+        let shown: String = format.chars().take(40).collect();
+        let msg = format!("unknown log format {shown:?} (expected text or json)");
+        out.push(Diagnostic::error(None, path, msg));
+    }
 }
 
 fn check_level(unknown: bool, level: &str, out: &mut Vec<Diagnostic>) {
@@ -271,6 +335,7 @@ pub fn validate_fusion(loaded: &Loaded<FusionConfig>) -> Vec<Diagnostic> {
         &cfg.logging.level,
         &mut out,
     );
+    check_log_format(&cfg.logging, &mut out);
     out
 }
 

@@ -370,7 +370,7 @@ pipes:
 }
 
 #[test]
-fn unknown_keys_are_kept_not_rejected() {
+fn unknown_keys_are_kept_and_reported_as_strict_warnings() {
     let yaml = "
 future_switch: true
 management_api_key: admin
@@ -379,7 +379,12 @@ views: {v: {retention_days: 3}}
 pipes: {p: {receiver: r, views: [v], disabled: true, max_batch_bytes: 1000}}
 ";
     let l = load(&[("a.yaml", yaml)]);
-    assert!(l.diagnostics.is_empty(), "{:?}", messages(&l));
+    // Issue 9: still loaded (start only warns), but `check-config` must refuse them.
+    assert!(!l.has_errors(), "{:?}", messages(&l));
+    assert!(l.fails_check());
+    let paths: Vec<String> = l.diagnostics.iter().map(|d| d.path.to_string()).collect();
+    assert_eq!(paths.len(), 4, "{:?}", messages(&l));
+    assert!(l.diagnostics.iter().all(|d| d.strict));
     let c = &l.config;
     assert_eq!(c.extra.get("future_switch"), Some(&serde_json::json!(true)));
     assert!(!c.extra.contains_key("management_api_key"));

@@ -24,7 +24,7 @@ fn files_merge_in_name_order_and_later_ids_replace_earlier() {
 #[test]
 fn cross_file_references_resolve() {
     let pipes = "pipes:\n  p: {source: s, sender: f}\n";
-    let senders = "senders:\n  f: {driver: fusion, uri: u}\n";
+    let senders = "senders:\n  f: {driver: fusion, uri: 'http://u'}\n";
     let (_tmp, dir) = config_dir(
         "agent-config",
         &[

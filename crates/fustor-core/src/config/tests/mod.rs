@@ -3,6 +3,7 @@
 mod agent;
 mod fusion;
 mod load;
+mod strict;
 
 use std::path::{Path, PathBuf};
 
