@@ -279,22 +279,31 @@ pub fn json_text(b: &[u8]) -> Cow<'_, [u8]> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LosslessFormatter;
 
+/// Writes a JSON string fragment, each escaped byte through `byte`.
+fn write_fragment<W: ?Sized + io::Write>(
+    w: &mut W,
+    fragment: &str,
+    byte: impl Fn(&mut W, u8) -> io::Result<()>,
+) -> io::Result<()> {
+    if !has_escapes(fragment) {
+        return w.write_all(fragment.as_bytes());
+    }
+    for chunk in unescape(fragment).utf8_chunks() {
+        w.write_all(chunk.valid().as_bytes())?;
+        for &b in chunk.invalid() {
+            byte(w, b)?;
+        }
+    }
+    Ok(())
+}
+
 impl serde_json::ser::Formatter for LosslessFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(
         &mut self,
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if !has_escapes(fragment) {
-            return w.write_all(fragment.as_bytes());
-        }
-        for chunk in unescape(fragment).utf8_chunks() {
-            w.write_all(chunk.valid().as_bytes())?;
-            for b in chunk.invalid() {
-                write!(w, "\\udc{b:02x}")?;
-            }
-        }
-        Ok(())
+        write_fragment(w, fragment, |w, b| write!(w, "\\udc{b:02x}"))
     }
 }
 
@@ -310,16 +319,7 @@ impl serde_json::ser::Formatter for ReplacingFormatter {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if !has_escapes(fragment) {
-            return w.write_all(fragment.as_bytes());
-        }
-        for chunk in unescape(fragment).utf8_chunks() {
-            w.write_all(chunk.valid().as_bytes())?;
-            for _ in chunk.invalid() {
-                w.write_all(b"?")?;
-            }
-        }
-        Ok(())
+        write_fragment(w, fragment, |w, _| w.write_all(b"?"))
     }
 }
 
