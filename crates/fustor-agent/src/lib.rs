@@ -15,7 +15,6 @@ pub mod agent_id;
 pub mod app;
 pub mod backoff;
 pub mod bus;
-pub mod daemon;
 pub mod pipe;
 pub mod rescan;
 pub mod source;

@@ -1,17 +1,18 @@
 //! `fustor-agent`: the command line of the agent daemon (`configuration.md` §5).
 
-use std::fs::OpenOptions;
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fustor_agent::daemon::init_logging;
 use fustor_agent::{Agent, AgentOptions};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
 use fustor_core::outln;
-use fustor_core::process::{self, EXIT_NOT_RUNNING, PidFile, running_pid};
+use fustor_core::process::PidFile;
+use fustor_daemon::Shell;
+use fustor_daemon::logging::{self, LogSettings};
 
 const LONG_ABOUT: &str = "\
 Fustor agent: watches the directory trees configured as sources and streams file metadata \
@@ -64,9 +65,9 @@ enum Cmd {
         /// Log to the log file only (used by -D).
         #[arg(long, hide = true)]
         no_console_log: bool,
-        /// Internal: started by -D; become a session leader.
+        /// Internal: this process is the detached child of `start -D`.
         #[arg(long, hide = true)]
-        detached_child: bool,
+        daemon_child: bool,
     },
     /// Stop the running agent (SIGTERM, then SIGKILL after 10 s).
     Stop {
@@ -107,17 +108,17 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             verbose,
             allow_empty,
             no_console_log,
-            detached_child,
+            daemon_child,
         } => {
             let opts = StartOpts {
                 args,
                 verbose,
                 allow_empty,
             };
-            if daemon && !detached_child {
+            if daemon && !daemon_child {
                 return spawn_daemon(paths, &opts);
             }
-            start(paths, opts, no_console_log, detached_child)
+            start(paths, opts, no_console_log, daemon_child)
         }
         Cmd::Stop { ids } => {
             if !ids.is_empty() {
@@ -127,9 +128,12 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            stop(paths)
+            shell(paths).stop().context("stopping the agent")
         }
-        Cmd::Reload => reload(paths),
+        Cmd::Reload => {
+            let errors: Vec<String> = checked(paths).errors().map(|d| d.to_string()).collect();
+            shell(paths).reload(&errors).context("reloading the agent")
+        }
         Cmd::Status { pipe } => status(paths, pipe),
         Cmd::List => {
             let loaded = load_agent(paths);
@@ -161,6 +165,15 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
 }
 
 /// Loaded configuration with the cross-reference checks added.
+fn shell(paths: &FustorPaths) -> Shell {
+    Shell {
+        daemon: Daemon::Agent,
+        paths: paths.clone(),
+        name: "Agent",
+        title: "Fustor Agent",
+    }
+}
+
 fn checked(paths: &FustorPaths) -> Loaded<AgentConfig> {
     let mut loaded = load_agent(paths);
     let extra = validate_agent(&loaded);
@@ -182,78 +195,40 @@ fn log_file(paths: &FustorPaths, loaded: &Loaded<AgentConfig>) -> PathBuf {
 /// `start -D`: spawns the foreground path detached and waits until its pipes are started (it
 /// writes the pid file only then), or reports what it logged before dying.
 fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> anyhow::Result<ExitCode> {
-    let pid_file = paths.pid_file(Daemon::Agent);
-    if let Some(pid) = running_pid(&pid_file) {
-        outln!("Fustor Agent is already running with PID: {pid}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let loaded = checked(paths);
-    if loaded.has_errors() {
-        eprintln!("Configuration errors:");
-        for d in loaded.errors() {
-            eprintln!("  {d}");
+    let shell = shell(paths);
+    if shell.running_pid().is_none() {
+        let loaded = checked(paths);
+        if loaded.has_errors() {
+            eprintln!("Configuration errors:");
+            for d in loaded.errors() {
+                eprintln!("  {d}");
+            }
+            return Ok(ExitCode::from(1));
         }
-        return Ok(ExitCode::from(1));
     }
-    let log_file = log_file(paths, &loaded);
-    if let Some(dir) = log_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let exe = std::env::current_exe().context("locating the executable")?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_file)
-        .with_context(|| format!("opening {}", log_file.display()))?;
-    let from = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home")
-        .arg(&paths.home)
-        .arg("start")
-        .arg("--no-console-log")
-        .arg("--detached-child");
+    let mut child: Vec<OsString> = Vec::new();
     if opts.verbose {
-        cmd.arg("--verbose");
+        child.push("--verbose".into());
     }
     if opts.allow_empty {
-        cmd.arg("--allow-empty");
+        child.push("--allow-empty".into());
     }
-    cmd.arg("--").args(&opts.args);
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone().context("log file handle")?)
-        .stderr(log);
-    let mut child = cmd.spawn().context("starting the daemon")?;
-    match process::wait_ready(&mut child, &pid_file, Duration::from_secs(60)) {
-        Ok(()) => {
-            outln!("Fustor Agent started with PID: {}", child.id());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("Fustor Agent failed to start: {e}");
-            for line in process::log_tail(&log_file, from, 15) {
-                eprintln!("  {line}");
-            }
-            if matches!(e, process::StartFailure::Timeout(_)) {
-                eprintln!(
-                    "The daemon (PID {}) may still be starting; see {}",
-                    child.id(),
-                    log_file.display()
-                );
-            }
-            Ok(ExitCode::from(1))
-        }
-    }
+    child.push("--".into());
+    child.extend(opts.args.iter().map(OsString::from));
+    let log = log_file(paths, &checked(paths));
+    shell
+        .spawn_detached(&log, &child)
+        .context("starting the background agent")
 }
 
 fn start(
     paths: &FustorPaths,
     opts: StartOpts,
     no_console_log: bool,
-    detached_child: bool,
+    daemon_child: bool,
 ) -> anyhow::Result<ExitCode> {
-    if detached_child {
-        // Not a process group leader (spawned by the parent), so this cannot fail with EPERM.
-        process::detach();
+    if let Err(code) = shell(paths).begin_foreground(daemon_child) {
+        return Ok(code);
     }
     std::fs::create_dir_all(paths.config_dir(Daemon::Agent))
         .with_context(|| format!("creating {}", paths.config_dir(Daemon::Agent).display()))?;
@@ -266,13 +241,6 @@ fn start(
         return Ok(ExitCode::from(1));
     }
     let pid_file = paths.pid_file(Daemon::Agent);
-    if let Some(pid) = running_pid(&pid_file)
-        && pid != std::process::id() as i32
-    {
-        // Leave the running instance's pid file alone (issue 9).
-        eprintln!("Fustor Agent is already running with PID: {pid}");
-        return Ok(ExitCode::from(1));
-    }
     let log_file = log_file(paths, &loaded);
     if let Some(dir) = log_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -287,7 +255,13 @@ fn start(
             .unwrap_or(tracing::Level::INFO)
     };
     let json = loaded.config.logging.json_format().unwrap_or(false);
-    init_logging(level, Some(&log_file), !no_console_log, json).context("setting up logging")?;
+    logging::init(LogSettings {
+        level,
+        file: Some(&log_file),
+        console: !no_console_log,
+        json,
+    })
+    .context("setting up logging")?;
     if loaded.config.logging.tracing_level().is_none() {
         tracing::warn!(level = %loaded.config.logging.level, "unknown logging level; using INFO");
     }
@@ -335,69 +309,12 @@ fn start(
     }
 }
 
-/// Validates first (errors are refused here, without disturbing the daemon), then signals and
-/// waits for the daemon's own verdict (e.g. a redundant pipe pair).
-fn reload(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
-    let Some(pid) = running_pid(&paths.pid_file(Daemon::Agent)) else {
-        outln!("Agent is not running.");
-        return Ok(ExitCode::from(7));
-    };
-    let loaded = checked(paths);
-    if loaded.has_errors() {
-        for d in loaded.errors() {
-            eprintln!("ERROR: {d}");
-        }
-        eprintln!("Reload refused: the running agent keeps its configuration.");
-        return Ok(ExitCode::from(1));
-    }
-    let result_file = paths.reload_result_file(Daemon::Agent);
-    let before = process::read_reload(&result_file);
-    process::hangup(pid).context("sending SIGHUP")?;
-    outln!("Reload signal sent to the agent (PID {pid}).");
-    match process::wait_reload(&result_file, pid, before.as_ref(), Duration::from_secs(60)) {
-        Some(r) if r.ok => {
-            outln!("Reload applied: {}", r.message);
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(r) => {
-            eprintln!("Reload refused: {}", r.message);
-            Ok(ExitCode::from(1))
-        }
-        None => {
-            eprintln!("The agent did not report the reload result within 60 s; see its log.");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-fn stop(paths: &FustorPaths) -> anyhow::Result<ExitCode> {
-    let pid_file = paths.pid_file(Daemon::Agent);
-    let Some(pid) = running_pid(&pid_file) else {
-        outln!("Agent is not running.");
-        return Ok(ExitCode::SUCCESS);
-    };
-    if process::terminate(pid, Duration::from_secs(10)).context("stopping the agent")? {
-        outln!("Agent did not stop within 10 s; killed it.");
-        // It could not remove its own pid file.
-        let _ = std::fs::remove_file(&pid_file);
-    }
-    outln!("Agent stopped.");
-    Ok(ExitCode::SUCCESS)
-}
-
 /// LSB: 0 when running, 3 when not (also with a pipe id), 1 for an unknown pipe.
 fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode> {
-    let running = match running_pid(&paths.pid_file(Daemon::Agent)) {
-        Some(pid) => {
-            outln!("Agent: RUNNING (PID {pid})");
-            print_live_status(paths, pid);
-            ExitCode::SUCCESS
-        }
-        None => {
-            outln!("Agent: STOPPED");
-            ExitCode::from(EXIT_NOT_RUNNING)
-        }
-    };
+    let (pid, running) = shell(paths).status_line("Agent: ");
+    if let Some(pid) = pid {
+        print_live_status(paths, pid);
+    }
     let Some(id) = pipe else {
         return Ok(running);
     };

@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod http;
 pub mod jobs;
 pub mod limits;
-pub mod logging;
 pub mod pipe;
 pub mod sessions;
 pub mod state;

@@ -1,16 +1,17 @@
 //! `fustor-fusion`: the central Fustor daemon.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Parser, Subcommand};
 use fustor_core::config::{Daemon, FustorPaths};
 use fustor_core::outln;
-use fustor_core::process::{self, EXIT_NOT_RUNNING, PidFile};
+use fustor_core::process::{self, PidFile};
+use fustor_daemon::Shell;
+use fustor_daemon::logging::{self, LogSettings};
 use fustor_fusion::daemon::{self, FusionServer, Overrides};
-use fustor_fusion::logging;
 
 /// Fustor Fusion: receives file-system events from fustor-agents, keeps an in-memory tree per
 /// view and answers queries over HTTP.
@@ -130,8 +131,8 @@ fn run(command: Cmd, paths: &FustorPaths) -> Result<ExitCode> {
             if daemon && !daemon_child {
                 return spawn_daemon(paths, &opts);
             }
-            if daemon_child {
-                process::detach();
+            if let Err(code) = shell(paths).begin_foreground(daemon_child) {
+                return Ok(code);
             }
             start(paths, opts, !no_console_log)
         }
@@ -143,9 +144,17 @@ fn run(command: Cmd, paths: &FustorPaths) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            stop(paths)
+            shell(paths).stop().context("stopping Fusion")
         }
-        Cmd::Reload => reload(paths),
+        Cmd::Reload => {
+            let (_, _, diags) = daemon::load(&paths.config_dir(Daemon::Fusion), &[]);
+            let errors: Vec<String> = diags
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            shell(paths).reload(&errors).context("reloading Fusion")
+        }
         Cmd::Status { pipe_id } => status(paths, pipe_id.as_deref()),
         Cmd::List => list(paths),
         Cmd::CheckConfig { json } => check_config(paths, json),
@@ -157,93 +166,58 @@ fn log_file(paths: &FustorPaths) -> PathBuf {
     paths.log_file_in(Daemon::Fusion, loaded.config.logging.dir.as_deref())
 }
 
-/// `start -D`: spawns the foreground path detached and waits until it listens (it writes the
-/// pid file only then), or reports what it logged before dying.
+fn shell(paths: &FustorPaths) -> Shell {
+    Shell {
+        daemon: Daemon::Fusion,
+        paths: paths.clone(),
+        name: "Fusion",
+        title: "Fusion",
+    }
+}
+
+/// `start -D`: the foreground path, detached; returns once it listens.
 fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> Result<ExitCode> {
-    let pid_file = paths.pid_file(Daemon::Fusion);
-    if let Some(pid) = process::running_pid(&pid_file) {
-        outln!("Fusion is already running with PID: {pid}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let log = log_file(paths);
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .with_context(|| format!("opening {}", log.display()))?;
-    let from = out.metadata().map(|m| m.len()).unwrap_or(0);
-    let exe = std::env::current_exe().context("locating the fustor-fusion executable")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home")
-        .arg(&paths.home)
-        .args(["start", "--no-console-log", "--daemon-child"]);
+    let mut child: Vec<OsString> = Vec::new();
     if opts.verbose {
-        cmd.arg("--verbose");
+        child.push("--verbose".into());
     }
     if opts.allow_empty {
-        cmd.arg("--allow-empty");
+        child.push("--allow-empty".into());
     }
     if let Some(p) = opts.port {
-        cmd.arg("--port").arg(p.to_string());
+        child.extend(["--port".into(), p.to_string().into()]);
     }
     if let Some(h) = &opts.host {
-        cmd.arg("--host").arg(h);
+        child.extend(["--host".into(), h.into()]);
     }
-    cmd.arg("--")
-        .args(&opts.args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
-    let mut child = cmd.spawn().context("starting the background Fusion")?;
-    match process::wait_ready(&mut child, &pid_file, Duration::from_secs(60)) {
-        Ok(()) => {
-            outln!("Fusion started with PID: {}", child.id());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("Fusion failed to start: {e}");
-            for line in process::log_tail(&log, from, 15) {
-                eprintln!("  {line}");
-            }
-            if matches!(e, process::StartFailure::Timeout(_)) {
-                eprintln!(
-                    "The daemon (PID {}) may still be starting; see {}",
-                    child.id(),
-                    log.display()
-                );
-            }
-            Ok(ExitCode::from(1))
-        }
-    }
+    child.push("--".into());
+    child.extend(opts.args.iter().map(OsString::from));
+    shell(paths)
+        .spawn_detached(&log_file(paths), &child)
+        .context("starting the background Fusion")
 }
 
 fn start(paths: &FustorPaths, opts: StartOpts, console: bool) -> Result<ExitCode> {
     let pid_file = paths.pid_file(Daemon::Fusion);
-    if let Some(pid) = process::running_pid(&pid_file)
-        && u32::try_from(pid).ok() != Some(std::process::id())
-    {
-        // Leave the running instance's pid file alone (issue 9).
-        eprintln!("Fusion is already running with PID: {pid}");
-        return Ok(ExitCode::from(1));
-    }
     let config_dir = paths.config_dir(Daemon::Fusion);
     std::fs::create_dir_all(&config_dir)
         .with_context(|| format!("creating {}", config_dir.display()))?;
     let (loaded, _, _) = daemon::load(&config_dir, &opts.args);
     let logging_cfg = &loaded.config.logging;
     let level = if opts.verbose {
-        "debug".to_string()
+        tracing::Level::DEBUG
     } else {
-        logging_cfg
-            .tracing_level()
-            .map_or_else(|| "info".to_string(), |l| l.to_string())
+        logging_cfg.tracing_level().unwrap_or(tracing::Level::INFO)
     };
     let log = paths.log_file_in(Daemon::Fusion, logging_cfg.dir.as_deref());
     let json = logging_cfg.json_format().unwrap_or(false);
-    logging::init(&level, Some(&log), console, json).context("setting up logging")?;
+    logging::init(LogSettings {
+        level,
+        file: Some(&log),
+        console,
+        json,
+    })
+    .context("setting up logging")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -305,63 +279,6 @@ async fn serve_until_signal(server: &FusionServer, reload_file: &std::path::Path
     Ok(())
 }
 
-fn stop(paths: &FustorPaths) -> Result<ExitCode> {
-    let pid_file = paths.pid_file(Daemon::Fusion);
-    let Some(pid) = process::running_pid(&pid_file) else {
-        outln!("Fusion is not running.");
-        return Ok(ExitCode::SUCCESS);
-    };
-    let killed = process::terminate(pid, Duration::from_secs(10)).context("stopping Fusion")?;
-    if killed {
-        // It could not remove its own pid file.
-        let _ = std::fs::remove_file(&pid_file);
-    }
-    outln!(
-        "Fusion (PID {pid}) {}.",
-        if killed {
-            "killed after 10 s"
-        } else {
-            "stopped"
-        }
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Validates first (a broken file is refused here, without disturbing the daemon), then
-/// signals and waits for the daemon's own verdict.
-fn reload(paths: &FustorPaths) -> Result<ExitCode> {
-    let Some(pid) = process::running_pid(&paths.pid_file(Daemon::Fusion)) else {
-        outln!("Fusion is not running.");
-        return Ok(ExitCode::from(7));
-    };
-    let (_, _, diags) = daemon::load(&paths.config_dir(Daemon::Fusion), &[]);
-    if diags.iter().any(|d| d.is_error()) {
-        for d in diags.iter().filter(|d| d.is_error()) {
-            eprintln!("ERROR: {d}");
-        }
-        eprintln!("Reload refused: the running Fusion keeps its configuration.");
-        return Ok(ExitCode::from(1));
-    }
-    let result_file = paths.reload_result_file(Daemon::Fusion);
-    let before = process::read_reload(&result_file);
-    process::hangup(pid).context("sending SIGHUP")?;
-    outln!("Reload signal sent to Fusion (PID {pid}).");
-    match process::wait_reload(&result_file, pid, before.as_ref(), Duration::from_secs(60)) {
-        Some(r) if r.ok => {
-            outln!("Reload applied.");
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(r) => {
-            eprintln!("Reload refused: {}", r.message);
-            Ok(ExitCode::from(1))
-        }
-        None => {
-            eprintln!("Fusion did not report the reload result within 60 s; see its log.");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
 fn status(paths: &FustorPaths, pipe_id: Option<&str>) -> Result<ExitCode> {
     let config_dir = paths.config_dir(Daemon::Fusion);
     let (loaded, _, _) = daemon::load(&config_dir, &[]);
@@ -381,17 +298,11 @@ fn status(paths: &FustorPaths, pipe_id: Option<&str>) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    match process::running_pid(&paths.pid_file(Daemon::Fusion)) {
-        Some(pid) => {
-            outln!("RUNNING (PID {pid})");
-            fustor_fusion::status::print_live(loaded.config.port);
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            outln!("STOPPED");
-            Ok(ExitCode::from(EXIT_NOT_RUNNING))
-        }
+    let (pid, code) = shell(paths).status_line("");
+    if pid.is_some() {
+        fustor_fusion::status::print_live(loaded.config.port);
     }
+    Ok(code)
 }
 
 fn list(paths: &FustorPaths) -> Result<ExitCode> {

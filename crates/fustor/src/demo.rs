@@ -92,12 +92,13 @@ pub fn run(opts: DemoOptions) -> Result<()> {
     let (agent_key, query_key) = (key("agent"), key("query"));
     write_configs(&home, &dir, &opts.bind, port, rport, &agent_key, &query_key)?;
     let paths = FustorPaths::new(&home);
-    fustor_fusion::logging::init(
-        "info",
-        Some(&home.join("logs").join("demo.log")),
-        false,
-        false,
-    )
+    let log = home.join("logs").join("demo.log");
+    fustor_daemon::logging::init(fustor_daemon::logging::LogSettings {
+        level: tracing::Level::INFO,
+        file: Some(&log),
+        console: false,
+        json: false,
+    })
     .context("logging")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
