@@ -15,17 +15,9 @@ use crate::limits::Limits;
 use crate::pipe::FusionPipe;
 use crate::sessions::{Ended, SessionManager};
 
-/// A view's concrete engine, for the query routes that are driver specific.
-#[derive(Clone)]
-pub enum ViewKind {
-    Fs(Arc<FsView>),
-    Forest(Arc<ForestView>),
-}
-
 pub struct ViewEntry {
     pub id: String,
     pub cfg: ViewConfig,
-    pub kind: ViewKind,
     pub driver: Arc<dyn ViewDriver>,
     /// `max_tree_items`: bound on the nodes of one `/tree` or `/search` answer.
     pub max_tree_items: Option<usize>,
@@ -76,7 +68,6 @@ fn build_view(id: &str, cfg: &ViewConfig) -> Result<ViewEntry, BuildError> {
             Ok(ViewEntry {
                 id: id.to_string(),
                 cfg: cfg.clone(),
-                kind: ViewKind::Fs(view.clone()),
                 driver: view,
                 max_tree_items,
             })
@@ -86,7 +77,6 @@ fn build_view(id: &str, cfg: &ViewConfig) -> Result<ViewEntry, BuildError> {
             Ok(ViewEntry {
                 id: id.to_string(),
                 cfg: cfg.clone(),
-                kind: ViewKind::Forest(view.clone()),
                 driver: view,
                 max_tree_items,
             })

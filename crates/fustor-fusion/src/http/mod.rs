@@ -5,7 +5,6 @@ pub mod body;
 mod consistency;
 pub mod error;
 mod extract;
-mod forest;
 mod info;
 mod ingest;
 mod lossless_json;

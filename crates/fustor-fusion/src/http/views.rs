@@ -1,4 +1,5 @@
-//! Query routes of fs views (`query-api.md` §2–§4).
+//! Query routes of views (`query-api.md` §2–§5). What a route answers is the view driver's
+//! business ([`ViewQuery`]); these handlers do auth, readiness, parameters and on-demand jobs.
 
 use std::sync::Arc;
 
@@ -7,10 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
-use fustor_core::path::normalize_query_path;
-use fustor_core::view::SuspectUpdate;
-use fustor_view_fs::fs::QueryError;
-use fustor_view_fs::{ForestView, FsView};
+use fustor_core::view::{
+    Answer, QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery, ViewQuery,
+};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -18,12 +18,17 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
 use crate::sessions::Readiness;
-use crate::state::{Generation, ViewEntry, ViewKind};
+use crate::state::{Generation, ViewEntry};
 
 const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
 
-fn json_bytes(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+fn answer(a: Answer) -> Response {
+    match a {
+        Answer::Bytes(bytes) => {
+            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
+        Answer::Value(v) => LosslessJson(v).into_response(),
+    }
 }
 
 /// Auth, then the view (404 for a view that is not configured).
@@ -57,42 +62,40 @@ fn ready(st: &AppState, name: &str) -> ApiResult<()> {
     }
 }
 
-/// The fs engine behind a readiness-gated route.
-fn fs_ready(
+/// The view entry that answers `route`, behind the readiness gate when the route has one and
+/// the driver does not answer per member. A route the driver does not support keeps its gate and
+/// then answers 404, as the fs-only routes always did for forest views.
+fn driver_for(
     st: &AppState,
     name: &str,
     entry: Option<Arc<ViewEntry>>,
-) -> ApiResult<(Arc<FsView>, Option<usize>)> {
-    ready(st, name)?;
-    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
-    match &entry.kind {
-        ViewKind::Fs(v) => Ok((v.clone(), entry.max_tree_items)),
-        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
+    route: QueryRoute,
+) -> ApiResult<Arc<ViewEntry>> {
+    let gated = route.readiness_gated()
+        && entry
+            .as_ref()
+            .is_none_or(|e| e.driver.readiness_gated() || !e.driver.supports(route));
+    if gated {
+        ready(st, name)?;
     }
+    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
+    if !entry.driver.supports(route) {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    Ok(entry)
 }
 
-fn fs_any(name: &str, entry: Option<Arc<ViewEntry>>) -> ApiResult<Arc<FsView>> {
-    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
-    match &entry.kind {
-        ViewKind::Fs(v) => Ok(v.clone()),
-        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
+fn query_error(name: &str, entry: &ViewEntry, e: QueryError) -> ApiError {
+    match e {
+        QueryError::NotFound => ApiError::not_found(NOT_FOUND_PATH),
+        QueryError::LimitExceeded { limit, .. } => limit_error(name, entry, limit),
+        QueryError::Unsupported => ApiError::not_found("Not Found"),
     }
 }
 
 fn invalid_at(loc: &[String], msg: &str) -> ApiError {
     let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
     ApiError::invalid(&loc, msg)
-}
-
-fn forest_of(entry: &Option<Arc<ViewEntry>>) -> Option<Arc<ForestView>> {
-    match entry.as_deref().map(|e| &e.kind) {
-        Some(ViewKind::Forest(f)) => Some(f.clone()),
-        _ => None,
-    }
-}
-
-fn entry_limit(entry: &Option<Arc<ViewEntry>>) -> Option<usize> {
-    entry.as_ref().and_then(|e| e.max_tree_items)
 }
 
 /// `GET /views/{view}/diff?path=`: forest views only.
@@ -103,23 +106,24 @@ pub async fn diff(
     QueryParams(p): QueryParams,
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    let forest = forest_of(&entry).ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let entry = entry.ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let entry = driver_for(&st, &name, Some(entry), QueryRoute::Diff)?;
     let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let max = int_param(&p, "max_items")?
         .map(|n| n.max(0) as usize)
         .or(Some(10_000));
-    Ok(LosslessJson(
-        blocking(move || forest.diff(&path, max)).await?,
-    ))
+    query(&name, entry, move |d| d.diff(&path, max))
+        .await
+        .map(LosslessJson)
 }
 
-fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
+fn limit_error(name: &str, entry: &ViewEntry, limit: usize) -> ApiError {
     ApiError::with_detail(
         StatusCode::BAD_REQUEST,
         json!({
             "error": "Metadata retrieval limit exceeded",
             "view": name,
-            "current_count": view.read().node_count(),
+            "current_count": entry.driver.node_count(),
             "limit": limit,
             "suggestion": "Try a more specific path or reduce recursion depth.",
         }),
@@ -141,71 +145,45 @@ pub async fn tree(
     QueryParams(p): QueryParams,
 ) -> ApiResult<Response> {
     let (_, resolved, entry) = view(&st, &headers, &name)?;
-    if let Some(forest) = forest_of(&entry) {
-        return super::forest::tree(forest, entry_limit(&entry), &p).await;
-    }
-    let (fs, limit) = fs_ready(&st, &name, entry)?;
+    let entry = driver_for(&st, &name, entry, QueryRoute::Tree)?;
     let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let opts = tree_options(&p)?;
-    let on_demand = bool_param(&p, "on_demand_scan", false)?;
-    let dry_run = bool_param(&p, "dry_run", false)?;
-    let path = normalize_query_path(&raw_path);
-    if dry_run {
-        return Ok(
-            LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
-        );
-    }
-    let mut job_id: Option<String> = None;
-    if on_demand {
-        let sessions: Vec<String> = st
+    let best = p.get("best").cloned();
+    let (mut on_demand, mut job_id, mut job_pending) = (false, None, None);
+    let mut extra = Vec::new();
+    if entry.driver.supports(QueryRoute::OnDemandScan) {
+        on_demand = bool_param(&p, "on_demand_scan", false)?;
+        if bool_param(&p, "dry_run", false)? {
+            return Ok(
+                LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
+            );
+        }
+        if on_demand {
+            job_id = request_scan(&st, &name, &raw_path, opts.recursive);
+        }
+        job_pending = st
             .fusion
-            .sessions
-            .of_view(&name)
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !sessions.is_empty() {
-            let epoch = Now::system().epoch;
-            let id = st.fusion.jobs.create(&name, &raw_path, &sessions, epoch);
-            let mut cmd = Map::new();
-            cmd.insert("type".into(), "scan".into());
-            cmd.insert("path".into(), raw_path.clone().into());
-            cmd.insert("recursive".into(), opts.recursive.into());
-            cmd.insert("job_id".into(), id.clone().into());
-            cmd.insert("created_at".into(), epoch.into());
-            st.fusion.sessions.push_command(&sessions, &cmd);
-            tracing::info!(view = %name, path = %crate::limits::for_log(&raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
-            job_id = Some(id);
-        }
+            .jobs
+            .pending(&name, &raw_path, &|s| st.fusion.sessions.get(s).is_some());
+        extra = vec![
+            ("job_id", json!(job_id.clone().or(job_pending.clone()))),
+            ("job_pending", json!(job_pending.is_some())),
+        ];
     }
-    let f = st.fusion.clone();
-    let pending = {
-        let name = name.clone();
-        let raw = raw_path.clone();
-        move || {
-            f.jobs
-                .pending(&name, &raw, &|s| f.sessions.get(s).is_some())
-        }
-    };
-    let job_pending = pending();
-    let answer = match path {
-        None => Err(QueryError::NotFound),
-        Some(path) => {
-            let extra = vec![
-                ("job_id", json!(job_id.clone().or(job_pending.clone()))),
-                ("job_pending", json!(job_pending.is_some())),
-            ];
-            let fs2 = fs.clone();
-            blocking(move || {
-                let extra: Vec<(&str, Value)> = extra;
-                fs2.read().tree_json(&path, &opts, limit, &extra)
-            })
-            .await?
-        }
-    };
-    match answer {
-        Ok(bytes) => Ok(json_bytes(bytes)),
-        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
+    let e2 = entry.clone();
+    let limit = entry.max_tree_items;
+    let found = blocking(move || {
+        e2.driver.tree(&TreeQuery {
+            path: &raw_path,
+            options: opts,
+            best: best.as_deref(),
+            limit,
+            extra: &extra,
+        })
+    })
+    .await?;
+    match found {
+        Ok(a) => Ok(answer(a)),
         Err(QueryError::NotFound) => match (on_demand, job_pending.or(job_id)) {
             (true, Some(id)) => Ok(LosslessJson(json!({
                 "job_id": id, "job_pending": true,
@@ -214,7 +192,46 @@ pub async fn tree(
             .into_response()),
             _ => Err(ApiError::not_found(NOT_FOUND_PATH)),
         },
+        Err(e) => Err(query_error(&name, &entry, e)),
     }
+}
+
+/// Creates an on-demand scan job for the sessions of `name` and sends them its command; `None`
+/// when the view has no session.
+fn request_scan(st: &AppState, name: &str, raw_path: &str, recursive: bool) -> Option<String> {
+    let sessions: Vec<String> = st
+        .fusion
+        .sessions
+        .of_view(name)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if sessions.is_empty() {
+        return None;
+    }
+    let epoch = Now::system().epoch;
+    let id = st.fusion.jobs.create(name, raw_path, &sessions, epoch);
+    let mut cmd = Map::new();
+    cmd.insert("type".into(), "scan".into());
+    cmd.insert("path".into(), raw_path.into());
+    cmd.insert("recursive".into(), recursive.into());
+    cmd.insert("job_id".into(), id.clone().into());
+    cmd.insert("created_at".into(), epoch.into());
+    st.fusion.sessions.push_command(&sessions, &cmd);
+    tracing::info!(view = %name, path = %crate::limits::for_log(raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
+    Some(id)
+}
+
+/// Runs a read-only query of the view's driver off the async threads.
+async fn query<T: Send + 'static>(
+    name: &str,
+    entry: Arc<ViewEntry>,
+    f: impl FnOnce(&dyn ViewQuery) -> Result<T, QueryError> + Send + 'static,
+) -> ApiResult<T> {
+    let e2 = entry.clone();
+    blocking(move || f(&*e2.driver))
+        .await?
+        .map_err(|e| query_error(name, &entry, e))
 }
 
 pub async fn metadata(
@@ -224,26 +241,14 @@ pub async fn metadata(
     QueryParams(p): QueryParams,
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    let (fs, _) = fs_ready(&st, &name, entry)?;
+    let entry = driver_for(&st, &name, entry, QueryRoute::Metadata)?;
     let path = p
         .get("path")
-        .and_then(|s| normalize_query_path(s))
+        .cloned()
         .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    let answer = blocking(move || {
-        let st = fs.read();
-        let node = st.metadata_value(&path)?;
-        let sub = st.subtree_stats(&path);
-        Some((node, sub))
-    })
-    .await?;
-    let (mut node, sub) = answer.ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    if let (Some(obj), Some(sub)) = (node.as_object_mut(), sub) {
-        obj.insert(
-            "subtree".into(),
-            serde_json::to_value(sub).unwrap_or(Value::Null),
-        );
-    }
-    Ok(LosslessJson(node))
+    query(&name, entry, move |d| d.metadata(&path))
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn search(
@@ -257,19 +262,11 @@ pub async fn search(
         .get("pattern")
         .cloned()
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
-    if let Some(forest) = forest_of(&entry) {
-        let limit = entry_limit(&entry);
-        return Ok(
-            LosslessJson(blocking(move || forest.search(&pattern, limit)).await?).into_response(),
-        );
-    }
-    let (fs, limit) = fs_ready(&st, &name, entry)?;
-    let fs2 = fs.clone();
-    match blocking(move || fs2.read().search_json(&pattern, limit)).await? {
-        Ok(bytes) => Ok(json_bytes(bytes)),
-        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
-        Err(QueryError::NotFound) => Err(ApiError::not_found(NOT_FOUND_PATH)),
-    }
+    let entry = driver_for(&st, &name, entry, QueryRoute::Search)?;
+    let limit = entry.max_tree_items;
+    query(&name, entry, move |d| d.search(&pattern, limit))
+        .await
+        .map(answer)
 }
 
 pub async fn stats(
@@ -279,30 +276,17 @@ pub async fn stats(
     QueryParams(p): QueryParams,
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    if let Some(forest) = forest_of(&entry) {
-        let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
-        let best = p.get("best").cloned();
-        return Ok(LosslessJson(
-            blocking(move || forest.stats(&path, best.as_deref())).await?,
-        ));
-    }
-    let (fs, _) = fs_ready(&st, &name, entry)?;
-    let path = p.get("path").cloned();
-    let out = blocking(move || {
-        let st = fs.read();
-        let mut v = serde_json::to_value(st.stats(Now::system().epoch)).unwrap_or(Value::Null);
-        if let (Some(raw), Some(obj)) = (path, v.as_object_mut()) {
-            let sub = normalize_query_path(&raw).and_then(|p| st.subtree_stats(&p));
-            obj.insert("path".into(), raw.into());
-            obj.insert(
-                "subtree".into(),
-                serde_json::to_value(sub).unwrap_or(Value::Null),
-            );
-        }
-        v
+    let entry = driver_for(&st, &name, entry, QueryRoute::Stats)?;
+    let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
+    query(&name, entry, move |d| {
+        d.stats(&StatsQuery {
+            path: path.as_deref(),
+            best: best.as_deref(),
+            now: Now::system(),
+        })
     })
-    .await?;
-    Ok(LosslessJson(out))
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn blind_spots(
@@ -311,25 +295,22 @@ pub async fn blind_spots(
     headers: HeaderMap,
 ) -> ApiResult<LosslessJson<Value>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    let fs = fs_any(&name, entry)?;
-    Ok(LosslessJson(
-        blocking(move || fs.read().blind_spots_value()).await?,
-    ))
+    let entry = driver_for(&st, &name, entry, QueryRoute::BlindSpots)?;
+    query(&name, entry, |d| d.blind_spots())
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<LosslessJson<Value>> {
+) -> ApiResult<LosslessJson<Vec<SuspectEntry>>> {
     let (_, _, entry) = view(&st, &headers, &name)?;
-    let fs = fs_any(&name, entry)?;
-    let list = blocking(move || fs.read().suspect_list()).await?;
-    Ok(LosslessJson(Value::Array(
-        list.into_iter()
-            .map(|(p, t)| json!({"path": p, "suspect_until": t}))
-            .collect(),
-    )))
+    let entry = driver_for(&st, &name, entry, QueryRoute::Suspects)?;
+    query(&name, entry, |d| d.suspect_list())
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn put_suspect_list(
@@ -338,8 +319,9 @@ pub async fn put_suspect_list(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<LosslessJson<Value>> {
-    let found = view(&st, &headers, &name).and_then(|(_, r, e)| Ok((r, fs_any(&name, e)?)));
-    let (resolved, fs) = super::body::refused(found, &mut body, &headers).await?;
+    let found = view(&st, &headers, &name)
+        .and_then(|(_, r, e)| Ok((r, driver_for(&st, &name, e, QueryRoute::PutSuspects)?)));
+    let (resolved, entry) = super::body::refused(found, &mut body, &headers).await?;
     // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
     let raw = st.control_body(body, &headers).await?;
     let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
@@ -375,7 +357,7 @@ pub async fn put_suspect_list(
         });
     }
     let n = updates.len();
-    blocking(move || fs.update_suspects(&updates, Now::system())).await?;
+    blocking(move || entry.driver.update_suspects(&updates, Now::system())).await?;
     Ok(LosslessJson(
         json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
     ))
