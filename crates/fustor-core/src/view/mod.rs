@@ -6,11 +6,13 @@
 //! unpacks or guesses at the context.
 
 mod query;
+mod registry;
 
 pub use query::{
     Answer, QueryError, QueryResult, QueryRoute, StatsQuery, SuspectEntry, TreeOptions, TreeQuery,
     ViewQuery,
 };
+pub use registry::{BuildView, BuiltView, ViewBuildError, ViewRegistry};
 
 use crate::{Event, FsRow, Now};
 
