@@ -12,6 +12,7 @@ mod metrics;
 pub mod serve;
 mod sessions;
 mod ui;
+mod view_ref;
 mod views;
 
 use std::sync::Arc;

@@ -1,15 +1,13 @@
 //! Query routes of views (`query-api.md` §2–§5). What a route answers is the view driver's
-//! business ([`ViewQuery`]); these handlers do auth, readiness, parameters and on-demand jobs.
-
-use std::sync::Arc;
+//! business ([`fustor_core::view::ViewQuery`]); these handlers do auth, readiness, parameters and on-demand jobs.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
 use fustor_core::view::{
-    Answer, QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery, ViewQuery,
+    QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery,
 };
 use serde_json::{Map, Value, json};
 
@@ -17,81 +15,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
-use crate::sessions::Readiness;
-use crate::state::{Generation, ViewEntry};
-
-const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
-
-fn answer(a: Answer) -> Response {
-    match a {
-        Answer::Bytes(bytes) => {
-            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-        }
-        Answer::Value(v) => LosslessJson(v).into_response(),
-    }
-}
-
-/// Auth, then the view (404 for a view that is not configured).
-fn view(
-    st: &AppState,
-    headers: &HeaderMap,
-    name: &str,
-) -> ApiResult<(Arc<Generation>, String, Option<Arc<ViewEntry>>)> {
-    let generation = st.fusion.current();
-    let resolved = extract::resolve(headers, &generation)?;
-    if !generation.cfg.views.contains_key(name) {
-        return Err(ApiError::not_found("Not Found"));
-    }
-    let entry = generation.views.get(name).cloned();
-    Ok((generation, resolved, entry))
-}
-
-fn ready(st: &AppState, name: &str) -> ApiResult<()> {
-    match st.fusion.sessions.readiness(name) {
-        Readiness::Ready => Ok(()),
-        Readiness::NoLeader => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("View '{name}': No active leader session. Ensure at least one agent is running."),
-        )
-        .retry_after(10)),
-        Readiness::Snapshotting => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("View '{name}': Initial snapshot sync phase in progress (Leader is scanning storage)"),
-        )
-        .retry_after(5)),
-    }
-}
-
-/// The view entry that answers `route`, behind the readiness gate when the route has one and
-/// the driver does not answer per member. A route the driver does not support keeps its gate and
-/// then answers 404, as the fs-only routes always did for forest views.
-fn driver_for(
-    st: &AppState,
-    name: &str,
-    entry: Option<Arc<ViewEntry>>,
-    route: QueryRoute,
-) -> ApiResult<Arc<ViewEntry>> {
-    let gated = route.readiness_gated()
-        && entry
-            .as_ref()
-            .is_none_or(|e| e.driver.readiness_gated() || !e.driver.supports(route));
-    if gated {
-        ready(st, name)?;
-    }
-    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
-    if !entry.driver.supports(route) {
-        return Err(ApiError::not_found("Not Found"));
-    }
-    Ok(entry)
-}
-
-fn query_error(name: &str, entry: &ViewEntry, e: QueryError) -> ApiError {
-    match e {
-        QueryError::NotFound => ApiError::not_found(NOT_FOUND_PATH),
-        QueryError::LimitExceeded { limit, .. } => limit_error(name, entry, limit),
-        QueryError::Unsupported => ApiError::not_found("Not Found"),
-    }
-}
+use super::view_ref::{NOT_FOUND_PATH, ViewRef, answer, query_error, run};
 
 fn invalid_at(loc: &[String], msg: &str) -> ApiError {
     let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
@@ -101,33 +25,20 @@ fn invalid_at(loc: &[String], msg: &str) -> ApiError {
 /// `GET /views/{view}/diff?path=`: forest views only.
 pub async fn diff(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let entry = entry.ok_or_else(|| ApiError::not_found("Not Found"))?;
-    let entry = driver_for(&st, &name, Some(entry), QueryRoute::Diff)?;
+    if v.entry.is_none() {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let entry = v.driver(&st, QueryRoute::Diff)?;
     let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let max = int_param(&p, "max_items")?
         .map(|n| n.max(0) as usize)
         .or(Some(10_000));
-    query(&name, entry, move |d| d.diff(&path, max))
+    run(&v.name, entry, move |d| d.diff(&path, max))
         .await
         .map(LosslessJson)
-}
-
-fn limit_error(name: &str, entry: &ViewEntry, limit: usize) -> ApiError {
-    ApiError::with_detail(
-        StatusCode::BAD_REQUEST,
-        json!({
-            "error": "Metadata retrieval limit exceeded",
-            "view": name,
-            "current_count": entry.driver.node_count(),
-            "limit": limit,
-            "suggestion": "Try a more specific path or reduce recursion depth.",
-        }),
-    )
 }
 
 pub(super) async fn blocking<T: Send + 'static>(
@@ -140,12 +51,11 @@ pub(super) async fn blocking<T: Send + 'static>(
 
 pub async fn tree(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<Response> {
-    let (_, resolved, entry) = view(&st, &headers, &name)?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::Tree)?;
+    let (name, resolved) = (&v.name, &v.resolved);
+    let entry = v.driver(&st, QueryRoute::Tree)?;
     let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let opts = tree_options(&p)?;
     let best = p.get("best").cloned();
@@ -159,12 +69,12 @@ pub async fn tree(
             );
         }
         if on_demand {
-            job_id = request_scan(&st, &name, &raw_path, opts.recursive);
+            job_id = request_scan(&st, name, &raw_path, opts.recursive);
         }
         job_pending = st
             .fusion
             .jobs
-            .pending(&name, &raw_path, &|s| st.fusion.sessions.get(s).is_some());
+            .pending(name, &raw_path, &|s| st.fusion.sessions.get(s).is_some());
         extra = vec![
             ("job_id", json!(job_id.clone().or(job_pending.clone()))),
             ("job_pending", json!(job_pending.is_some())),
@@ -192,7 +102,7 @@ pub async fn tree(
             .into_response()),
             _ => Err(ApiError::not_found(NOT_FOUND_PATH)),
         },
-        Err(e) => Err(query_error(&name, &entry, e)),
+        Err(e) => Err(query_error(name, &entry, e)),
     }
 }
 
@@ -222,63 +132,44 @@ fn request_scan(st: &AppState, name: &str, raw_path: &str, recursive: bool) -> O
     Some(id)
 }
 
-/// Runs a read-only query of the view's driver off the async threads.
-async fn query<T: Send + 'static>(
-    name: &str,
-    entry: Arc<ViewEntry>,
-    f: impl FnOnce(&dyn ViewQuery) -> Result<T, QueryError> + Send + 'static,
-) -> ApiResult<T> {
-    let e2 = entry.clone();
-    blocking(move || f(&*e2.driver))
-        .await?
-        .map_err(|e| query_error(name, &entry, e))
-}
-
 pub async fn metadata(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::Metadata)?;
+    let entry = v.driver(&st, QueryRoute::Metadata)?;
     let path = p
         .get("path")
         .cloned()
         .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    query(&name, entry, move |d| d.metadata(&path))
+    run(&v.name, entry, move |d| d.metadata(&path))
         .await
         .map(LosslessJson)
 }
 
 pub async fn search(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<Response> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
     let pattern = p
         .get("pattern")
         .cloned()
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::Search)?;
+    let entry = v.driver(&st, QueryRoute::Search)?;
     let limit = entry.max_tree_items;
-    query(&name, entry, move |d| d.search(&pattern, limit))
+    run(&v.name, entry, move |d| d.search(&pattern, limit))
         .await
         .map(answer)
 }
 
 pub async fn stats(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::Stats)?;
     let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
-    query(&name, entry, move |d| {
+    v.query(&st, QueryRoute::Stats, move |d| {
         d.stats(&StatsQuery {
             path: path.as_deref(),
             best: best.as_deref(),
@@ -289,26 +180,17 @@ pub async fn stats(
     .map(LosslessJson)
 }
 
-pub async fn blind_spots(
-    State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::BlindSpots)?;
-    query(&name, entry, |d| d.blind_spots())
+pub async fn blind_spots(State(st): State<AppState>, v: ViewRef) -> ApiResult<LosslessJson<Value>> {
+    v.query(&st, QueryRoute::BlindSpots, |d| d.blind_spots())
         .await
         .map(LosslessJson)
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Vec<SuspectEntry>>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let entry = driver_for(&st, &name, entry, QueryRoute::Suspects)?;
-    query(&name, entry, |d| d.suspect_list())
+    v.query(&st, QueryRoute::Suspects, |d| d.suspect_list())
         .await
         .map(LosslessJson)
 }
@@ -319,9 +201,9 @@ pub async fn put_suspect_list(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<LosslessJson<Value>> {
-    let found = view(&st, &headers, &name)
-        .and_then(|(_, r, e)| Ok((r, driver_for(&st, &name, e, QueryRoute::PutSuspects)?)));
-    let (resolved, entry) = super::body::refused(found, &mut body, &headers).await?;
+    let found = ViewRef::resolve(&st, &headers, name)
+        .and_then(|v| Ok((v.driver(&st, QueryRoute::PutSuspects)?, v.resolved)));
+    let (entry, resolved) = super::body::refused(found, &mut body, &headers).await?;
     // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
     let raw = st.control_body(body, &headers).await?;
     let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
@@ -363,13 +245,8 @@ pub async fn put_suspect_list(
     ))
 }
 
-pub async fn reset(
-    State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    let (generation, resolved, _) = view(&st, &headers, &name)?;
-    let views = generation.views_for(&resolved);
+pub async fn reset(v: ViewRef) -> ApiResult<StatusCode> {
+    let views = v.generation.views_for(&v.resolved);
     blocking(move || views.iter().for_each(|v| v.driver.reset())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
