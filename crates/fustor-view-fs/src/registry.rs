@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fustor_core::config::{FieldError, FsViewParams, ViewConfig};
+use fustor_core::config::{FieldError, FsViewParams, ViewConfig, ViewDriverKind};
 use fustor_core::view::{BuiltView, ViewDriver, ViewRegistry};
 
 use crate::{ForestView, FsView, FsViewConfig};
@@ -11,8 +11,10 @@ use crate::{ForestView, FsView, FsViewConfig};
 /// Adds `fs` and `forest-fs`.
 pub fn register(registry: &mut ViewRegistry) {
     registry
-        .register("fs", |id, cfg| build(cfg, |c| Arc::new(FsView::new(id, c))))
-        .register("forest-fs", |id, cfg| {
+        .register(ViewDriverKind::Fs.name(), |id, cfg| {
+            build(cfg, |c| Arc::new(FsView::new(id, c)))
+        })
+        .register(ViewDriverKind::ForestFs.name(), |id, cfg| {
             build(cfg, |c| Arc::new(ForestView::new(id, c)))
         });
 }
