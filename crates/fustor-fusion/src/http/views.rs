@@ -1,5 +1,6 @@
 //! Query routes of views (`query-api.md` §2–§5). What a route answers is the view driver's
-//! business ([`fustor_core::view::ViewQuery`]); these handlers do auth, readiness, parameters and on-demand jobs.
+//! business ([`fustor_core::view::ViewQuery`]); these handlers do auth, readiness, parameters
+//! and on-demand jobs.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
