@@ -4,6 +4,7 @@
 //! and applies them to its views on its own thread; users query the views over HTTP.
 
 pub mod daemon;
+pub mod drivers;
 pub mod http;
 pub mod jobs;
 pub mod limits;

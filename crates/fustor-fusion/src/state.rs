@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig, ViewDriverKind};
-use fustor_core::view::{ViewContext, ViewDriver};
-use fustor_view_fs::{ForestView, FsView, FsViewConfig};
+use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig};
+use fustor_core::view::{ViewContext, ViewDriver, ViewRegistry};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
@@ -15,17 +14,9 @@ use crate::limits::Limits;
 use crate::pipe::FusionPipe;
 use crate::sessions::{Ended, SessionManager};
 
-/// A view's concrete engine, for the query routes that are driver specific.
-#[derive(Clone)]
-pub enum ViewKind {
-    Fs(Arc<FsView>),
-    Forest(Arc<ForestView>),
-}
-
 pub struct ViewEntry {
     pub id: String,
     pub cfg: ViewConfig,
-    pub kind: ViewKind,
     pub driver: Arc<dyn ViewDriver>,
     /// `max_tree_items`: bound on the nodes of one `/tree` or `/search` answer.
     pub max_tree_items: Option<usize>,
@@ -57,42 +48,21 @@ pub enum BuildError {
     Pipe { pipe: String, message: String },
 }
 
-fn build_view(id: &str, cfg: &ViewConfig) -> Result<ViewEntry, BuildError> {
-    let err = |message: String| BuildError::View {
+fn build_view(
+    id: &str,
+    cfg: &ViewConfig,
+    registry: &ViewRegistry,
+) -> Result<ViewEntry, BuildError> {
+    let built = registry.build(id, cfg).map_err(|e| BuildError::View {
         view: id.to_string(),
-        message,
-    };
-    let params = cfg.fs_params().map_err(|e| err(e.to_string()))?;
-    let mut fs_cfg = FsViewConfig::default().with_hot(params.hot_file_threshold);
-    fs_cfg.tombstone_ttl = params.consistency.tombstone_ttl_seconds;
-    fs_cfg.max_nodes = params.max_nodes_limit().map_or(0, |n| n as usize);
-    if let Some(t) = params.limits.max_tombstones {
-        fs_cfg.max_tombstones = t as usize;
-    }
-    let max_tree_items = params.max_tree_items_limit().map(|n| n as usize);
-    match cfg.view_driver() {
-        Some(ViewDriverKind::Fs) => {
-            let view = Arc::new(FsView::new(id, fs_cfg));
-            Ok(ViewEntry {
-                id: id.to_string(),
-                cfg: cfg.clone(),
-                kind: ViewKind::Fs(view.clone()),
-                driver: view,
-                max_tree_items,
-            })
-        }
-        Some(ViewDriverKind::ForestFs) => {
-            let view = Arc::new(ForestView::new(id, fs_cfg));
-            Ok(ViewEntry {
-                id: id.to_string(),
-                cfg: cfg.clone(),
-                kind: ViewKind::Forest(view.clone()),
-                driver: view,
-                max_tree_items,
-            })
-        }
-        None => Err(err(format!("unknown view driver {:?}", cfg.driver))),
-    }
+        message: e.to_string(),
+    })?;
+    Ok(ViewEntry {
+        id: id.to_string(),
+        cfg: cfg.clone(),
+        driver: built.driver,
+        max_tree_items: built.max_tree_items,
+    })
 }
 
 impl Generation {
@@ -103,13 +73,23 @@ impl Generation {
         pipe_ids: &[String],
         limits: &Limits,
     ) -> (Generation, Vec<BuildError>) {
+        Self::build_with(cfg, pipe_ids, limits, &crate::drivers::view_registry())
+    }
+
+    /// [`Self::build`] with the view drivers of `registry`.
+    pub fn build_with(
+        cfg: FusionConfig,
+        pipe_ids: &[String],
+        limits: &Limits,
+        registry: &ViewRegistry,
+    ) -> (Generation, Vec<BuildError>) {
         let mut errors = Vec::new();
         let mut views = BTreeMap::new();
         for (id, vc) in &cfg.views {
             if vc.disabled {
                 continue;
             }
-            match build_view(id, vc) {
+            match build_view(id, vc, registry) {
                 Ok(v) => {
                     views.insert(id.clone(), Arc::new(v));
                 }

@@ -6,6 +6,8 @@
 
 pub mod forest;
 pub mod fs;
+mod registry;
 
 pub use forest::ForestView;
 pub use fs::{FsView, FsViewConfig};
+pub use registry::register;

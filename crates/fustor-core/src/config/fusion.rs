@@ -149,12 +149,12 @@ pub enum ViewDriverKind {
 }
 
 impl ViewDriverKind {
+    /// Every driver whose `driver_params` configuration checks, in the order diagnostics list
+    /// them; Fusion builds views through its registry of the same names.
+    pub const ALL: [ViewDriverKind; 2] = [ViewDriverKind::Fs, ViewDriverKind::ForestFs];
+
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "fs" => Some(ViewDriverKind::Fs),
-            "forest-fs" => Some(ViewDriverKind::ForestFs),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     pub fn name(self) -> &'static str {

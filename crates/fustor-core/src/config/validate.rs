@@ -295,9 +295,11 @@ pub fn validate_fusion(loaded: &Loaded<FusionConfig>) -> Vec<Diagnostic> {
     let path = |section: &str, id: &str, key: &str| KeyPath::new().key(section).key(id).key(key);
     for (id, v) in &cfg.views {
         if ViewDriverKind::from_name(&v.driver).is_none() {
+            let known: Vec<&str> = ViewDriverKind::ALL.iter().map(|k| k.name()).collect();
             let msg = format!(
-                "unknown view driver '{}' (expected fs or forest-fs)",
-                v.driver
+                "unknown view driver '{}' (expected {})",
+                v.driver,
+                known.join(" or ")
             );
             out.push(Diagnostic::error(
                 at("views", id),

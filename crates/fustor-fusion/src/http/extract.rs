@@ -60,7 +60,7 @@ pub fn int_param(p: &Params, name: &str) -> ApiResult<Option<i64>> {
 }
 
 /// `recursive`, `max_depth` (≥ 0; forces recursion) and `only_path` of the tree routes.
-pub fn tree_options(p: &Params) -> ApiResult<fustor_view_fs::fs::TreeOptions> {
+pub fn tree_options(p: &Params) -> ApiResult<fustor_core::view::TreeOptions> {
     let max_depth = int_param(p, "max_depth")?;
     if max_depth.is_some_and(|d| d < 0) {
         return Err(ApiError::invalid(
@@ -68,7 +68,7 @@ pub fn tree_options(p: &Params) -> ApiResult<fustor_view_fs::fs::TreeOptions> {
             "Input should be greater than or equal to 0",
         ));
     }
-    Ok(fustor_view_fs::fs::TreeOptions {
+    Ok(fustor_core::view::TreeOptions {
         recursive: bool_param(p, "recursive", true)?,
         max_depth: max_depth.map(|d| d.min(u32::MAX as i64) as u32),
         only_path: bool_param(p, "only_path", false)?,

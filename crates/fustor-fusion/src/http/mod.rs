@@ -5,7 +5,6 @@ pub mod body;
 mod consistency;
 pub mod error;
 mod extract;
-mod forest;
 mod info;
 mod ingest;
 mod lossless_json;
@@ -13,6 +12,7 @@ mod metrics;
 pub mod serve;
 mod sessions;
 mod ui;
+mod view_ref;
 mod views;
 
 use std::sync::Arc;

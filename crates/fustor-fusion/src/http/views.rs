@@ -1,129 +1,45 @@
-//! Query routes of fs views (`query-api.md` §2–§4).
-
-use std::sync::Arc;
+//! Query routes of views (`query-api.md` §2–§5). What a route answers is the view driver's
+//! business ([`fustor_core::view::ViewQuery`]); these handlers do auth, readiness, parameters
+//! and on-demand jobs.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
-use fustor_core::path::normalize_query_path;
-use fustor_core::view::SuspectUpdate;
-use fustor_view_fs::fs::QueryError;
-use fustor_view_fs::{ForestView, FsView};
+use fustor_core::view::{
+    QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery,
+};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
-use crate::sessions::Readiness;
-use crate::state::{Generation, ViewEntry, ViewKind};
-
-const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
-
-fn json_bytes(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-}
-
-/// Auth, then the view (404 for a view that is not configured).
-fn view(
-    st: &AppState,
-    headers: &HeaderMap,
-    name: &str,
-) -> ApiResult<(Arc<Generation>, String, Option<Arc<ViewEntry>>)> {
-    let generation = st.fusion.current();
-    let resolved = extract::resolve(headers, &generation)?;
-    if !generation.cfg.views.contains_key(name) {
-        return Err(ApiError::not_found("Not Found"));
-    }
-    let entry = generation.views.get(name).cloned();
-    Ok((generation, resolved, entry))
-}
-
-fn ready(st: &AppState, name: &str) -> ApiResult<()> {
-    match st.fusion.sessions.readiness(name) {
-        Readiness::Ready => Ok(()),
-        Readiness::NoLeader => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("View '{name}': No active leader session. Ensure at least one agent is running."),
-        )
-        .retry_after(10)),
-        Readiness::Snapshotting => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("View '{name}': Initial snapshot sync phase in progress (Leader is scanning storage)"),
-        )
-        .retry_after(5)),
-    }
-}
-
-/// The fs engine behind a readiness-gated route.
-fn fs_ready(
-    st: &AppState,
-    name: &str,
-    entry: Option<Arc<ViewEntry>>,
-) -> ApiResult<(Arc<FsView>, Option<usize>)> {
-    ready(st, name)?;
-    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
-    match &entry.kind {
-        ViewKind::Fs(v) => Ok((v.clone(), entry.max_tree_items)),
-        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
-    }
-}
-
-fn fs_any(name: &str, entry: Option<Arc<ViewEntry>>) -> ApiResult<Arc<FsView>> {
-    let entry = entry.ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
-    match &entry.kind {
-        ViewKind::Fs(v) => Ok(v.clone()),
-        ViewKind::Forest(_) => Err(ApiError::not_found("Not Found")),
-    }
-}
+use super::view_ref::{NOT_FOUND_PATH, ViewRef, answer, query_error, run};
 
 fn invalid_at(loc: &[String], msg: &str) -> ApiError {
     let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
     ApiError::invalid(&loc, msg)
 }
 
-fn forest_of(entry: &Option<Arc<ViewEntry>>) -> Option<Arc<ForestView>> {
-    match entry.as_deref().map(|e| &e.kind) {
-        Some(ViewKind::Forest(f)) => Some(f.clone()),
-        _ => None,
-    }
-}
-
-fn entry_limit(entry: &Option<Arc<ViewEntry>>) -> Option<usize> {
-    entry.as_ref().and_then(|e| e.max_tree_items)
-}
-
 /// `GET /views/{view}/diff?path=`: forest views only.
 pub async fn diff(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let forest = forest_of(&entry).ok_or_else(|| ApiError::not_found("Not Found"))?;
+    if v.entry.is_none() {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let entry = v.driver(&st, QueryRoute::Diff)?;
     let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let max = int_param(&p, "max_items")?
         .map(|n| n.max(0) as usize)
         .or(Some(10_000));
-    Ok(LosslessJson(
-        blocking(move || forest.diff(&path, max)).await?,
-    ))
-}
-
-fn limit_error(name: &str, view: &FsView, limit: usize) -> ApiError {
-    ApiError::with_detail(
-        StatusCode::BAD_REQUEST,
-        json!({
-            "error": "Metadata retrieval limit exceeded",
-            "view": name,
-            "current_count": view.read().node_count(),
-            "limit": limit,
-            "suggestion": "Try a more specific path or reduce recursion depth.",
-        }),
-    )
+    run(&v.name, entry, move |d| d.diff(&path, max))
+        .await
+        .map(LosslessJson)
 }
 
 pub(super) async fn blocking<T: Send + 'static>(
@@ -136,76 +52,49 @@ pub(super) async fn blocking<T: Send + 'static>(
 
 pub async fn tree(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<Response> {
-    let (_, resolved, entry) = view(&st, &headers, &name)?;
-    if let Some(forest) = forest_of(&entry) {
-        return super::forest::tree(forest, entry_limit(&entry), &p).await;
-    }
-    let (fs, limit) = fs_ready(&st, &name, entry)?;
+    let (name, resolved) = (&v.name, &v.resolved);
+    let entry = v.driver(&st, QueryRoute::Tree)?;
     let raw_path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
     let opts = tree_options(&p)?;
-    let on_demand = bool_param(&p, "on_demand_scan", false)?;
-    let dry_run = bool_param(&p, "dry_run", false)?;
-    let path = normalize_query_path(&raw_path);
-    if dry_run {
-        return Ok(
-            LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
-        );
-    }
-    let mut job_id: Option<String> = None;
-    if on_demand {
-        let sessions: Vec<String> = st
+    let best = p.get("best").cloned();
+    let (mut on_demand, mut job_id, mut job_pending) = (false, None, None);
+    let mut extra = Vec::new();
+    if entry.driver.supports(QueryRoute::OnDemandScan) {
+        on_demand = bool_param(&p, "on_demand_scan", false)?;
+        if bool_param(&p, "dry_run", false)? {
+            return Ok(
+                LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
+            );
+        }
+        if on_demand {
+            job_id = request_scan(&st, name, &raw_path, opts.recursive);
+        }
+        job_pending = st
             .fusion
-            .sessions
-            .of_view(&name)
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !sessions.is_empty() {
-            let epoch = Now::system().epoch;
-            let id = st.fusion.jobs.create(&name, &raw_path, &sessions, epoch);
-            let mut cmd = Map::new();
-            cmd.insert("type".into(), "scan".into());
-            cmd.insert("path".into(), raw_path.clone().into());
-            cmd.insert("recursive".into(), opts.recursive.into());
-            cmd.insert("job_id".into(), id.clone().into());
-            cmd.insert("created_at".into(), epoch.into());
-            st.fusion.sessions.push_command(&sessions, &cmd);
-            tracing::info!(view = %name, path = %crate::limits::for_log(&raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
-            job_id = Some(id);
-        }
+            .jobs
+            .pending(name, &raw_path, &|s| st.fusion.sessions.get(s).is_some());
+        extra = vec![
+            ("job_id", json!(job_id.clone().or(job_pending.clone()))),
+            ("job_pending", json!(job_pending.is_some())),
+        ];
     }
-    let f = st.fusion.clone();
-    let pending = {
-        let name = name.clone();
-        let raw = raw_path.clone();
-        move || {
-            f.jobs
-                .pending(&name, &raw, &|s| f.sessions.get(s).is_some())
-        }
-    };
-    let job_pending = pending();
-    let answer = match path {
-        None => Err(QueryError::NotFound),
-        Some(path) => {
-            let extra = vec![
-                ("job_id", json!(job_id.clone().or(job_pending.clone()))),
-                ("job_pending", json!(job_pending.is_some())),
-            ];
-            let fs2 = fs.clone();
-            blocking(move || {
-                let extra: Vec<(&str, Value)> = extra;
-                fs2.read().tree_json(&path, &opts, limit, &extra)
-            })
-            .await?
-        }
-    };
-    match answer {
-        Ok(bytes) => Ok(json_bytes(bytes)),
-        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
+    let e2 = entry.clone();
+    let limit = entry.max_tree_items;
+    let found = blocking(move || {
+        e2.driver.tree(&TreeQuery {
+            path: &raw_path,
+            options: opts,
+            best: best.as_deref(),
+            limit,
+            extra: &extra,
+        })
+    })
+    .await?;
+    match found {
+        Ok(a) => Ok(answer(a)),
         Err(QueryError::NotFound) => match (on_demand, job_pending.or(job_id)) {
             (true, Some(id)) => Ok(LosslessJson(json!({
                 "job_id": id, "job_pending": true,
@@ -214,122 +103,97 @@ pub async fn tree(
             .into_response()),
             _ => Err(ApiError::not_found(NOT_FOUND_PATH)),
         },
+        Err(e) => Err(query_error(name, &entry, e)),
     }
+}
+
+/// Creates an on-demand scan job for the sessions of `name` and sends them its command; `None`
+/// when the view has no session.
+fn request_scan(st: &AppState, name: &str, raw_path: &str, recursive: bool) -> Option<String> {
+    let sessions: Vec<String> = st
+        .fusion
+        .sessions
+        .of_view(name)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if sessions.is_empty() {
+        return None;
+    }
+    let epoch = Now::system().epoch;
+    let id = st.fusion.jobs.create(name, raw_path, &sessions, epoch);
+    let mut cmd = Map::new();
+    cmd.insert("type".into(), "scan".into());
+    cmd.insert("path".into(), raw_path.into());
+    cmd.insert("recursive".into(), recursive.into());
+    cmd.insert("job_id".into(), id.clone().into());
+    cmd.insert("created_at".into(), epoch.into());
+    st.fusion.sessions.push_command(&sessions, &cmd);
+    tracing::info!(view = %name, path = %crate::limits::for_log(raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
+    Some(id)
 }
 
 pub async fn metadata(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let (fs, _) = fs_ready(&st, &name, entry)?;
+    let entry = v.driver(&st, QueryRoute::Metadata)?;
     let path = p
         .get("path")
-        .and_then(|s| normalize_query_path(s))
+        .cloned()
         .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    let answer = blocking(move || {
-        let st = fs.read();
-        let node = st.metadata_value(&path)?;
-        let sub = st.subtree_stats(&path);
-        Some((node, sub))
-    })
-    .await?;
-    let (mut node, sub) = answer.ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    if let (Some(obj), Some(sub)) = (node.as_object_mut(), sub) {
-        obj.insert(
-            "subtree".into(),
-            serde_json::to_value(sub).unwrap_or(Value::Null),
-        );
-    }
-    Ok(LosslessJson(node))
+    run(&v.name, entry, move |d| d.metadata(&path))
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn search(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<Response> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
     let pattern = p
         .get("pattern")
         .cloned()
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
-    if let Some(forest) = forest_of(&entry) {
-        let limit = entry_limit(&entry);
-        return Ok(
-            LosslessJson(blocking(move || forest.search(&pattern, limit)).await?).into_response(),
-        );
-    }
-    let (fs, limit) = fs_ready(&st, &name, entry)?;
-    let fs2 = fs.clone();
-    match blocking(move || fs2.read().search_json(&pattern, limit)).await? {
-        Ok(bytes) => Ok(json_bytes(bytes)),
-        Err(QueryError::LimitExceeded { limit, .. }) => Err(limit_error(&name, &fs, limit)),
-        Err(QueryError::NotFound) => Err(ApiError::not_found(NOT_FOUND_PATH)),
-    }
+    let entry = v.driver(&st, QueryRoute::Search)?;
+    let limit = entry.max_tree_items;
+    run(&v.name, entry, move |d| d.search(&pattern, limit))
+        .await
+        .map(answer)
 }
 
 pub async fn stats(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
     QueryParams(p): QueryParams,
+    v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    if let Some(forest) = forest_of(&entry) {
-        let path = p.get("path").cloned().unwrap_or_else(|| "/".to_string());
-        let best = p.get("best").cloned();
-        return Ok(LosslessJson(
-            blocking(move || forest.stats(&path, best.as_deref())).await?,
-        ));
-    }
-    let (fs, _) = fs_ready(&st, &name, entry)?;
-    let path = p.get("path").cloned();
-    let out = blocking(move || {
-        let st = fs.read();
-        let mut v = serde_json::to_value(st.stats(Now::system().epoch)).unwrap_or(Value::Null);
-        if let (Some(raw), Some(obj)) = (path, v.as_object_mut()) {
-            let sub = normalize_query_path(&raw).and_then(|p| st.subtree_stats(&p));
-            obj.insert("path".into(), raw.into());
-            obj.insert(
-                "subtree".into(),
-                serde_json::to_value(sub).unwrap_or(Value::Null),
-            );
-        }
-        v
+    let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
+    v.query(&st, QueryRoute::Stats, move |d| {
+        d.stats(&StatsQuery {
+            path: path.as_deref(),
+            best: best.as_deref(),
+            now: Now::system(),
+        })
     })
-    .await?;
-    Ok(LosslessJson(out))
+    .await
+    .map(LosslessJson)
 }
 
-pub async fn blind_spots(
-    State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let fs = fs_any(&name, entry)?;
-    Ok(LosslessJson(
-        blocking(move || fs.read().blind_spots_value()).await?,
-    ))
+pub async fn blind_spots(State(st): State<AppState>, v: ViewRef) -> ApiResult<LosslessJson<Value>> {
+    v.query(&st, QueryRoute::BlindSpots, |d| d.blind_spots())
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<LosslessJson<Value>> {
-    let (_, _, entry) = view(&st, &headers, &name)?;
-    let fs = fs_any(&name, entry)?;
-    let list = blocking(move || fs.read().suspect_list()).await?;
-    Ok(LosslessJson(Value::Array(
-        list.into_iter()
-            .map(|(p, t)| json!({"path": p, "suspect_until": t}))
-            .collect(),
-    )))
+    v: ViewRef,
+) -> ApiResult<LosslessJson<Vec<SuspectEntry>>> {
+    v.query(&st, QueryRoute::Suspects, |d| d.suspect_list())
+        .await
+        .map(LosslessJson)
 }
 
 pub async fn put_suspect_list(
@@ -338,8 +202,9 @@ pub async fn put_suspect_list(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<LosslessJson<Value>> {
-    let found = view(&st, &headers, &name).and_then(|(_, r, e)| Ok((r, fs_any(&name, e)?)));
-    let (resolved, fs) = super::body::refused(found, &mut body, &headers).await?;
+    let found = ViewRef::resolve(&st, &headers, name)
+        .and_then(|v| Ok((v.driver(&st, QueryRoute::PutSuspects)?, v.resolved)));
+    let (entry, resolved) = super::body::refused(found, &mut body, &headers).await?;
     // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
     let raw = st.control_body(body, &headers).await?;
     let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
@@ -375,19 +240,14 @@ pub async fn put_suspect_list(
         });
     }
     let n = updates.len();
-    blocking(move || fs.update_suspects(&updates, Now::system())).await?;
+    blocking(move || entry.driver.update_suspects(&updates, Now::system())).await?;
     Ok(LosslessJson(
         json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
     ))
 }
 
-pub async fn reset(
-    State(st): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    let (generation, resolved, _) = view(&st, &headers, &name)?;
-    let views = generation.views_for(&resolved);
+pub async fn reset(v: ViewRef) -> ApiResult<StatusCode> {
+    let views = v.generation.views_for(&v.resolved);
     blocking(move || views.iter().for_each(|v| v.driver.reset())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

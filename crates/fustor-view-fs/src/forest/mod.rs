@@ -18,6 +18,7 @@ mod member;
 mod query;
 mod tree;
 mod view;
+mod view_query;
 
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,7 @@ fn member_entry(
     };
     match tree.read().tree_bytes(path, opts, limit, &[], lossless) {
         Ok(bytes) => Entry::Node(bytes),
-        Err(QueryError::NotFound) => Entry::Absent,
+        Err(QueryError::NotFound | QueryError::Unsupported) => Entry::Absent,
         Err(QueryError::LimitExceeded { limit, .. }) => Entry::Error(json!({
             "status": "error",
             "error": format!(

@@ -96,7 +96,7 @@ impl ViewDriver for ForestView {
     }
 
     fn driver_name(&self) -> &'static str {
-        "forest-fs"
+        fustor_core::config::ViewDriverKind::ForestFs.name()
     }
 
     /// L1: one leader per tree.

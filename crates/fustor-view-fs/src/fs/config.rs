@@ -1,5 +1,7 @@
 //! Per-view tunables (`configuration.md` §3 `driver_params`).
 
+use fustor_core::config::FsViewParams;
+
 /// Float equality of mtimes (`consistency.md` §1).
 pub const EPS: f64 = 1e-6;
 /// Reincarnation margin over a tombstone's logical timestamp.
@@ -23,14 +25,28 @@ pub struct FsViewConfig {
     pub max_tombstones: usize,
 }
 
+/// Tombstones kept at most when `limits.max_tombstones` is not configured.
+pub const DEFAULT_MAX_TOMBSTONES: usize = 2_000_000;
+
+/// The defaults of the configuration file ([`FsViewParams`]) are the only ones.
 impl Default for FsViewConfig {
     fn default() -> Self {
+        FsViewConfig::from(&FsViewParams::default())
+    }
+}
+
+impl From<&FsViewParams> for FsViewConfig {
+    fn from(p: &FsViewParams) -> Self {
         FsViewConfig {
-            hot_file_threshold: 30.0,
-            tombstone_ttl: 3600.0,
-            max_nodes: 0,
-            max_tombstones: 2_000_000,
+            hot_file_threshold: 0.0,
+            tombstone_ttl: p.consistency.tombstone_ttl_seconds,
+            max_nodes: p.max_nodes_limit().map_or(0, |n| n as usize),
+            max_tombstones: p
+                .limits
+                .max_tombstones
+                .map_or(DEFAULT_MAX_TOMBSTONES, |t| t as usize),
         }
+        .with_hot(p.hot_file_threshold)
     }
 }
 

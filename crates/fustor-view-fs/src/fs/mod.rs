@@ -14,6 +14,7 @@ mod state;
 mod suspects;
 mod tree;
 mod view;
+mod view_query;
 
 pub use config::FsViewConfig;
 pub use json::Depth;

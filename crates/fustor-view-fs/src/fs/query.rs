@@ -9,35 +9,11 @@ use super::json::{Depth, NodeJson};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum QueryError {
-    #[error("path not found")]
-    NotFound,
-    #[error("{count} items exceed the limit of {limit}")]
-    LimitExceeded { count: usize, limit: usize },
-}
+pub use fustor_core::view::{QueryError, TreeOptions};
 
-/// Options of `GET /tree`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TreeOptions {
-    pub recursive: bool,
-    pub max_depth: Option<u32>,
-    pub only_path: bool,
-}
-
-impl Default for TreeOptions {
-    fn default() -> Self {
-        TreeOptions {
-            recursive: true,
-            max_depth: None,
-            only_path: false,
-        }
-    }
-}
-
-impl TreeOptions {
-    pub(crate) fn depth(&self) -> Depth {
-        match (self.max_depth, self.recursive) {
+impl From<&TreeOptions> for Depth {
+    fn from(opts: &TreeOptions) -> Depth {
+        match (opts.max_depth, opts.recursive) {
             (Some(n), _) => Depth::Limited(n),
             (None, true) => Depth::Full,
             (None, false) => Depth::NoRecurse,
@@ -220,7 +196,7 @@ impl FsState {
         limit: usize,
     ) -> Result<usize, QueryError> {
         let id = self.tree.lookup(path).ok_or(QueryError::NotFound)?;
-        let max = match opts.depth() {
+        let max = match Depth::from(opts) {
             Depth::Full => u32::MAX,
             Depth::Limited(n) => n,
             Depth::NoRecurse => 0,
@@ -278,7 +254,7 @@ impl FsState {
         let j = self.node_json(
             id,
             self.tree.path_of(id),
-            opts.depth(),
+            Depth::from(opts),
             opts.only_path,
             extra,
         );

@@ -111,7 +111,7 @@ impl fustor_core::view::ViewDriver for FsView {
     }
 
     fn driver_name(&self) -> &'static str {
-        "fs"
+        fustor_core::config::ViewDriverKind::Fs.name()
     }
 
     fn election_key(&self, _pipe_id: &str) -> String {

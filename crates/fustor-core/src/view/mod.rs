@@ -5,6 +5,15 @@
 //! routes by it. This is the "pass-through" contract of the forest design: no layer in between
 //! unpacks or guesses at the context.
 
+mod query;
+mod registry;
+
+pub use query::{
+    Answer, QueryError, QueryResult, QueryRoute, StatsQuery, SuspectEntry, TreeOptions, TreeQuery,
+    ViewQuery,
+};
+pub use registry::{BuildView, BuiltView, ViewBuildError, ViewRegistry};
+
 use crate::{Event, FsRow, Now};
 
 /// Who sent what is being applied.
@@ -56,9 +65,10 @@ pub struct SuspectUpdate {
     pub size: Option<u64>,
 }
 
-/// A view driver hosted by Fusion. Calls are synchronous and may take the driver's write lock:
-/// callers run them off the async threads.
-pub trait ViewDriver: Send + Sync {
+/// A view driver hosted by Fusion: the write side, plus its [`ViewQuery`] read side so that one
+/// object serves both. Calls are synchronous and may take the driver's write lock: callers run
+/// them off the async threads.
+pub trait ViewDriver: ViewQuery {
     fn id(&self) -> &str;
     /// The configured driver name (`fs`, `forest-fs`).
     fn driver_name(&self) -> &'static str;

@@ -1,0 +1,153 @@
+//! The read side of the view contract (`query-api.md` §2–§5).
+//!
+//! Fusion's HTTP layer knows routes, auth and readiness; what a route answers for a given view is
+//! the driver's business. A driver that has no meaning for a route says so through
+//! [`ViewQuery::supports`] and answers [`QueryError::Unsupported`], which the route turns into the
+//! same 404 it gives for an unknown route, so a new driver plugs in without touching HTTP code.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Now;
+
+/// The query routes of a view, for capability answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryRoute {
+    Tree,
+    /// `on_demand_scan` and `dry_run` of `/tree`: a scan only makes sense for a view fed by the
+    /// agents of its own sessions.
+    OnDemandScan,
+    Search,
+    Stats,
+    Metadata,
+    BlindSpots,
+    Suspects,
+    PutSuspects,
+    Diff,
+}
+
+impl QueryRoute {
+    /// Routes that wait for the leader's initial snapshot (`query-api.md` §1) unless the driver
+    /// answers per member (forest views).
+    pub fn readiness_gated(self) -> bool {
+        matches!(
+            self,
+            QueryRoute::Tree | QueryRoute::Search | QueryRoute::Stats | QueryRoute::Metadata
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("path not found")]
+    NotFound,
+    #[error("{count} items exceed the limit of {limit}")]
+    LimitExceeded { count: usize, limit: usize },
+    /// The route does not apply to this driver.
+    #[error("not supported by this view driver")]
+    Unsupported,
+}
+
+/// Options of `GET /tree`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeOptions {
+    pub recursive: bool,
+    pub max_depth: Option<u32>,
+    pub only_path: bool,
+}
+
+impl Default for TreeOptions {
+    fn default() -> Self {
+        TreeOptions {
+            recursive: true,
+            max_depth: None,
+            only_path: false,
+        }
+    }
+}
+
+/// `GET /tree`.
+#[derive(Debug, Clone)]
+pub struct TreeQuery<'a> {
+    /// The path as the client sent it; each driver normalises it its own way.
+    pub path: &'a str,
+    pub options: TreeOptions,
+    /// `best=` of forest views.
+    pub best: Option<&'a str>,
+    /// `max_tree_items` of the view.
+    pub limit: Option<usize>,
+    /// Fields Fusion adds to the answer (on-demand job state), written after the driver's own.
+    pub extra: &'a [(&'a str, Value)],
+}
+
+/// `GET /stats`.
+#[derive(Debug, Clone, Copy)]
+pub struct StatsQuery<'a> {
+    /// `path=` as sent, if any.
+    pub path: Option<&'a str>,
+    pub best: Option<&'a str>,
+    pub now: Now,
+}
+
+/// A JSON answer. Large answers come already serialized, so the hot query paths make no
+/// intermediate `Value`; small ones are values that the HTTP layer writes with the lossless
+/// name escaping of [`crate::lossless`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Serialized JSON, names already escaped losslessly.
+    Bytes(Vec<u8>),
+    Value(Value),
+}
+
+/// One entry of `GET /suspect-list`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuspectEntry {
+    pub path: String,
+    pub suspect_until: f64,
+}
+
+pub type QueryResult<T> = Result<T, QueryError>;
+
+/// The read side of a view driver. Calls are synchronous and may take the driver's read lock:
+/// callers run them off the async threads. Every query defaults to
+/// [`QueryError::Unsupported`], so a driver implements only what it answers.
+pub trait ViewQuery: Send + Sync {
+    /// Whether the driver answers `route`; unsupported routes keep their readiness gate so that
+    /// an unsupported route answers as it would for the view it was written for.
+    fn supports(&self, route: QueryRoute) -> bool;
+
+    /// False for drivers whose members answer for themselves (forest views): their routes are
+    /// not held back by the readiness of one leader.
+    fn readiness_gated(&self) -> bool {
+        true
+    }
+
+    fn tree(&self, _q: &TreeQuery<'_>) -> QueryResult<Answer> {
+        Err(QueryError::Unsupported)
+    }
+
+    fn search(&self, _pattern: &str, _limit: Option<usize>) -> QueryResult<Answer> {
+        Err(QueryError::Unsupported)
+    }
+
+    fn stats(&self, _q: &StatsQuery<'_>) -> QueryResult<Value> {
+        Err(QueryError::Unsupported)
+    }
+
+    /// `path` as sent by the client.
+    fn metadata(&self, _path: &str) -> QueryResult<Value> {
+        Err(QueryError::Unsupported)
+    }
+
+    fn blind_spots(&self) -> QueryResult<Value> {
+        Err(QueryError::Unsupported)
+    }
+
+    fn suspect_list(&self) -> QueryResult<Vec<SuspectEntry>> {
+        Err(QueryError::Unsupported)
+    }
+
+    fn diff(&self, _path: &str, _max_items: Option<usize>) -> QueryResult<Value> {
+        Err(QueryError::Unsupported)
+    }
+}

@@ -1,0 +1,150 @@
+//! What every query route of a view does before and after asking its driver: auth, the view
+//! lookup, the readiness gate, running the query off the async threads, and mapping
+//! [`QueryError`] to the answers of `query-api.md` §1–§3.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fustor_core::view::{Answer, QueryError, QueryRoute, ViewQuery};
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract;
+use super::lossless_json::LosslessJson;
+use super::views::blocking;
+use crate::sessions::Readiness;
+use crate::state::{Generation, ViewEntry};
+
+pub(super) const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
+
+/// The view a route names, once the key resolved (401 otherwise) and the view is configured
+/// (404 otherwise). `entry` is `None` for a configured view that is disabled or failed to build.
+pub struct ViewRef {
+    pub name: String,
+    /// The view or pipe id the key resolved to.
+    pub resolved: String,
+    pub generation: Arc<Generation>,
+    pub entry: Option<Arc<ViewEntry>>,
+}
+
+impl FromRequestParts<AppState> for ViewRef {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let Path(name) = Path::<String>::from_request_parts(parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        ViewRef::resolve(st, &parts.headers, name).map_err(IntoResponse::into_response)
+    }
+}
+
+impl ViewRef {
+    /// For routes with a body, which must see the error before they read it.
+    pub fn resolve(st: &AppState, headers: &HeaderMap, name: String) -> ApiResult<ViewRef> {
+        let generation = st.fusion.current();
+        let resolved = extract::resolve(headers, &generation)?;
+        if !generation.cfg.views.contains_key(&name) {
+            return Err(ApiError::not_found("Not Found"));
+        }
+        let entry = generation.views.get(&name).cloned();
+        Ok(ViewRef {
+            name,
+            resolved,
+            generation,
+            entry,
+        })
+    }
+
+    /// The view entry that answers `route`, behind the readiness gate when the route has one
+    /// and the driver does not answer per member. A route the driver does not support keeps
+    /// its gate and then answers 404, as the fs-only routes always did for forest views.
+    pub fn driver(&self, st: &AppState, route: QueryRoute) -> ApiResult<Arc<ViewEntry>> {
+        let name = &self.name;
+        let gated = route.readiness_gated()
+            && self
+                .entry
+                .as_ref()
+                .is_none_or(|e| e.driver.readiness_gated() || !e.driver.supports(route));
+        if gated {
+            ready(st, name)?;
+        }
+        let entry = self
+            .entry
+            .clone()
+            .ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
+        if !entry.driver.supports(route) {
+            return Err(ApiError::not_found("Not Found"));
+        }
+        Ok(entry)
+    }
+
+    /// Runs `f` on the driver of `route` off the async threads.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        st: &AppState,
+        route: QueryRoute,
+        f: impl FnOnce(&dyn ViewQuery) -> Result<T, QueryError> + Send + 'static,
+    ) -> ApiResult<T> {
+        let entry = self.driver(st, route)?;
+        run(&self.name, entry, f).await
+    }
+}
+
+/// Runs `f` on `entry`'s driver off the async threads.
+pub(super) async fn run<T: Send + 'static>(
+    name: &str,
+    entry: Arc<ViewEntry>,
+    f: impl FnOnce(&dyn ViewQuery) -> Result<T, QueryError> + Send + 'static,
+) -> ApiResult<T> {
+    let e2 = entry.clone();
+    blocking(move || f(&*e2.driver))
+        .await?
+        .map_err(|e| query_error(name, &entry, e))
+}
+
+fn ready(st: &AppState, name: &str) -> ApiResult<()> {
+    match st.fusion.sessions.readiness(name) {
+        Readiness::Ready => Ok(()),
+        Readiness::NoLeader => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("View '{name}': No active leader session. Ensure at least one agent is running."),
+        )
+        .retry_after(10)),
+        Readiness::Snapshotting => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("View '{name}': Initial snapshot sync phase in progress (Leader is scanning storage)"),
+        )
+        .retry_after(5)),
+    }
+}
+
+pub(super) fn query_error(name: &str, entry: &ViewEntry, e: QueryError) -> ApiError {
+    match e {
+        QueryError::NotFound => ApiError::not_found(NOT_FOUND_PATH),
+        QueryError::LimitExceeded { limit, .. } => ApiError::with_detail(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "Metadata retrieval limit exceeded",
+                "view": name,
+                "current_count": entry.driver.node_count(),
+                "limit": limit,
+                "suggestion": "Try a more specific path or reduce recursion depth.",
+            }),
+        ),
+        QueryError::Unsupported => ApiError::not_found("Not Found"),
+    }
+}
+
+/// Serialized answers go out as they are; values are written with lossless name escaping.
+pub(super) fn answer(a: Answer) -> Response {
+    match a {
+        Answer::Bytes(bytes) => {
+            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
+        Answer::Value(v) => LosslessJson(v).into_response(),
+    }
+}
