@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod limits;
 pub mod logging;
 pub mod pipe;
+pub mod service;
 pub mod sessions;
 pub mod state;
 pub mod status;

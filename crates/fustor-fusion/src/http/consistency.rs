@@ -1,12 +1,9 @@
 //! Consistency routes (`wire-protocol.md` §5): audit start/end and the sentinel.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use fustor_core::Now;
 use fustor_core::view::SuspectUpdate;
 use fustor_core::wire::SentinelFeedback;
 use serde_json::{Value, json};
@@ -15,9 +12,7 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract;
 use super::lossless_json::LosslessJson;
-
-/// Drain wait of `POST /audit/end`.
-const DRAIN_ROUTE: Duration = Duration::from_secs(10);
+use crate::pipe::Control;
 
 /// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
 pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
@@ -25,13 +20,9 @@ pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiR
     let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
     let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.audit_start(now);
-        }
-    })
-    .await;
+    st.fusion
+        .write_views(&generation, &views, Control::AuditStart)
+        .await;
     Ok(Json(
         json!({"status": "audit_started", "drivers_handled": n}),
     ))
@@ -41,24 +32,11 @@ pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiRes
     let generation = st.fusion.current();
     let id = super::sessions::main_writer_pipe(&headers, &generation)?;
     let views = generation.views_for(&id);
-    // Drain every pipe that feeds one of these views, then end the audit once per view.
-    for p in generation.pipes.values() {
-        if p.views
-            .first()
-            .is_some_and(|v| views.iter().any(|x| &x.id == v))
-            && let Err(e) = p.pipe.drain(DRAIN_ROUTE).await
-        {
-            tracing::warn!(error = %e, "audit end without a full drain");
-        }
-    }
+    // After every batch queued before it, in every pipe that feeds these views.
     let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.audit_end(now);
-        }
-    })
-    .await;
+    st.fusion
+        .write_views(&generation, &views, Control::AuditEnd)
+        .await;
     Ok(Json(json!({"status": "audit_ended", "drivers_handled": n})))
 }
 
@@ -115,12 +93,8 @@ pub async fn sentinel_feedback(
         .collect();
     let views = generation.views_for(&id);
     let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.update_suspects(&updates, now);
-        }
-    })
-    .await;
+    st.fusion
+        .write_views(&generation, &views, Control::UpdateSuspects(updates.into()))
+        .await;
     Ok(Json(json!({"status": "processed", "drivers_updated": n})))
 }

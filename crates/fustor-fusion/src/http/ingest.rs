@@ -3,9 +3,6 @@
 //! The whole batch is validated before anything is queued: a malformed event or a hostile
 //! path refuses the batch with a precise 4xx and leaves the view untouched.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -18,10 +15,7 @@ use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract;
 use crate::limits::{Limits, MAX_ID_BYTES};
-use crate::state::{Fusion, PipeEntry};
-
-/// Drain wait before a snapshot end or an audit end is processed (batch path).
-const DRAIN_BATCH: Duration = Duration::from_secs(30);
+use crate::pipe::Control;
 
 /// Refuses a batch over the row or event bounds (an event with `rows: []` still costs memory),
 /// a hostile path, or an oversized pipe id in event metadata.
@@ -168,41 +162,14 @@ pub async fn ingest(
     }
     if batch.is_end {
         match kind {
-            BatchKind::Snapshot => snapshot_end(&st.fusion, &pipe, &id).await,
+            BatchKind::Snapshot => st.fusion.snapshot_end(&pipe, &id).await,
             BatchKind::Audit => {
-                audit_end(&pipe, DRAIN_BATCH).await;
+                st.fusion.write_pipe(&pipe, Control::AuditEnd).await;
             }
             _ => {}
         }
     }
     Ok(Json(json!({"status": "ok", "count": count})))
-}
-
-async fn snapshot_end(fusion: &Arc<Fusion>, pipe: &PipeEntry, session: &str) {
-    if !fusion.sessions.is_leader(session) {
-        tracing::warn!(session, pipe = %pipe.id, "snapshot end from a follower ignored");
-        return;
-    }
-    if let Err(e) = pipe.pipe.drain(DRAIN_BATCH).await {
-        tracing::warn!(error = %e, "marking the snapshot complete without a full drain");
-    }
-    if fusion.sessions.snapshot_complete(session) {
-        tracing::info!(session, pipe = %pipe.id, "snapshot complete: views ready");
-    }
-}
-
-/// Drains the pipe, then runs audit end (A3) on each of its views.
-pub async fn audit_end(pipe: &PipeEntry, wait: Duration) -> usize {
-    if let Err(e) = pipe.pipe.drain(wait).await {
-        tracing::warn!(error = %e, "running audit end without a full drain");
-    }
-    let views = pipe.pipe.views.clone();
-    tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        views.iter().filter(|v| v.audit_end(now)).count()
-    })
-    .await
-    .unwrap_or(0)
 }
 
 /// Legacy `POST /api/v1/pipe/{session_id}/events` (main app): malformed events are skipped

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use fustor_core::Now;
-use fustor_core::view::ViewContext;
 use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest};
 use serde_json::{Value, json};
 
@@ -17,8 +16,7 @@ use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, api_key};
 use crate::limits::{MAX_ID_BYTES, MAX_URI_BYTES};
-use crate::sessions::{SessionSpec, agent_id_of};
-use crate::state::{Fusion, Generation, IngestRoute, PipeEntry};
+use crate::state::{Fusion, Generation, PipeEntry};
 
 /// Receiver port: a key must belong to a pipe served on this port.
 pub fn receiver_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<Arc<PipeEntry>> {
@@ -98,66 +96,6 @@ fn obsoleted(detail: String) -> ApiError {
     )
 }
 
-/// Creates the session, runs the election and V1; shared by both ports.
-async fn open(
-    fusion: &Arc<Fusion>,
-    pipe: &PipeEntry,
-    req: CreateSessionRequest,
-    client_ip: Option<String>,
-) -> (String, bool, i64) {
-    let timeout = match req.session_timeout_seconds {
-        Some(t) if t > 0 => t,
-        _ => pipe.cfg.session_timeout_seconds as i64,
-    };
-    let source_uri = req
-        .client_info
-        .as_ref()
-        .and_then(|c| c.get("source_uri"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let spec = SessionSpec {
-        task_id: req.task_id.clone(),
-        pipe_id: pipe.id.clone(),
-        view_id: pipe.views.first().cloned().unwrap_or_default(),
-        pipe_views: pipe.views.clone(),
-        election_key: pipe.election_key.clone(),
-        timeout_secs: timeout as f64,
-        source_uri: source_uri.clone(),
-        client_ip,
-        allow_concurrent_push: pipe.cfg.allow_concurrent_push,
-    };
-    let now = Now::system();
-    let (id, leader) = fusion.sessions.create(spec, now.epoch, now.mono);
-    let agent_id = agent_id_of(&req.task_id).to_string();
-    fusion.routes.lock().insert(
-        id.clone(),
-        IngestRoute {
-            pipe_id: pipe.id.clone(),
-            agent_id: Arc::from(agent_id.as_str()),
-            source_uri: source_uri.as_deref().map(Arc::from),
-            ended_at: None,
-        },
-    );
-    pipe.pipe
-        .stats
-        .sessions_created
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Some(view) = pipe.pipe.primary().cloned() {
-        let (sid, pid) = (id.clone(), pipe.id.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            view.session_started(&ViewContext {
-                pipe_id: &pid,
-                session_id: &sid,
-                agent_id: &agent_id,
-                source_uri: source_uri.as_deref(),
-            });
-        })
-        .await;
-    }
-    tracing::info!(session = %id, task = %crate::limits::for_log(&req.task_id), pipe = %pipe.id, leader, timeout, "session created");
-    (id, leader, timeout)
-}
-
 fn role(leader: bool) -> &'static str {
     if leader { "leader" } else { "follower" }
 }
@@ -171,7 +109,11 @@ pub async fn create_receiver(
     let pipe = refused(receiver_pipe(&st, &headers), &mut body, &headers).await?;
     let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
     check_ids(&req)?;
-    let (id, leader, timeout) = open(&st.fusion, &pipe, req, Some(addr.ip().to_string())).await;
+    let opened = st
+        .fusion
+        .open_session(&pipe, &req, Some(addr.ip().to_string()))
+        .await;
+    let (id, leader, timeout) = (opened.session_id, opened.leader, opened.timeout_secs);
     Ok(Json(json!({
         "session_id": id,
         "role": role(leader),
@@ -199,7 +141,11 @@ pub async fn create_main(
             format!("FusionPipe {resolved} not found"),
         )
     })?;
-    let (id, leader, timeout) = open(&st.fusion, &pipe, req, Some(addr.ip().to_string())).await;
+    let opened = st
+        .fusion
+        .open_session(&pipe, &req, Some(addr.ip().to_string()))
+        .await;
+    let (id, leader, timeout) = (opened.session_id, opened.leader, opened.timeout_secs);
     Ok(Json(json!({
         "session_id": id,
         "role": role(leader),
@@ -266,16 +212,6 @@ pub async fn heartbeat_main(
     }
 }
 
-async fn close(fusion: &Arc<Fusion>, id: &str) -> bool {
-    let f = fusion.clone();
-    let sid = id.to_string();
-    let ended = tokio::task::spawn_blocking(move || f.end_session(&sid, "closed").is_some())
-        .await
-        .unwrap_or(false);
-    fusion.routes.lock().remove(id);
-    ended
-}
-
 pub async fn close_receiver(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -284,7 +220,7 @@ pub async fn close_receiver(
     let pipe = receiver_key_pipe(&st, &headers)?;
     // Unknown ids are answered 200 (wire §3.3); so are other pipes' sessions, left open.
     if owns(&st.fusion, &pipe, &id) {
-        close(&st.fusion, &id).await;
+        st.fusion.close_session(&id).await;
     }
     Ok(Json(json!({"status": "terminated", "session_id": id})))
 }
@@ -295,7 +231,7 @@ pub async fn close_main(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let pipe = main_writer_pipe(&headers, &st.fusion.current())?;
-    let message = if owns(&st.fusion, &pipe, &id) && close(&st.fusion, &id).await {
+    let message = if owns(&st.fusion, &pipe, &id) && st.fusion.close_session(&id).await {
         format!("Session {id} terminated successfully")
     } else {
         format!("Session {id} already terminated")

@@ -17,6 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
+use crate::pipe::Control;
 use crate::sessions::Readiness;
 use crate::state::{Generation, ViewEntry, ViewKind};
 
@@ -338,8 +339,11 @@ pub async fn put_suspect_list(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<LosslessJson<Value>> {
-    let found = view(&st, &headers, &name).and_then(|(_, r, e)| Ok((r, fs_any(&name, e)?)));
-    let (resolved, fs) = super::body::refused(found, &mut body, &headers).await?;
+    let found = view(&st, &headers, &name).and_then(|(g, r, e)| {
+        fs_any(&name, e.clone())?;
+        Ok((g, r, e))
+    });
+    let (generation, resolved, entry) = super::body::refused(found, &mut body, &headers).await?;
     // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
     let raw = st.control_body(body, &headers).await?;
     let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
@@ -375,7 +379,10 @@ pub async fn put_suspect_list(
         });
     }
     let n = updates.len();
-    blocking(move || fs.update_suspects(&updates, Now::system())).await?;
+    let op = Control::UpdateSuspects(updates.into());
+    st.fusion
+        .write_views(&generation, &Vec::from_iter(entry), op)
+        .await;
     Ok(LosslessJson(
         json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
     ))
@@ -388,7 +395,9 @@ pub async fn reset(
 ) -> ApiResult<StatusCode> {
     let (generation, resolved, _) = view(&st, &headers, &name)?;
     let views = generation.views_for(&resolved);
-    blocking(move || views.iter().for_each(|v| v.driver.reset())).await?;
+    st.fusion
+        .write_views(&generation, &views, Control::Reset)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

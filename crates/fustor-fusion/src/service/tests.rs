@@ -1,0 +1,112 @@
+//! The service without HTTP: sessions and the ordering of view writes against batches.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use fustor_core::wire::CreateSessionRequest;
+use fustor_core::{Event, FsRow};
+use serde_json::json;
+
+use crate::limits::Limits;
+use crate::pipe::Control;
+use crate::state::{Fusion, Generation, PipeEntry};
+
+const YAML: &str = r#"
+receivers:
+  r: {driver: http, bind_host: 127.0.0.1, port: 0, api_keys: [{key: k1, pipe_id: p1}]}
+views:
+  v1: {driver: fs, api_keys: [q1]}
+pipes:
+  p1: {receiver: r, views: [v1]}
+"#;
+
+fn fusion() -> (Arc<Fusion>, Arc<PipeEntry>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("default.yaml"), YAML).unwrap();
+    let loaded = fustor_core::config::load_fusion_dir(dir.path());
+    let limits = Limits::default();
+    let (generation, errors) = Generation::build(loaded.config, &["p1".to_string()], &limits);
+    assert!(errors.is_empty(), "{errors:?}");
+    let f = Fusion::new(generation, limits, 0);
+    let pipe = f.current().pipes.get("p1").cloned().unwrap();
+    (f, pipe)
+}
+
+fn request(task: &str) -> CreateSessionRequest {
+    serde_json::from_value(json!({"task_id": task})).unwrap()
+}
+
+fn rows(n: usize, base: usize) -> Vec<Event<FsRow>> {
+    let rows: Vec<_> = (0..n)
+        .map(|i| json!({"path": format!("/d/f{}", base + i), "modified_time": 1.0, "size": 1, "is_directory": false}))
+        .collect();
+    let ev = json!({"event_type": "insert", "event_schema": "fs", "table": "files", "fields": [],
+                    "rows": rows, "message_source": "snapshot", "index": -1});
+    vec![serde_json::from_value(ev).unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_session_leads_and_close_ends_it_once() {
+    let (f, pipe) = fusion();
+    let a = f.open_session(&pipe, &request("agent-a:t"), None).await;
+    let b = f.open_session(&pipe, &request("agent-b:t"), None).await;
+    assert!(a.leader && !b.leader);
+    assert_eq!(a.timeout_secs, pipe.cfg.session_timeout_seconds as i64);
+    assert_eq!(f.route(&a.session_id).unwrap().agent_id.as_ref(), "agent-a");
+    assert!(f.close_session(&a.session_id).await);
+    assert!(!f.close_session(&a.session_id).await);
+    assert!(
+        f.sessions.is_leader(&b.session_id),
+        "L5: the follower is promoted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_write_lands_after_the_batches_queued_before_it() {
+    let (f, pipe) = fusion();
+    let s = f.open_session(&pipe, &request("agent-a:t"), None).await;
+    let route = f.route(&s.session_id).unwrap();
+    let generation = f.current();
+    let views = generation.views_for("v1");
+    let empty = views[0].driver.node_count();
+    for i in 0..20 {
+        pipe.pipe
+            .enqueue(
+                rows(500, i * 500),
+                &s.session_id,
+                route.agent_id.clone(),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(f.write_views(&generation, &views, Control::Reset).await, 1);
+    assert_eq!(
+        views[0].driver.node_count(),
+        empty,
+        "the reset ran after every batch"
+    );
+    pipe.pipe
+        .enqueue(rows(10, 0), &s.session_id, route.agent_id.clone(), None)
+        .await
+        .unwrap();
+    f.write_pipe(&pipe, Control::Barrier).await;
+    assert!(views[0].driver.node_count() >= empty + 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_end_of_the_leader_makes_the_view_ready() {
+    let (f, pipe) = fusion();
+    let a = f.open_session(&pipe, &request("agent-a:t"), None).await;
+    let b = f.open_session(&pipe, &request("agent-b:t"), None).await;
+    f.snapshot_end(&pipe, &b.session_id).await;
+    assert_ne!(
+        f.sessions.readiness("v1"),
+        crate::sessions::Readiness::Ready
+    );
+    f.snapshot_end(&pipe, &a.session_id).await;
+    assert_eq!(
+        f.sessions.readiness("v1"),
+        crate::sessions::Readiness::Ready
+    );
+}
