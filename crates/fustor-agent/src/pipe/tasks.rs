@@ -63,7 +63,7 @@ pub(super) async fn heartbeat_loop<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
             Ok(resp) => {
                 last = Some(Instant::now());
                 sh.reset_errors();
-                if let Some(role) = resp.role.as_deref().filter(|r| !r.is_empty()) {
+                if let Some(role) = resp.role {
                     sh.apply_role(&sid, role);
                 }
                 for cmd in &resp.commands {

@@ -95,14 +95,14 @@ fn consistency_routes() -> Router<AppState> {
 
 fn receiver_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/pipe/session/", post(sessions::create_receiver))
+        .route("/api/v1/pipe/session/", post(sessions::create))
         .route(
             "/api/v1/pipe/session/{id}/heartbeat",
-            post(sessions::heartbeat_receiver),
+            post(sessions::heartbeat),
         )
         .route(
             "/api/v1/pipe/session/{id}",
-            axum::routing::delete(sessions::close_receiver),
+            axum::routing::delete(sessions::close),
         )
         .route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest))
 }
@@ -140,15 +140,15 @@ pub fn main_app(
         .route("/api/v1/openapi.json", get(info::openapi))
         .route(
             "/api/v1/pipe/session/",
-            post(sessions::create_main).get(sessions::discover),
+            post(sessions::create).get(sessions::discover),
         )
         .route(
             "/api/v1/pipe/session/{id}/heartbeat",
-            post(sessions::heartbeat_main),
+            post(sessions::heartbeat),
         )
         .route(
             "/api/v1/pipe/session/{id}",
-            axum::routing::delete(sessions::close_main),
+            axum::routing::delete(sessions::close),
         )
         .route("/api/v1/pipe/{id}/events", post(ingest::legacy))
         .route("/api/v1/pipe/pipes", get(info::pipes))

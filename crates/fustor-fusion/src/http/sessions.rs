@@ -7,8 +7,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use fustor_core::Now;
-use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest};
+use fustor_core::wire::{
+    CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse, Role,
+};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -96,142 +97,117 @@ fn obsoleted(detail: String) -> ApiError {
     )
 }
 
-fn role(leader: bool) -> &'static str {
-    if leader { "leader" } else { "follower" }
+/// The pipe whose agent key was presented, by the rules of the port the request came in on:
+/// the receiver port knows only its own keys, the main port also tells a query key apart (403).
+fn key_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<String> {
+    if st.main {
+        main_writer_pipe(headers, &st.fusion.current())
+    } else {
+        receiver_key_pipe(st, headers)
+    }
 }
 
-pub async fn create_receiver(
+/// The pipe a new session joins, as far as the key tells before the body is read.
+enum Joining {
+    /// Receiver port: a key of a pipe that does not run was already refused (400).
+    Running(Arc<PipeEntry>),
+    /// Main port: whether the pipe runs is checked after the body (409).
+    Named(String),
+}
+
+fn joining(st: &AppState, headers: &HeaderMap) -> ApiResult<Joining> {
+    if st.main {
+        main_writer_pipe(headers, &st.fusion.current()).map(Joining::Named)
+    } else {
+        receiver_pipe(st, headers).map(Joining::Running)
+    }
+}
+
+impl Joining {
+    fn running(self, st: &AppState) -> ApiResult<Arc<PipeEntry>> {
+        match self {
+            Joining::Running(p) => Ok(p),
+            Joining::Named(id) => st.fusion.current().pipes.get(&id).cloned().ok_or_else(|| {
+                ApiError::new(StatusCode::CONFLICT, format!("FusionPipe {id} not found"))
+            }),
+        }
+    }
+}
+
+/// `POST /api/v1/pipe/session/`. The main port adds `is_leader` and drops `message`.
+pub async fn create(
     State(st): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let pipe = refused(receiver_pipe(&st, &headers), &mut body, &headers).await?;
+) -> ApiResult<Json<CreateSessionResponse>> {
+    let joining = refused(joining(&st, &headers), &mut body, &headers).await?;
     let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
     check_ids(&req)?;
+    let pipe = joining.running(&st)?;
     let opened = st
         .fusion
         .open_session(&pipe, &req, Some(addr.ip().to_string()))
         .await;
-    let (id, leader, timeout) = (opened.session_id, opened.leader, opened.timeout_secs);
-    Ok(Json(json!({
-        "session_id": id,
-        "role": role(leader),
-        "session_timeout_seconds": timeout,
-        "audit_interval_sec": pipe.cfg.audit_interval_sec,
-        "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
-        "lossless_names": true,
-        "message": "Session created successfully",
-    })))
+    Ok(Json(CreateSessionResponse {
+        session_id: opened.session_id,
+        role: Role::of(opened.leader),
+        is_leader: st.main.then_some(opened.leader),
+        session_timeout_seconds: opened.timeout_secs,
+        audit_interval_sec: Some(pipe.cfg.audit_interval_sec),
+        sentinel_interval_sec: Some(pipe.cfg.sentinel_interval_sec),
+        message: (!st.main).then(|| "Session created successfully".to_string()),
+        lossless_names: true,
+    }))
 }
 
-pub async fn create_main(
-    State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let resolved = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
-    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
-    check_ids(&req)?;
-    let pipe = generation.pipes.get(&resolved).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            format!("FusionPipe {resolved} not found"),
-        )
-    })?;
-    let opened = st
-        .fusion
-        .open_session(&pipe, &req, Some(addr.ip().to_string()))
-        .await;
-    let (id, leader, timeout) = (opened.session_id, opened.leader, opened.timeout_secs);
-    Ok(Json(json!({
-        "session_id": id,
-        "role": role(leader),
-        "is_leader": leader,
-        "session_timeout_seconds": timeout,
-        "audit_interval_sec": pipe.cfg.audit_interval_sec,
-        "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
-        "lossless_names": true,
-    })))
-}
-
-pub async fn heartbeat_receiver(
+/// `POST /api/v1/pipe/session/{id}/heartbeat`. The main port re-runs the election on every
+/// heartbeat, says so in `message` and `is_leader`, and has no `can_realtime` key.
+pub async fn heartbeat(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let pipe = refused(receiver_key_pipe(&st, &headers), &mut body, &headers).await?;
+) -> ApiResult<Json<HeartbeatResponse>> {
+    let gone = || {
+        obsoleted(if st.main {
+            format!("Session {id} not found")
+        } else {
+            "Session obsoleted".into()
+        })
+    };
+    let pipe = refused(key_pipe(&st, &headers), &mut body, &headers).await?;
     if !owns(&st.fusion, &pipe, &id) {
         discard(&mut body, &headers).await;
-        return Err(obsoleted("Session obsoleted".into()));
+        return Err(gone());
     }
     let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
-    let now = Now::system();
-    match st
-        .fusion
-        .sessions
-        .heartbeat(&id, req.can_realtime, req.agent_status, now.mono, false)
-    {
-        Some((leader, commands)) => Ok(Json(json!({
-            "status": "ok", "role": role(leader), "message": null, "can_realtime": null, "commands": commands,
-        }))),
-        None => Err(obsoleted("Session obsoleted".into())),
-    }
+    let beat = st.fusion.heartbeat(&id, req, st.main).ok_or_else(gone)?;
+    Ok(Json(HeartbeatResponse {
+        status: "ok".into(),
+        role: Some(beat.role),
+        message: st
+            .main
+            .then(|| format!("Session {id} heartbeat updated successfully")),
+        is_leader: st.main.then_some(beat.role.is_leader()),
+        can_realtime: (!st.main).then_some(None),
+        commands: beat.commands,
+    }))
 }
 
-pub async fn heartbeat_main(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let pipe = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
-    if !owns(&st.fusion, &pipe, &id) {
-        discard(&mut body, &headers).await;
-        return Err(obsoleted(format!("Session {id} not found")));
-    }
-    let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
-    let now = Now::system();
-    match st
-        .fusion
-        .sessions
-        .heartbeat(&id, req.can_realtime, req.agent_status, now.mono, true)
-    {
-        Some((leader, commands)) => Ok(Json(json!({
-            "status": "ok",
-            "message": format!("Session {id} heartbeat updated successfully"),
-            "role": role(leader),
-            "is_leader": leader,
-            "commands": commands,
-        }))),
-        None => Err(obsoleted(format!("Session {id} not found"))),
-    }
-}
-
-pub async fn close_receiver(
+/// `DELETE /api/v1/pipe/session/{id}`. Unknown ids are answered 200 (wire §3.3); so are other
+/// pipes' sessions, left open.
+pub async fn close(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let pipe = receiver_key_pipe(&st, &headers)?;
-    // Unknown ids are answered 200 (wire §3.3); so are other pipes' sessions, left open.
-    if owns(&st.fusion, &pipe, &id) {
-        st.fusion.close_session(&id).await;
+    let pipe = key_pipe(&st, &headers)?;
+    let ended = owns(&st.fusion, &pipe, &id) && st.fusion.close_session(&id).await;
+    if !st.main {
+        return Ok(Json(json!({"status": "terminated", "session_id": id})));
     }
-    Ok(Json(json!({"status": "terminated", "session_id": id})))
-}
-
-pub async fn close_main(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    let pipe = main_writer_pipe(&headers, &st.fusion.current())?;
-    let message = if owns(&st.fusion, &pipe, &id) && st.fusion.close_session(&id).await {
+    let message = if ended {
         format!("Session {id} terminated successfully")
     } else {
         format!("Session {id} already terminated")

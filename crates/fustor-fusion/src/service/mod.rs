@@ -9,4 +9,4 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
-pub use sessions::OpenedSession;
+pub use sessions::{Beat, OpenedSession};

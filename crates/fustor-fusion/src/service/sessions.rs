@@ -4,13 +4,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use fustor_core::Now;
-use fustor_core::wire::CreateSessionRequest;
-use serde_json::Value;
+use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest, Role};
+use serde_json::{Map, Value};
 
 use super::writes::run_unfed;
 use crate::pipe::{Control, SessionRef};
 use crate::sessions::{Ended, SessionSpec, agent_id_of};
 use crate::state::{Fusion, Generation, IngestRoute, PipeEntry};
+
+/// What a heartbeat answers: the role now and the commands queued since the last one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Beat {
+    pub role: Role,
+    pub commands: Vec<Map<String, Value>>,
+}
 
 /// A session just opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +92,23 @@ impl Fusion {
             leader,
             timeout_secs: timeout,
         }
+    }
+
+    /// Records a heartbeat; `None` when the session is gone (419). `recheck_always`: re-run the
+    /// election on this heartbeat (main port) instead of every fifth.
+    pub fn heartbeat(&self, id: &str, req: HeartbeatRequest, recheck_always: bool) -> Option<Beat> {
+        let now = Now::system();
+        let (leader, commands) = self.sessions.heartbeat(
+            id,
+            req.can_realtime,
+            req.agent_status,
+            now.mono,
+            recheck_always,
+        )?;
+        Some(Beat {
+            role: Role::of(leader),
+            commands,
+        })
     }
 
     /// Closes a session at its agent's request; `false` when it had already ended.
