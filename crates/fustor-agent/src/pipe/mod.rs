@@ -17,7 +17,7 @@ use std::time::Duration;
 use fustor_core::config::AgentPipeConfig;
 use fustor_core::mapping::project_event;
 use fustor_core::wire::{CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, Role};
-use fustor_core::{Event, EventBatch, FsRow};
+use fustor_core::{BatchKind, Event, EventBatch, FsRow};
 use fustor_source_fs::MtimeCache;
 use fustor_transport_http::{SendError, Sender};
 use parking_lot::Mutex;
@@ -231,7 +231,7 @@ impl<S: Sender> Shared<S> {
     async fn send_events(
         &self,
         sid: &str,
-        kind: &str,
+        kind: BatchKind,
         events: Vec<Event<FsRow>>,
         is_end: bool,
         metadata: Option<Map<String, Value>>,
@@ -240,7 +240,7 @@ impl<S: Sender> Shared<S> {
         while let Some(chunk) = queue.pop_front() {
             let end = is_end && queue.is_empty();
             match self
-                .send_once(sid, kind, &chunk, end, metadata.clone())
+                .send_once(sid, &kind, &chunk, end, metadata.clone())
                 .await
             {
                 Ok(()) => {}
@@ -278,7 +278,7 @@ impl<S: Sender> Shared<S> {
     async fn send_once(
         &self,
         sid: &str,
-        kind: &str,
+        kind: &BatchKind,
         events: &[Event<FsRow>],
         is_end: bool,
         metadata: Option<Map<String, Value>>,
@@ -288,7 +288,7 @@ impl<S: Sender> Shared<S> {
             let batch = EventBatch {
                 session_id: None,
                 events: events.to_vec(),
-                source_type: kind.to_string(),
+                source_type: kind.as_str().to_string(),
                 is_end,
                 metadata,
             };
@@ -297,7 +297,7 @@ impl<S: Sender> Shared<S> {
             let batch = EventBatch {
                 session_id: None,
                 events: events.iter().map(|e| project_event(e, rules)).collect(),
-                source_type: kind.to_string(),
+                source_type: kind.as_str().to_string(),
                 is_end,
                 metadata,
             };
