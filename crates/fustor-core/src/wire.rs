@@ -202,6 +202,59 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The wire object of this command, as [`Command::parse`] reads it back.
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        match self {
+            Command::Scan {
+                path,
+                recursive,
+                job_id,
+            } => {
+                put("type", "scan".into());
+                put("path", path.as_str().into());
+                put("recursive", (*recursive).into());
+                if let Some(j) = job_id {
+                    put("job_id", j.as_str().into());
+                }
+            }
+            Command::ReloadConfig => put("type", "reload_config".into()),
+            Command::StopPipe { pipe_id } => {
+                put("type", "stop_pipe".into());
+                put("agent_pipe_id", pipe_id.as_str().into());
+            }
+            Command::UpdateConfig {
+                config_yaml,
+                filename,
+            } => {
+                put("type", "update_config".into());
+                put("config_yaml", config_yaml.as_str().into());
+                put("filename", filename.as_str().into());
+            }
+            Command::ReportConfig { filename } => {
+                put("type", "report_config".into());
+                put("filename", filename.as_str().into());
+            }
+            Command::Upgrade { version } => {
+                put("type", "upgrade".into());
+                put("version", version.as_str().into());
+            }
+            Command::Unknown(other) => return other.clone(),
+        }
+        m
+    }
+}
+
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
+}
+
 /// `GET /api/v1/pipe/consistency/sentinel/tasks` (an empty object when there is nothing).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentinelTasks {
@@ -269,6 +322,51 @@ mod tests {
             Command::parse(&m(json!({"type":"scan"}))),
             Command::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn commands_serialize_to_what_parse_reads() {
+        let all = [
+            Command::Scan {
+                path: "/d".into(),
+                recursive: false,
+                job_id: Some("j".into()),
+            },
+            Command::ReloadConfig,
+            Command::StopPipe {
+                pipe_id: "p".into(),
+            },
+            Command::UpdateConfig {
+                config_yaml: "x: 1".into(),
+                filename: "a.yaml".into(),
+            },
+            Command::ReportConfig {
+                filename: "default.yaml".into(),
+            },
+            Command::Upgrade {
+                version: "1.0".into(),
+            },
+        ];
+        for c in all {
+            let v = serde_json::to_value(&c).unwrap();
+            assert_eq!(Command::parse(v.as_object().unwrap()), c);
+        }
+        assert_eq!(
+            serde_json::to_value(Command::Scan {
+                path: "/d".into(),
+                recursive: true,
+                job_id: None
+            })
+            .unwrap(),
+            json!({"type": "scan", "path": "/d", "recursive": true})
+        );
+        assert_eq!(
+            Role::of(true).to_string() + "/" + Role::of(false).as_str(),
+            "leader/follower"
+        );
+        let r: HeartbeatResponse =
+            serde_json::from_value(json!({"status": "ok", "role": ""})).unwrap();
+        assert_eq!(r.role, None);
     }
 
     #[test]

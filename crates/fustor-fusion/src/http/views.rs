@@ -11,7 +11,7 @@ use fustor_core::path::normalize_query_path;
 use fustor_core::view::SuspectUpdate;
 use fustor_view_fs::fs::QueryError;
 use fustor_view_fs::{ForestView, FsView};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -156,29 +156,9 @@ pub async fn tree(
             LosslessJson(json!({"message": "dry-run", "view_id": resolved})).into_response(),
         );
     }
-    let mut job_id: Option<String> = None;
-    if on_demand {
-        let sessions: Vec<String> = st
-            .fusion
-            .sessions
-            .of_view(&name)
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !sessions.is_empty() {
-            let epoch = Now::system().epoch;
-            let id = st.fusion.jobs.create(&name, &raw_path, &sessions, epoch);
-            let mut cmd = Map::new();
-            cmd.insert("type".into(), "scan".into());
-            cmd.insert("path".into(), raw_path.clone().into());
-            cmd.insert("recursive".into(), opts.recursive.into());
-            cmd.insert("job_id".into(), id.clone().into());
-            cmd.insert("created_at".into(), epoch.into());
-            st.fusion.sessions.push_command(&sessions, &cmd);
-            tracing::info!(view = %name, path = %crate::limits::for_log(&raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
-            job_id = Some(id);
-        }
-    }
+    let job_id = on_demand
+        .then(|| st.fusion.request_scan(&name, &raw_path, opts.recursive))
+        .flatten();
     let f = st.fusion.clone();
     let pending = {
         let name = name.clone();

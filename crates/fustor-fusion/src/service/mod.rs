@@ -3,6 +3,7 @@
 //! maintenance tasks and the daemon call them too, so every write has one path.
 
 mod ingest;
+mod jobs;
 mod sessions;
 mod writes;
 
