@@ -2,6 +2,7 @@
 //! typed inputs and outputs. HTTP handlers authenticate, parse and serialize around these; the
 //! maintenance tasks and the daemon call them too, so every write has one path.
 
+mod consistency;
 mod ingest;
 mod jobs;
 mod sessions;
