@@ -110,3 +110,51 @@ async fn snapshot_end_of_the_leader_makes_the_view_ready() {
         crate::sessions::Readiness::Ready
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_request_reaches_the_next_heartbeat_as_a_typed_command() {
+    let (f, pipe) = fusion();
+    assert_eq!(f.request_scan("v1", "/d", true), None, "no session, no job");
+    let s = f.open_session(&pipe, &request("agent-a:t"), None).await;
+    let job = f.request_scan("v1", "/d", false).unwrap();
+    let beat = f
+        .heartbeat(&s.session_id, Default::default(), false)
+        .unwrap();
+    assert!(beat.role.is_leader());
+    let [cmd] = beat.commands.as_slice() else {
+        panic!("one command expected: {:?}", beat.commands);
+    };
+    assert_eq!(
+        fustor_core::wire::Command::parse(cmd),
+        fustor_core::wire::Command::Scan {
+            path: "/d".into(),
+            recursive: false,
+            job_id: Some(job)
+        }
+    );
+    assert!(f.heartbeat("nope", Default::default(), false).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_end_batch_is_answered_after_the_rows_before_it() {
+    let (f, pipe) = fusion();
+    let s = f.open_session(&pipe, &request("agent-a:t"), None).await;
+    let route = f.route(&s.session_id).unwrap();
+    let generation = f.current();
+    let view = generation.views_for("v1").remove(0);
+    let empty = view.driver.node_count();
+    assert_eq!(f.audit_start("p1").await, 1);
+    let batch = |n: usize, end: bool| -> fustor_core::EventBatch {
+        serde_json::from_value(json!({
+            "events": serde_json::to_value(rows(n, 0)).unwrap(),
+            "source_type": "audit", "is_end": end,
+        }))
+        .unwrap()
+    };
+    let got = f.ingest(&s.session_id, &route, batch(300, true)).await;
+    assert_eq!(got.unwrap(), super::Ingested::Accepted { count: 1 });
+    assert!(view.driver.node_count() >= empty + 300);
+    let fb: fustor_core::wire::SentinelFeedback =
+        serde_json::from_value(json!({"type": "other", "updates": []})).unwrap();
+    assert_eq!(f.sentinel_feedback("p1", fb).await, None);
+}
