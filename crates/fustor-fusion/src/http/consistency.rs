@@ -14,7 +14,7 @@ use super::lossless_json::LosslessJson;
 
 /// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
 pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let id = super::sessions::main_writer_pipe(&headers, &st.fusion.current())?;
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current())?;
     let n = st.fusion.audit_start(&id).await;
     Ok(Json(
         json!({"status": "audit_started", "drivers_handled": n}),
@@ -22,7 +22,7 @@ pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiR
 }
 
 pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let id = super::sessions::main_writer_pipe(&headers, &st.fusion.current())?;
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current())?;
     let n = st.fusion.audit_end(&id).await;
     Ok(Json(json!({"status": "audit_ended", "drivers_handled": n})))
 }
@@ -47,7 +47,7 @@ pub async fn sentinel_feedback(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let id = super::sessions::main_writer_pipe(&headers, &st.fusion.current());
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current());
     let id = super::body::refused(id, &mut body, &headers).await?;
     let fb: SentinelFeedback = extract::json(&st.control_body(body, &headers).await?)?;
     match st.fusion.sentinel_feedback(&id, fb).await {

@@ -23,11 +23,7 @@ pub async fn ingest(
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
     // Key, then session, then body: nothing is buffered for a request that will be refused.
-    let key_pipe = if st.main {
-        super::sessions::main_writer_pipe(&headers, &st.fusion.current())
-    } else {
-        super::sessions::receiver_pipe(&st, &headers).map(|p| p.id.clone())
-    };
+    let key_pipe = super::auth::ingest_pipe(&st, &headers);
     let key_pipe = refused(key_pipe, &mut body, &headers).await?;
     let route = st
         .fusion
@@ -60,7 +56,7 @@ pub async fn legacy(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let key_pipe = super::sessions::main_writer_pipe(&headers, &st.fusion.current());
+    let key_pipe = super::auth::main_writer_pipe(&headers, &st.fusion.current());
     let key_pipe = refused(key_pipe, &mut body, &headers).await?;
     let Some(route) = st.fusion.route(&id).filter(|r| r.pipe_id == key_pipe) else {
         discard(&mut body, &headers).await;

@@ -1,6 +1,7 @@
 //! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
 //! app per distinct receiver port (agent-facing routes).
 
+mod auth;
 pub mod body;
 mod consistency;
 pub mod error;
