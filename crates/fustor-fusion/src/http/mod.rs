@@ -94,9 +94,9 @@ fn consistency_routes() -> Router<AppState> {
         )
 }
 
-fn receiver_routes() -> Router<AppState> {
+/// Heartbeat and close: the same handlers and paths on both ports.
+fn session_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/pipe/session/", post(sessions::create))
         .route(
             "/api/v1/pipe/session/{id}/heartbeat",
             post(sessions::heartbeat),
@@ -105,6 +105,11 @@ fn receiver_routes() -> Router<AppState> {
             "/api/v1/pipe/session/{id}",
             axum::routing::delete(sessions::close),
         )
+}
+
+fn receiver_routes() -> Router<AppState> {
+    session_routes()
+        .route("/api/v1/pipe/session/", post(sessions::create))
         .route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest))
 }
 
@@ -135,21 +140,13 @@ pub fn main_app(
         port,
         main: true,
     };
-    let mut r = Router::new()
+    let mut r = session_routes()
         .route("/", get(info::root))
         .route("/metrics", get(info::metrics))
         .route("/api/v1/openapi.json", get(info::openapi))
         .route(
             "/api/v1/pipe/session/",
             post(sessions::create).get(sessions::discover),
-        )
-        .route(
-            "/api/v1/pipe/session/{id}/heartbeat",
-            post(sessions::heartbeat),
-        )
-        .route(
-            "/api/v1/pipe/session/{id}",
-            axum::routing::delete(sessions::close),
         )
         .route("/api/v1/pipe/{id}/events", post(ingest::legacy))
         .route("/api/v1/pipe/pipes", get(info::pipes))

@@ -7,9 +7,10 @@ use fustor_core::wire::CreateSessionRequest;
 use fustor_core::{Event, FsRow};
 use serde_json::json;
 
+use super::OpenedSession;
 use crate::limits::Limits;
 use crate::pipe::Control;
-use crate::state::{Fusion, Generation, PipeEntry};
+use crate::state::{Fusion, Generation, IngestRoute, PipeEntry, ViewEntry};
 
 const YAML: &str = r#"
 receivers:
@@ -30,6 +31,18 @@ fn fusion() -> (Arc<Fusion>, Arc<PipeEntry>) {
     let f = Fusion::new(generation, limits, 0);
     let pipe = f.current().pipes.get("p1").cloned().unwrap();
     (f, pipe)
+}
+
+/// A leader session on p1, its route, view v1 and v1's node count while empty.
+async fn leading(
+    f: &Fusion,
+    pipe: &PipeEntry,
+) -> (OpenedSession, IngestRoute, Arc<ViewEntry>, usize) {
+    let s = f.open_session(pipe, &request("agent-a:t"), None).await;
+    let route = f.route(&s.session_id).unwrap();
+    let view = f.current().views_for("v1").remove(0);
+    let empty = view.driver.node_count();
+    (s, route, view, empty)
 }
 
 fn request(task: &str) -> CreateSessionRequest {
@@ -64,11 +77,9 @@ async fn first_session_leads_and_close_ends_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_view_write_lands_after_the_batches_queued_before_it() {
     let (f, pipe) = fusion();
-    let s = f.open_session(&pipe, &request("agent-a:t"), None).await;
-    let route = f.route(&s.session_id).unwrap();
+    let (s, route, view, empty) = leading(&f, &pipe).await;
     let generation = f.current();
-    let views = generation.views_for("v1");
-    let empty = views[0].driver.node_count();
+    let views = vec![view];
     for i in 0..20 {
         pipe.pipe
             .enqueue(
@@ -138,11 +149,7 @@ async fn a_scan_request_reaches_the_next_heartbeat_as_a_typed_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audit_end_batch_is_answered_after_the_rows_before_it() {
     let (f, pipe) = fusion();
-    let s = f.open_session(&pipe, &request("agent-a:t"), None).await;
-    let route = f.route(&s.session_id).unwrap();
-    let generation = f.current();
-    let view = generation.views_for("v1").remove(0);
-    let empty = view.driver.node_count();
+    let (s, route, view, empty) = leading(&f, &pipe).await;
     assert_eq!(f.audit_start("p1").await, 1);
     let batch = |n: usize, end: bool| -> fustor_core::EventBatch {
         serde_json::from_value(json!({
