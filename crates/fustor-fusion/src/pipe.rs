@@ -143,7 +143,8 @@ struct ControlItem {
 
 enum Item {
     Batch(Batch),
-    Control(ControlItem),
+    /// Boxed: control items are rare, and the queue's slots stay the size of a batch.
+    Control(Box<ControlItem>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +191,7 @@ impl FusionPipe {
                 while let Some(item) = rx.blocking_recv() {
                     match item {
                         Item::Batch(b) => apply(&pipe_id, &views, &stats, b),
-                        Item::Control(c) => run_control(&pipe_id, c),
+                        Item::Control(c) => run_control(&pipe_id, *c),
                     }
                 }
                 tracing::debug!(pipe = %pipe_id, "pipe consumer stopped");
@@ -245,7 +246,7 @@ impl FusionPipe {
     ) -> Result<usize, PipeError> {
         let (done, rx) = oneshot::channel();
         self.tx
-            .send(Item::Control(ControlItem { op, views, done }))
+            .send(Item::Control(Box::new(ControlItem { op, views, done })))
             .await
             .map_err(|_| PipeError::Stopped(self.id.clone()))?;
         rx.await
