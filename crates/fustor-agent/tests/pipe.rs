@@ -127,7 +127,7 @@ impl Sender for Mock {
         };
         Ok(CreateSessionResponse {
             session_id: format!("s{n}"),
-            role: self.0.role.lock().clone(),
+            role: fustor_core::wire::Role::of(*self.0.role.lock() == "leader"),
             is_leader: None,
             session_timeout_seconds: 3,
             audit_interval_sec: self.0.audit_interval.or(Some(0.0)),
@@ -162,7 +162,9 @@ impl Sender for Mock {
         let role = self.0.role.lock().clone();
         Ok(HeartbeatResponse {
             status: "ok".into(),
-            role: Some(role),
+            role: Some(role)
+                .filter(|r| !r.is_empty())
+                .map(|r| fustor_core::wire::Role::of(r == "leader")),
             message: None,
             is_leader: None,
             can_realtime: None,

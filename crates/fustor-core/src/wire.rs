@@ -6,6 +6,67 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// A session's part in its pipe's election, written `"leader"` / `"follower"` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Leader,
+    Follower,
+}
+
+impl Role {
+    pub fn of(leader: bool) -> Role {
+        if leader { Role::Leader } else { Role::Follower }
+    }
+
+    pub fn is_leader(self) -> bool {
+        self == Role::Leader
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A role reads as its wire string wherever a `&str` was used before it was typed.
+impl std::ops::Deref for Role {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<&str> for Role {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Every answer but `"leader"` (an empty string included) means "not leading": that is how the
+/// agent has always read it, and a newer Fusion's role name must not break an older agent.
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(Role::of(s == "leader"))
+    }
+}
+
+/// A heartbeat's role: absent, `null` and `""` all mean "unchanged".
+fn role_if_said<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
+    let s = Option::<std::borrow::Cow<str>>::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()).map(|s| Role::of(s == "leader")))
+}
+
 /// `POST /api/v1/pipe/session/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateSessionRequest {
@@ -22,7 +83,7 @@ pub struct CreateSessionRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateSessionResponse {
     pub session_id: String,
-    pub role: String,
+    pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_leader: Option<bool>,
     pub session_timeout_seconds: i64,
@@ -51,16 +112,26 @@ pub struct HeartbeatRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatResponse {
     pub status: String,
-    #[serde(default)]
-    pub role: Option<String>,
+    #[serde(default, deserialize_with = "role_if_said")]
+    pub role: Option<Role>,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_leader: Option<bool>,
-    #[serde(default)]
-    pub can_realtime: Option<bool>,
+    /// The receiver port answers `null`, the main port leaves the key out (`None`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub can_realtime: Option<Option<bool>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub commands: Vec<Map<String, Value>>,
+}
+
+/// A key that is present (even as `null`) is `Some`; `default` makes an absent one `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(d).map(Some)
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(
@@ -131,6 +202,59 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The wire object of this command, as [`Command::parse`] reads it back.
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        match self {
+            Command::Scan {
+                path,
+                recursive,
+                job_id,
+            } => {
+                put("type", "scan".into());
+                put("path", path.as_str().into());
+                put("recursive", (*recursive).into());
+                if let Some(j) = job_id {
+                    put("job_id", j.as_str().into());
+                }
+            }
+            Command::ReloadConfig => put("type", "reload_config".into()),
+            Command::StopPipe { pipe_id } => {
+                put("type", "stop_pipe".into());
+                put("agent_pipe_id", pipe_id.as_str().into());
+            }
+            Command::UpdateConfig {
+                config_yaml,
+                filename,
+            } => {
+                put("type", "update_config".into());
+                put("config_yaml", config_yaml.as_str().into());
+                put("filename", filename.as_str().into());
+            }
+            Command::ReportConfig { filename } => {
+                put("type", "report_config".into());
+                put("filename", filename.as_str().into());
+            }
+            Command::Upgrade { version } => {
+                put("type", "upgrade".into());
+                put("version", version.as_str().into());
+            }
+            Command::Unknown(other) => return other.clone(),
+        }
+        m
+    }
+}
+
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
+}
+
 /// `GET /api/v1/pipe/consistency/sentinel/tasks` (an empty object when there is nothing).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentinelTasks {
@@ -198,6 +322,51 @@ mod tests {
             Command::parse(&m(json!({"type":"scan"}))),
             Command::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn commands_serialize_to_what_parse_reads() {
+        let all = [
+            Command::Scan {
+                path: "/d".into(),
+                recursive: false,
+                job_id: Some("j".into()),
+            },
+            Command::ReloadConfig,
+            Command::StopPipe {
+                pipe_id: "p".into(),
+            },
+            Command::UpdateConfig {
+                config_yaml: "x: 1".into(),
+                filename: "a.yaml".into(),
+            },
+            Command::ReportConfig {
+                filename: "default.yaml".into(),
+            },
+            Command::Upgrade {
+                version: "1.0".into(),
+            },
+        ];
+        for c in all {
+            let v = serde_json::to_value(&c).unwrap();
+            assert_eq!(Command::parse(v.as_object().unwrap()), c);
+        }
+        assert_eq!(
+            serde_json::to_value(Command::Scan {
+                path: "/d".into(),
+                recursive: true,
+                job_id: None
+            })
+            .unwrap(),
+            json!({"type": "scan", "path": "/d", "recursive": true})
+        );
+        assert_eq!(
+            Role::of(true).to_string() + "/" + Role::of(false).as_str(),
+            "leader/follower"
+        );
+        let r: HeartbeatResponse =
+            serde_json::from_value(json!({"status": "ok", "role": ""})).unwrap();
+        assert_eq!(r.role, None);
     }
 
     #[test]

@@ -257,12 +257,7 @@ impl FusionServer {
             let mut tick = tokio::time::interval(fustor_core::time::duration_from_secs(sweep));
             loop {
                 tick.tick().await;
-                let now = Now::system();
-                for id in f.sessions.expired(now.mono) {
-                    let f2 = f.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || f2.end_session(&id, "expired")).await;
-                }
+                f.expire_sessions().await;
             }
         }));
         let f = self.fusion.clone();
@@ -272,19 +267,12 @@ impl FusionServer {
             loop {
                 tick.tick().await;
                 n += 1;
-                let generation = f.current();
-                let f2 = f.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let now = Now::system();
-                    for v in generation.views.values() {
-                        v.driver.expire_suspects(now);
-                    }
-                    if n % 120 == 0 {
-                        f2.jobs.purge(now.epoch);
-                        f2.purge_routes(now.epoch);
-                    }
-                })
-                .await;
+                f.expire_suspects().await;
+                if n % 120 == 0 {
+                    let epoch = Now::system().epoch;
+                    f.jobs.purge(epoch);
+                    f.purge_routes(epoch);
+                }
             }
         }));
     }
@@ -311,8 +299,7 @@ impl FusionServer {
             cfg.port = p;
         }
         let (generation, _) = build(cfg, &pipes)?;
-        let f = self.fusion.clone();
-        let _ = tokio::task::spawn_blocking(move || f.replace(generation)).await;
+        self.fusion.replace(generation).await;
         self.sync_receivers().await?;
         tracing::info!(pipes = ?pipes, "configuration reloaded");
         Ok(())
@@ -337,13 +324,7 @@ impl FusionServer {
                 tracing::warn!(error = %e, "pipe not drained at shutdown");
             }
         }
-        let f = self.fusion.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for id in f.sessions.ids() {
-                f.end_session(&id, "shutdown");
-            }
-        })
-        .await;
+        self.fusion.end_all_sessions("shutdown").await;
         for l in listeners {
             let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;
         }

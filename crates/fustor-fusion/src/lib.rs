@@ -9,6 +9,7 @@ pub mod http;
 pub mod jobs;
 pub mod limits;
 pub mod pipe;
+pub mod service;
 pub mod sessions;
 pub mod state;
 pub mod status;

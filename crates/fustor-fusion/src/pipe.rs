@@ -3,14 +3,18 @@
 //! Different pipes never block each other. A full queue makes the HTTP handler wait (back
 //! pressure toward the agent) instead of growing memory: the bound counts both batches and rows,
 //! because a batch may hold one row or a hundred thousand. Views are applied on a dedicated
-//! thread, never on the async executor. A drain is a barrier item travelling through the same
-//! queue, so "everything before this point is applied" is an event, not a poll.
+//! thread, never on the async executor.
+//!
+//! Every other write to a view (session start and close, audit start and end, reset, suspect
+//! expiry and updates, snapshot end) is a [`Control`] item travelling through the same queue, so
+//! the consumer is the views' only writer and "everything queued before this point is applied"
+//! is an event of the queue, not a poll with a timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fustor_core::view::{ViewContext, ViewDriver};
+use fustor_core::view::{SuspectUpdate, ViewContext, ViewDriver};
 use fustor_core::{Event, FsRow, Now};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -58,9 +62,89 @@ pub struct Batch {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
+/// The session a control item acts for, shared with its ingest route.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub session_id: String,
+    pub agent_id: Arc<str>,
+    pub source_uri: Option<Arc<str>>,
+}
+
+/// A write to views that is not a batch, executed by the consumer in queue order.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// No effect: completes once everything queued before it is applied (snapshot end,
+    /// shutdown, ordering against a second pipe of a shared view).
+    Barrier,
+    SessionStarted(SessionRef),
+    SessionClosed {
+        session: SessionRef,
+        /// Whether no session of the election scope is left (V2).
+        last: bool,
+    },
+    AuditStart,
+    AuditEnd,
+    Reset,
+    ExpireSuspects,
+    UpdateSuspects(Arc<[SuspectUpdate]>),
+}
+
+impl Control {
+    /// Runs the operation on `views`. Answers the number of audits that ended for
+    /// [`Control::AuditEnd`], the number of views touched otherwise.
+    pub fn run(&self, pipe_id: &str, views: &[Arc<dyn ViewDriver>], now: Now) -> usize {
+        match self {
+            Control::Barrier => 0,
+            Control::SessionStarted(s) | Control::SessionClosed { session: s, .. } => {
+                let vc = ViewContext {
+                    pipe_id,
+                    session_id: &s.session_id,
+                    agent_id: &s.agent_id,
+                    source_uri: s.source_uri.as_deref(),
+                };
+                for v in views {
+                    match self {
+                        Control::SessionClosed { last, .. } => v.session_closed(&vc, *last),
+                        _ => v.session_started(&vc),
+                    }
+                }
+                views.len()
+            }
+            Control::AuditStart => {
+                views.iter().for_each(|v| v.audit_start(now));
+                views.len()
+            }
+            Control::AuditEnd => views.iter().filter(|v| v.audit_end(now)).count(),
+            Control::Reset => {
+                views.iter().for_each(|v| v.reset());
+                views.len()
+            }
+            Control::ExpireSuspects => {
+                views.iter().for_each(|v| v.expire_suspects(now));
+                views.len()
+            }
+            Control::UpdateSuspects(updates) => {
+                views.iter().for_each(|v| {
+                    v.update_suspects(updates, now);
+                });
+                views.len()
+            }
+        }
+    }
+}
+
+/// A control item and the views it targets: those of this pipe, or (for a view fed by several
+/// pipes) a view this consumer was chosen to write for all of them.
+struct ControlItem {
+    op: Control,
+    views: Vec<Arc<dyn ViewDriver>>,
+    done: oneshot::Sender<usize>,
+}
+
 enum Item {
     Batch(Batch),
-    Barrier(oneshot::Sender<()>),
+    /// Boxed: control items are rare, and the queue's slots stay the size of a batch.
+    Control(Box<ControlItem>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +153,8 @@ pub enum PipeError {
     Stopped(String),
     #[error("pipe {0} did not drain within {1:?}")]
     DrainTimeout(String, Duration),
+    #[error("pipe {0}: control operation failed")]
+    ControlFailed(String),
 }
 
 pub struct FusionPipe {
@@ -105,9 +191,7 @@ impl FusionPipe {
                 while let Some(item) = rx.blocking_recv() {
                     match item {
                         Item::Batch(b) => apply(&pipe_id, &views, &stats, b),
-                        Item::Barrier(done) => {
-                            let _ = done.send(());
-                        }
+                        Item::Control(c) => run_control(&pipe_id, *c),
                     }
                 }
                 tracing::debug!(pipe = %pipe_id, "pipe consumer stopped");
@@ -148,18 +232,34 @@ impl FusionPipe {
             .map_err(|_| PipeError::Stopped(self.id.clone()))
     }
 
-    /// Waits until everything queued before this call has been applied.
+    /// Queues `op` for every view of this pipe and waits until the consumer has run it.
+    pub async fn control(&self, op: Control) -> Result<usize, PipeError> {
+        self.control_on(op, self.views.clone()).await
+    }
+
+    /// Queues `op` for `views` (waiting while the queue is full, as a batch does) and waits
+    /// until the consumer has run it after everything queued before.
+    pub async fn control_on(
+        &self,
+        op: Control,
+        views: Vec<Arc<dyn ViewDriver>>,
+    ) -> Result<usize, PipeError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Item::Control(Box::new(ControlItem { op, views, done })))
+            .await
+            .map_err(|_| PipeError::Stopped(self.id.clone()))?;
+        rx.await
+            .map_err(|_| PipeError::ControlFailed(self.id.clone()))
+    }
+
+    /// Waits until everything queued before this call has been applied, at most `timeout`
+    /// (shutdown only: it must not hang on a stuck view).
     pub async fn drain(&self, timeout: Duration) -> Result<(), PipeError> {
-        let (tx, rx) = oneshot::channel();
-        let send = self.tx.send(Item::Barrier(tx));
-        let wait = async {
-            send.await
-                .map_err(|_| PipeError::Stopped(self.id.clone()))?;
-            rx.await.map_err(|_| PipeError::Stopped(self.id.clone()))
-        };
-        tokio::time::timeout(timeout, wait)
+        tokio::time::timeout(timeout, self.control_on(Control::Barrier, Vec::new()))
             .await
             .map_err(|_| PipeError::DrainTimeout(self.id.clone(), timeout))?
+            .map(|_| ())
     }
 
     pub fn queue_len(&self) -> u64 {
@@ -168,6 +268,17 @@ impl FusionPipe {
 
     pub fn primary(&self) -> Option<&Arc<dyn ViewDriver>> {
         self.views.first()
+    }
+}
+
+fn run_control(pipe_id: &str, c: ControlItem) {
+    // A panicking view must not stop the consumer; the waiter learns of it by the dropped sender.
+    let run = std::panic::AssertUnwindSafe(|| c.op.run(pipe_id, &c.views, Now::system()));
+    match std::panic::catch_unwind(run) {
+        Ok(n) => {
+            let _ = c.done.send(n);
+        }
+        Err(_) => tracing::error!(pipe = %pipe_id, op = ?c.op, "control operation panicked"),
     }
 }
 

@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig};
-use fustor_core::view::{ViewContext, ViewDriver, ViewRegistry};
+use fustor_core::view::{ViewDriver, ViewRegistry};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 use crate::jobs::JobManager;
 use crate::limits::Limits;
 use crate::pipe::FusionPipe;
-use crate::sessions::{Ended, SessionManager};
+use crate::sessions::SessionManager;
 
 pub struct ViewEntry {
     pub id: String,
@@ -291,47 +291,8 @@ impl Fusion {
         self.generation.read().clone()
     }
 
-    /// Replaces the generation (reload). Every session is terminated first: their views are
-    /// discarded and agents reconnect on their next heartbeat (`configuration.md` §6.2).
-    pub fn replace(&self, generation: Generation) {
-        for id in self.sessions.ids() {
-            self.end_session(&id, "reload");
-        }
-        self.routes.lock().clear();
-        self.sessions.reset_readiness();
+    pub(crate) fn set_generation(&self, generation: Generation) {
         *self.generation.write() = Arc::new(generation);
-    }
-
-    /// Terminates a session with all its effects (L4, L5, V2, jobs).
-    pub fn end_session(&self, id: &str, why: &str) -> Option<Ended> {
-        let ended = self.sessions.terminate(id)?;
-        let s = &ended.session;
-        tracing::info!(session = %id, task = %crate::limits::for_log(&s.spec.task_id), reason = why, promoted = ?ended.promoted, "session ended");
-        let generation = self.current();
-        if let Some(p) = generation.pipes.get(&s.spec.pipe_id) {
-            p.pipe
-                .stats
-                .sessions_closed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if let Some(v) = generation.views.get(&s.spec.view_id) {
-            let ctx = ViewContext {
-                pipe_id: &s.spec.pipe_id,
-                session_id: id,
-                agent_id: &s.agent_id,
-                source_uri: s.spec.source_uri.as_deref(),
-            };
-            v.driver.session_closed(&ctx, ended.last_in_scope);
-        }
-        let now = fustor_core::Now::system();
-        let mut routes = self.routes.lock();
-        if let Some(r) = routes.get_mut(id) {
-            r.ended_at = Some(now.epoch);
-        }
-        drop(routes);
-        self.jobs
-            .session_gone(&|sid| self.sessions.get(sid).is_some(), now.epoch);
-        Some(ended)
     }
 
     /// Drops ingest routes of sessions that ended long ago.

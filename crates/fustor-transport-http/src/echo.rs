@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fustor_core::EventBatch;
 use fustor_core::wire::{
-    CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse,
+    CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse, Role,
     SentinelFeedback, SentinelTasks,
 };
 use serde::Serialize;
@@ -50,7 +50,7 @@ impl Sender for EchoSender {
         tracing::info!(task_id = %req.task_id, session_id = %session_id, n, "echo: session created (leader)");
         Ok(CreateSessionResponse {
             session_id,
-            role: "leader".to_string(),
+            role: Role::Leader,
             is_leader: None,
             session_timeout_seconds: req.session_timeout_seconds.unwrap_or(30),
             audit_interval_sec: None,
@@ -73,7 +73,7 @@ impl Sender for EchoSender {
         );
         Ok(HeartbeatResponse {
             status: "ok".to_string(),
-            role: Some("leader".to_string()),
+            role: Some(Role::Leader),
             message: None,
             is_leader: None,
             can_realtime: None,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fustor_core::BatchKind;
 use fustor_core::config::{load_agent_dir, validate_agent};
 use fustor_core::wire::Command;
 use fustor_transport_http::Sender;
@@ -221,7 +222,7 @@ pub(super) async fn send_config_report<S: Sender>(sh: &Arc<Shared<S>>, sid: &str
     meta.insert("filename".into(), Value::String(name));
     meta.insert("config_yaml".into(), Value::String(content));
     if let Err(e) = sh
-        .send_events(sid, "config_report", Vec::new(), false, Some(meta))
+        .send_events(sid, BatchKind::ConfigReport, Vec::new(), false, Some(meta))
         .await
     {
         tracing::warn!(pipe = %sh.spec.id, error = %e, "config report failed");

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use fustor_core::config::AgentPipeConfig;
 use fustor_core::mapping::project_event;
-use fustor_core::wire::{CreateSessionRequest, CreateSessionResponse, HeartbeatRequest};
-use fustor_core::{Event, EventBatch, FsRow};
+use fustor_core::wire::{CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, Role};
+use fustor_core::{BatchKind, Event, EventBatch, FsRow};
 use fustor_source_fs::MtimeCache;
 use fustor_transport_http::{SendError, Sender};
 use parking_lot::Mutex;
@@ -80,7 +80,7 @@ enum Ctl {
 struct St {
     state: PipeState,
     session: Option<String>,
-    role: Option<String>,
+    role: Option<Role>,
     heartbeat_interval: f64,
     audit_interval: f64,
     sentinel_interval: f64,
@@ -124,7 +124,7 @@ impl<S: Sender> Shared<S> {
 
     fn is_leader_of(&self, sid: &str) -> bool {
         let st = self.st.lock();
-        st.session.as_deref() == Some(sid) && st.role.as_deref() == Some("leader")
+        st.session.as_deref() == Some(sid) && st.role.is_some_and(Role::is_leader)
     }
 
     fn update_state(&self, f: impl FnOnce(PipeState) -> PipeState) {
@@ -166,14 +166,14 @@ impl<S: Sender> Shared<S> {
     }
 
     /// Role from a session response or heartbeat (§7).
-    fn apply_role(&self, sid: &str, role: &str) {
+    fn apply_role(&self, sid: &str, role: Role) {
         let mut st = self.st.lock();
-        if st.session.as_deref() != Some(sid) || st.role.as_deref() == Some(role) {
+        if st.session.as_deref() != Some(sid) || st.role == Some(role) {
             return;
         }
-        tracing::info!(pipe = %self.spec.id, from = ?st.role, to = role, "role changed");
-        st.role = Some(role.to_string());
-        if role == "leader" {
+        tracing::info!(pipe = %self.spec.id, from = ?st.role, to = %role, "role changed");
+        st.role = Some(role);
+        if role.is_leader() {
             // The next audit after an election lists everything.
             st.mtime_cache = Arc::default();
         }
@@ -195,7 +195,7 @@ impl<S: Sender> Shared<S> {
         status.insert("state".into(), st.state.to_string().into());
         status.insert(
             "role".into(),
-            st.role.clone().map_or(Value::Null, Value::String),
+            st.role.map_or(Value::Null, |r| r.as_str().into()),
         );
         status.insert(
             "events_pushed".into(),
@@ -214,7 +214,7 @@ impl<S: Sender> Shared<S> {
         PipeStatus {
             id: self.spec.id.clone(),
             state: st.state.to_string(),
-            role: st.role.clone(),
+            role: st.role.map(|r| r.as_str().to_string()),
             session_id: st.session.clone(),
             events_pushed: self.events_pushed.load(Ordering::Relaxed),
             can_realtime,
@@ -231,7 +231,7 @@ impl<S: Sender> Shared<S> {
     async fn send_events(
         &self,
         sid: &str,
-        kind: &str,
+        kind: BatchKind,
         events: Vec<Event<FsRow>>,
         is_end: bool,
         metadata: Option<Map<String, Value>>,
@@ -240,7 +240,7 @@ impl<S: Sender> Shared<S> {
         while let Some(chunk) = queue.pop_front() {
             let end = is_end && queue.is_empty();
             match self
-                .send_once(sid, kind, &chunk, end, metadata.clone())
+                .send_once(sid, &kind, &chunk, end, metadata.clone())
                 .await
             {
                 Ok(()) => {}
@@ -278,7 +278,7 @@ impl<S: Sender> Shared<S> {
     async fn send_once(
         &self,
         sid: &str,
-        kind: &str,
+        kind: &BatchKind,
         events: &[Event<FsRow>],
         is_end: bool,
         metadata: Option<Map<String, Value>>,
@@ -288,7 +288,7 @@ impl<S: Sender> Shared<S> {
             let batch = EventBatch {
                 session_id: None,
                 events: events.to_vec(),
-                source_type: kind.to_string(),
+                source_type: kind.as_str().to_string(),
                 is_end,
                 metadata,
             };
@@ -297,7 +297,7 @@ impl<S: Sender> Shared<S> {
             let batch = EventBatch {
                 session_id: None,
                 events: events.iter().map(|e| project_event(e, rules)).collect(),
-                source_type: kind.to_string(),
+                source_type: kind.as_str().to_string(),
                 is_end,
                 metadata,
             };
@@ -636,15 +636,11 @@ async fn on_session_created<S: Sender>(
     resp: CreateSessionResponse,
 ) {
     let sid = resp.session_id.clone();
-    let role = if resp.role.is_empty() {
-        "follower".to_string()
-    } else {
-        resp.role.clone()
-    };
+    let role = resp.role;
     {
         let mut st = sh.st.lock();
         st.session = Some(sid.clone());
-        st.role = Some(role.clone());
+        st.role = Some(role);
         if resp.session_timeout_seconds > 0 {
             st.heartbeat_interval = (resp.session_timeout_seconds as f64 / 3.0).max(0.1);
         }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fustor_core::wire::{Command, SentinelFeedback, SentinelUpdateItem};
-use fustor_core::{Event, EventType, FsRow, MessageSource};
+use fustor_core::{BatchKind, Event, EventType, FsRow, MessageSource};
 use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus, row_for};
 use fustor_transport_http::{SendError, Sender};
 use serde_json::{Map, Value};
@@ -63,7 +63,7 @@ pub(super) async fn heartbeat_loop<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
             Ok(resp) => {
                 last = Some(Instant::now());
                 sh.reset_errors();
-                if let Some(role) = resp.role.as_deref().filter(|r| !r.is_empty()) {
+                if let Some(role) = resp.role {
                     sh.apply_role(&sid, role);
                 }
                 for cmd in &resp.commands {
@@ -113,7 +113,10 @@ pub(super) async fn message_sync<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
         };
         let events: Vec<Event<FsRow>> = fetched.events.iter().map(|e| (*e.event).clone()).collect();
         let n = events.len() as u64;
-        match sh.send_events(&sid, "message", events, false, None).await {
+        match sh
+            .send_events(&sid, BatchKind::Message, events, false, None)
+            .await
+        {
             Ok(()) => {
                 sh.events_pushed.fetch_add(n, Ordering::Relaxed);
                 if let Err(e) = bus.commit(&id, last) {
@@ -149,14 +152,21 @@ pub(super) async fn snapshot<S: Sender>(sh: Arc<Shared<S>>, sid: String) -> Resu
         buf.push(ev);
         if buf.len() >= BATCH_EVENTS {
             events += buf.len() as u64;
-            sh.send_events(&sid, "snapshot", std::mem::take(&mut buf), false, None)
-                .await?;
+            sh.send_events(
+                &sid,
+                BatchKind::Snapshot,
+                std::mem::take(&mut buf),
+                false,
+                None,
+            )
+            .await?;
         }
     }
     events += buf.len() as u64;
-    sh.send_events(&sid, "snapshot", buf, true, None).await?;
+    sh.send_events(&sid, BatchKind::Snapshot, buf, true, None)
+        .await?;
     // The reference sends one more empty end batch (bus mode).
-    sh.send_events(&sid, "snapshot", Vec::new(), true, None)
+    sh.send_events(&sid, BatchKind::Snapshot, Vec::new(), true, None)
         .await?;
     sh.events_pushed.fetch_add(events, Ordering::Relaxed);
     tracing::info!(pipe = %sh.spec.id, events, rows,
@@ -274,7 +284,10 @@ pub(super) async fn audit_pass<S: Sender>(
     while let Some(item) = rx.recv().await {
         if let Some((events, updates)) = batcher.push(item) {
             let n = events.len() as u64;
-            match sh.send_events(sid, "audit", events, false, None).await {
+            match sh
+                .send_events(sid, BatchKind::Audit, events, false, None)
+                .await
+            {
                 Ok(()) => {
                     sent_events += n;
                     batcher.sent(updates, true);
@@ -294,7 +307,10 @@ pub(super) async fn audit_pass<S: Sender>(
     if obsolete.is_none() && sh.is_current(sid) {
         let (events, updates) = batcher.take();
         let n = events.len() as u64;
-        match sh.send_events(sid, "audit", events, true, None).await {
+        match sh
+            .send_events(sid, BatchKind::Audit, events, true, None)
+            .await
+        {
             Ok(()) => {
                 sent_events += n;
                 batcher.sent(updates, true);
@@ -312,7 +328,7 @@ pub(super) async fn audit_pass<S: Sender>(
     // The reference's cleanup path: always one more end signal.
     if obsolete.is_none()
         && sh
-            .send_events(sid, "audit", Vec::new(), true, None)
+            .send_events(sid, BatchKind::Audit, Vec::new(), true, None)
             .await
             .is_ok()
     {
@@ -357,7 +373,10 @@ pub(super) async fn open_audit<S: Sender>(sh: &Arc<Shared<S>>, sid: &str) -> Res
     row.audit_skipped = Some(true);
     let mut ev = Event::fs(EventType::Update, MessageSource::Audit, vec![row]);
     ev.index = index;
-    match sh.send_events(sid, "audit", vec![ev], false, None).await {
+    match sh
+        .send_events(sid, BatchKind::Audit, vec![ev], false, None)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.is_obsolete() => Err(e),
         Err(e) => {
@@ -471,7 +490,11 @@ async fn targeted<S: Sender>(
             tx.blocking_send(e).is_ok()
         });
     });
-    let kind = if leader { "audit" } else { "on_demand_job" };
+    let kind = if leader {
+        BatchKind::Audit
+    } else {
+        BatchKind::OnDemandJob
+    };
     let mut buf = Vec::with_capacity(BATCH_EVENTS);
     while let Some(mut ev) = rx.recv().await {
         if !leader {
@@ -487,7 +510,7 @@ async fn targeted<S: Sender>(
         }
         buf.push(ev);
         if buf.len() >= BATCH_EVENTS {
-            sh.send_events(sid, kind, std::mem::take(&mut buf), false, None)
+            sh.send_events(sid, kind.clone(), std::mem::take(&mut buf), false, None)
                 .await?;
         }
     }
@@ -516,7 +539,13 @@ pub(super) async fn on_demand<S: Sender>(
         if buf.len() >= BATCH_EVENTS {
             total += buf.len();
             if let Err(e) = sh
-                .send_events(&sid, "on_demand_job", std::mem::take(&mut buf), false, None)
+                .send_events(
+                    &sid,
+                    BatchKind::OnDemandJob,
+                    std::mem::take(&mut buf),
+                    false,
+                    None,
+                )
                 .await
             {
                 tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "on-demand batch failed");
@@ -526,7 +555,7 @@ pub(super) async fn on_demand<S: Sender>(
     total += buf.len();
     if !buf.is_empty()
         && let Err(e) = sh
-            .send_events(&sid, "on_demand_job", buf, false, None)
+            .send_events(&sid, BatchKind::OnDemandJob, buf, false, None)
             .await
     {
         tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "on-demand batch failed");
@@ -537,7 +566,7 @@ pub(super) async fn on_demand<S: Sender>(
         meta.insert("job_id".into(), Value::String(j.clone()));
     }
     match sh
-        .send_events(&sid, "job_complete", Vec::new(), false, Some(meta))
+        .send_events(&sid, BatchKind::JobComplete, Vec::new(), false, Some(meta))
         .await
     {
         Ok(()) => {

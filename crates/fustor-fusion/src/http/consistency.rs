@@ -1,13 +1,9 @@
 //! Consistency routes (`wire-protocol.md` §5): audit start/end and the sentinel.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use fustor_core::Now;
-use fustor_core::view::SuspectUpdate;
 use fustor_core::wire::SentinelFeedback;
 use serde_json::{Value, json};
 
@@ -16,49 +12,18 @@ use super::error::ApiResult;
 use super::extract;
 use super::lossless_json::LosslessJson;
 
-/// Drain wait of `POST /audit/end`.
-const DRAIN_ROUTE: Duration = Duration::from_secs(10);
-
 /// Audit start/end and sentinel feedback change the views: agent keys only, as for sessions.
 pub async fn audit_start(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
-    let views = generation.views_for(&id);
-    let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.audit_start(now);
-        }
-    })
-    .await;
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current())?;
+    let n = st.fusion.audit_start(&id).await;
     Ok(Json(
         json!({"status": "audit_started", "drivers_handled": n}),
     ))
 }
 
 pub async fn audit_end(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let id = super::sessions::main_writer_pipe(&headers, &generation)?;
-    let views = generation.views_for(&id);
-    // Drain every pipe that feeds one of these views, then end the audit once per view.
-    for p in generation.pipes.values() {
-        if p.views
-            .first()
-            .is_some_and(|v| views.iter().any(|x| &x.id == v))
-            && let Err(e) = p.pipe.drain(DRAIN_ROUTE).await
-        {
-            tracing::warn!(error = %e, "audit end without a full drain");
-        }
-    }
-    let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.audit_end(now);
-        }
-    })
-    .await;
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current())?;
+    let n = st.fusion.audit_end(&id).await;
     Ok(Json(json!({"status": "audit_ended", "drivers_handled": n})))
 }
 
@@ -66,20 +31,8 @@ pub async fn sentinel_tasks(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<LosslessJson<Value>> {
-    let generation = st.fusion.current();
-    let id = extract::resolve(&headers, &generation)?;
-    let views = generation.views_for(&id);
-    let paths = tokio::task::spawn_blocking(move || {
-        let mut all: Vec<String> = views
-            .iter()
-            .flat_map(|v| v.driver.suspect_paths())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    })
-    .await
-    .unwrap_or_default();
+    let id = extract::resolve(&headers, &st.fusion.current())?;
+    let paths = st.fusion.sentinel_paths(&id).await;
     if paths.is_empty() {
         return Ok(LosslessJson(json!({})));
     }
@@ -94,33 +47,11 @@ pub async fn sentinel_feedback(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let id = super::sessions::main_writer_pipe(&headers, &generation);
+    let id = super::auth::main_writer_pipe(&headers, &st.fusion.current());
     let id = super::body::refused(id, &mut body, &headers).await?;
     let fb: SentinelFeedback = extract::json(&st.control_body(body, &headers).await?)?;
-    if fb.kind != "suspect_update" {
-        return Ok(Json(json!({"status": "ignored", "reason": "unknown_type"})));
+    match st.fusion.sentinel_feedback(&id, fb).await {
+        Some(n) => Ok(Json(json!({"status": "processed", "drivers_updated": n}))),
+        None => Ok(Json(json!({"status": "ignored", "reason": "unknown_type"}))),
     }
-    let updates: Vec<SuspectUpdate> = fb
-        .updates
-        .into_iter()
-        .filter_map(|u| match (u.path, u.mtime) {
-            (Some(path), Some(mtime)) if mtime.is_finite() => Some(SuspectUpdate {
-                path,
-                mtime,
-                size: u.size,
-            }),
-            _ => None,
-        })
-        .collect();
-    let views = generation.views_for(&id);
-    let n = views.len();
-    let _ = tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        for v in &views {
-            v.driver.update_suspects(&updates, now);
-        }
-    })
-    .await;
-    Ok(Json(json!({"status": "processed", "drivers_updated": n})))
 }

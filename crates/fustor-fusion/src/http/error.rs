@@ -70,3 +70,17 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as E;
+        match e {
+            E::TooLarge(m) => ApiError::too_large(m),
+            E::Invalid { loc, message } => {
+                let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
+                ApiError::invalid(&loc, message)
+            }
+            E::Internal(m) => ApiError::internal(m),
+        }
+    }
+}

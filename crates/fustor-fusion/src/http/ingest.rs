@@ -3,88 +3,18 @@
 //! The whole batch is validated before anything is queued: a malformed event or a hostile
 //! path refuses the batch with a precise 4xx and leaves the view untouched.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use fustor_core::{BatchKind, Event, EventBatch, FsRow, Now, normalize_path};
+use fustor_core::EventBatch;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use crate::limits::{Limits, MAX_ID_BYTES};
-use crate::state::{Fusion, PipeEntry};
-
-/// Drain wait before a snapshot end or an audit end is processed (batch path).
-const DRAIN_BATCH: Duration = Duration::from_secs(30);
-
-/// Refuses a batch over the row or event bounds (an event with `rows: []` still costs memory),
-/// a hostile path, or an oversized pipe id in event metadata.
-fn check_batch(batch: &EventBatch, limits: &Limits) -> ApiResult<()> {
-    let (max_rows, max_events) = (limits.max_rows_per_batch, limits.max_events_per_batch);
-    if batch.events.len() > max_events {
-        return Err(ApiError::too_large(format!(
-            "batch holds {} events; the limit is {max_events}",
-            batch.events.len()
-        )));
-    }
-    let rows: usize = batch.events.iter().map(|e| e.rows.len()).sum();
-    if rows > max_rows {
-        return Err(ApiError::too_large(format!(
-            "batch holds {rows} rows; the limit is {max_rows}"
-        )));
-    }
-    for (i, ev) in batch.events.iter().enumerate() {
-        if ev
-            .metadata
-            .get("pipe_id")
-            .and_then(Value::as_str)
-            .is_some_and(|p| p.len() > MAX_ID_BYTES)
-        {
-            let loc = ["body", "events", &i.to_string(), "metadata", "pipe_id"];
-            return Err(ApiError::invalid(
-                &loc,
-                format!("longer than {MAX_ID_BYTES} bytes"),
-            ));
-        }
-        for (j, row) in ev.rows.iter().enumerate() {
-            for (field, value) in [("path", &row.path), ("parent_path", &row.parent_path)] {
-                if let Some(p) = value.as_deref()
-                    && let Err(e) = normalize_path(p)
-                {
-                    let loc = [
-                        "body",
-                        "events",
-                        &i.to_string(),
-                        "rows",
-                        &j.to_string(),
-                        field,
-                    ];
-                    return Err(ApiError::invalid(&loc, e.to_string()));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Fusion, not the agent, says who sent an event (lineage, `consistency.md` §3): a lineage the
-/// agent wrote into an event is dropped, and the session's travels once with the batch
-/// ([`fustor_core::view::ViewContext`]) instead of being copied into every event. Events without
-/// rows change nothing and are dropped too.
-fn own_lineage(events: Vec<Event<FsRow>>) -> Vec<Event<FsRow>> {
-    let mut events: Vec<Event<FsRow>> = events.into_iter().filter(|e| !e.rows.is_empty()).collect();
-    for ev in &mut events {
-        ev.metadata.remove("agent_id");
-        ev.metadata.remove("source_uri");
-    }
-    events
-}
+use crate::service::{Ingested, check_batch};
 
 pub async fn ingest(
     State(st): State<AppState>,
@@ -93,11 +23,7 @@ pub async fn ingest(
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
     // Key, then session, then body: nothing is buffered for a request that will be refused.
-    let key_pipe = if st.main {
-        super::sessions::main_writer_pipe(&headers, &st.fusion.current())
-    } else {
-        super::sessions::receiver_pipe(&st, &headers).map(|p| p.id.clone())
-    };
+    let key_pipe = super::auth::ingest_pipe(&st, &headers);
     let key_pipe = refused(key_pipe, &mut body, &headers).await?;
     let route = st
         .fusion
@@ -116,93 +42,10 @@ pub async fn ingest(
         Ok(batch)
     })
     .await??;
-    let generation = st.fusion.current();
-    let pipe = generation
-        .pipes
-        .get(&route.pipe_id)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("Failed to process events"))?;
-    let count = batch.events.len();
-    let kind = batch.kind();
-    let has_meta = batch.metadata.as_ref().is_some_and(|m| !m.is_empty());
-    match kind {
-        BatchKind::JobComplete | BatchKind::OnDemandJob if has_meta => {
-            let meta = batch.metadata.unwrap_or_default();
-            if let Some(path) = meta.get("scan_path").and_then(Value::as_str) {
-                let job_id = meta.get("job_id").and_then(Value::as_str);
-                let f = st.fusion.clone();
-                st.fusion.jobs.complete(
-                    &id,
-                    path,
-                    job_id,
-                    &|s| f.sessions.get(s).is_some(),
-                    Now::system().epoch,
-                );
-            }
-            return Ok(Json(json!({"status": "ok", "phase": "job_complete"})));
-        }
-        BatchKind::ConfigReport => {
-            if let Some(yaml) = batch
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("config_yaml"))
-                .and_then(Value::as_str)
-            {
-                st.fusion.sessions.set_config_report(&id, yaml.to_string());
-            }
-            return Ok(Json(json!({"status": "ok", "count": count})));
-        }
-        _ => {}
+    match st.fusion.ingest(&id, &route, batch).await? {
+        Ingested::JobComplete => Ok(Json(json!({"status": "ok", "phase": "job_complete"}))),
+        Ingested::Accepted { count } => Ok(Json(json!({"status": "ok", "count": count}))),
     }
-    let events = own_lineage(batch.events);
-    if !events.is_empty() {
-        pipe.pipe
-            .enqueue(
-                events,
-                &id,
-                route.agent_id.clone(),
-                route.source_uri.clone(),
-            )
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-    }
-    if batch.is_end {
-        match kind {
-            BatchKind::Snapshot => snapshot_end(&st.fusion, &pipe, &id).await,
-            BatchKind::Audit => {
-                audit_end(&pipe, DRAIN_BATCH).await;
-            }
-            _ => {}
-        }
-    }
-    Ok(Json(json!({"status": "ok", "count": count})))
-}
-
-async fn snapshot_end(fusion: &Arc<Fusion>, pipe: &PipeEntry, session: &str) {
-    if !fusion.sessions.is_leader(session) {
-        tracing::warn!(session, pipe = %pipe.id, "snapshot end from a follower ignored");
-        return;
-    }
-    if let Err(e) = pipe.pipe.drain(DRAIN_BATCH).await {
-        tracing::warn!(error = %e, "marking the snapshot complete without a full drain");
-    }
-    if fusion.sessions.snapshot_complete(session) {
-        tracing::info!(session, pipe = %pipe.id, "snapshot complete: views ready");
-    }
-}
-
-/// Drains the pipe, then runs audit end (A3) on each of its views.
-pub async fn audit_end(pipe: &PipeEntry, wait: Duration) -> usize {
-    if let Err(e) = pipe.pipe.drain(wait).await {
-        tracing::warn!(error = %e, "running audit end without a full drain");
-    }
-    let views = pipe.pipe.views.clone();
-    tokio::task::spawn_blocking(move || {
-        let now = Now::system();
-        views.iter().filter(|v| v.audit_end(now)).count()
-    })
-    .await
-    .unwrap_or(0)
 }
 
 /// Legacy `POST /api/v1/pipe/{session_id}/events` (main app): malformed events are skipped
@@ -213,7 +56,7 @@ pub async fn legacy(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<Json<Value>> {
-    let key_pipe = super::sessions::main_writer_pipe(&headers, &st.fusion.current());
+    let key_pipe = super::auth::main_writer_pipe(&headers, &st.fusion.current());
     let key_pipe = refused(key_pipe, &mut body, &headers).await?;
     let Some(route) = st.fusion.route(&id).filter(|r| r.pipe_id == key_pipe) else {
         discard(&mut body, &headers).await;
@@ -231,25 +74,6 @@ pub async fn legacy(
             raw.len()
         )));
     }
-    let events: Vec<Event<FsRow>> = raw
-        .into_iter()
-        .filter_map(|e| serde_json::from_value::<Event<FsRow>>(e).ok())
-        .filter(|e| {
-            e.rows
-                .iter()
-                .all(|r| r.path.as_deref().is_none_or(|p| normalize_path(p).is_ok()))
-        })
-        .collect();
-    let events = own_lineage(events);
-    let generation = st.fusion.current();
-    let Some(pipe) = generation.pipes.get(&route.pipe_id) else {
-        return Ok(Json(json!({"success": false})));
-    };
-    let ok = events.is_empty()
-        || pipe
-            .pipe
-            .enqueue(events, &id, route.agent_id, route.source_uri)
-            .await
-            .is_ok();
+    let ok = st.fusion.ingest_legacy(&id, route, raw).await;
     Ok(Json(json!({"success": ok})))
 }

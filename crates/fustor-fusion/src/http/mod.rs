@@ -1,6 +1,7 @@
 //! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
 //! app per distinct receiver port (agent-facing routes).
 
+mod auth;
 pub mod body;
 mod consistency;
 pub mod error;
@@ -93,17 +94,22 @@ fn consistency_routes() -> Router<AppState> {
         )
 }
 
-fn receiver_routes() -> Router<AppState> {
+/// Heartbeat and close: the same handlers and paths on both ports.
+fn session_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/pipe/session/", post(sessions::create_receiver))
         .route(
             "/api/v1/pipe/session/{id}/heartbeat",
-            post(sessions::heartbeat_receiver),
+            post(sessions::heartbeat),
         )
         .route(
             "/api/v1/pipe/session/{id}",
-            axum::routing::delete(sessions::close_receiver),
+            axum::routing::delete(sessions::close),
         )
+}
+
+fn receiver_routes() -> Router<AppState> {
+    session_routes()
+        .route("/api/v1/pipe/session/", post(sessions::create))
         .route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest))
 }
 
@@ -134,21 +140,13 @@ pub fn main_app(
         port,
         main: true,
     };
-    let mut r = Router::new()
+    let mut r = session_routes()
         .route("/", get(info::root))
         .route("/metrics", get(info::metrics))
         .route("/api/v1/openapi.json", get(info::openapi))
         .route(
             "/api/v1/pipe/session/",
-            post(sessions::create_main).get(sessions::discover),
-        )
-        .route(
-            "/api/v1/pipe/session/{id}/heartbeat",
-            post(sessions::heartbeat_main),
-        )
-        .route(
-            "/api/v1/pipe/session/{id}",
-            axum::routing::delete(sessions::close_main),
+            post(sessions::create).get(sessions::discover),
         )
         .route("/api/v1/pipe/{id}/events", post(ingest::legacy))
         .route("/api/v1/pipe/pipes", get(info::pipes))

@@ -1,73 +1,22 @@
 //! Session routes (`wire-protocol.md` §3), in the receiver-port and main-port variants.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use fustor_core::Now;
-use fustor_core::view::ViewContext;
-use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest};
+use fustor_core::wire::{
+    CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse, Role,
+};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::{joining, key_pipe, owns};
 use super::body::{discard, refused};
 use super::error::{ApiError, ApiResult};
-use super::extract::{self, api_key};
+use super::extract;
 use crate::limits::{MAX_ID_BYTES, MAX_URI_BYTES};
-use crate::sessions::{SessionSpec, agent_id_of};
-use crate::state::{Fusion, Generation, IngestRoute, PipeEntry};
-
-/// Receiver port: a key must belong to a pipe served on this port.
-pub fn receiver_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<Arc<PipeEntry>> {
-    let key = api_key(headers).ok_or_else(|| ApiError::unauthorized("API key required"))?;
-    let generation = st.fusion.current();
-    match generation.pipe_for_key(st.port, key) {
-        Some(p) => Ok(p),
-        // A key configured for a pipe that does not run is a server-side problem (400).
-        None => match generation.receiver_key_pipe(st.port, key) {
-            Some(pipe) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("FusionPipe {pipe} not found"),
-            )),
-            None => Err(ApiError::unauthorized("Invalid API key")),
-        },
-    }
-}
-
-/// Receiver port: the pipe of the presented agent key (running or not).
-fn receiver_key_pipe(st: &AppState, headers: &HeaderMap) -> ApiResult<String> {
-    let key = api_key(headers).ok_or_else(|| ApiError::unauthorized("API key required"))?;
-    st.fusion
-        .current()
-        .receiver_key_pipe(st.port, key)
-        .ok_or_else(|| ApiError::unauthorized("Invalid API key"))
-}
-
-/// Main port, write routes: only an agent key may write, and only to its own pipe's sessions.
-/// A valid query key is told so (403) rather than "unknown key".
-pub fn main_writer_pipe(headers: &HeaderMap, generation: &Generation) -> ApiResult<String> {
-    let key =
-        api_key(headers).ok_or_else(|| ApiError::unauthorized("X-API-Key header is missing"))?;
-    if let Some(pipe) = generation.agent_pipe(key) {
-        return Ok(pipe);
-    }
-    if generation.resolve_key(key).is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "A query key cannot write; use the pipe's agent key",
-        ));
-    }
-    Err(ApiError::unauthorized("Invalid or inactive X-API-Key"))
-}
-
-/// Whether `session` belongs to `pipe`. A session of another pipe is answered exactly like an
-/// unknown one: a session id is not a capability.
-pub fn owns(fusion: &Fusion, pipe: &str, session: &str) -> bool {
-    fusion.session_pipe(session).as_deref() == Some(pipe)
-}
 
 /// Ids are copied into sessions, lineage and logs: refuse oversized ones up front.
 fn check_ids(req: &CreateSessionRequest) -> ApiResult<()> {
@@ -98,204 +47,80 @@ fn obsoleted(detail: String) -> ApiError {
     )
 }
 
-/// Creates the session, runs the election and V1; shared by both ports.
-async fn open(
-    fusion: &Arc<Fusion>,
-    pipe: &PipeEntry,
-    req: CreateSessionRequest,
-    client_ip: Option<String>,
-) -> (String, bool, i64) {
-    let timeout = match req.session_timeout_seconds {
-        Some(t) if t > 0 => t,
-        _ => pipe.cfg.session_timeout_seconds as i64,
-    };
-    let source_uri = req
-        .client_info
-        .as_ref()
-        .and_then(|c| c.get("source_uri"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let spec = SessionSpec {
-        task_id: req.task_id.clone(),
-        pipe_id: pipe.id.clone(),
-        view_id: pipe.views.first().cloned().unwrap_or_default(),
-        pipe_views: pipe.views.clone(),
-        election_key: pipe.election_key.clone(),
-        timeout_secs: timeout as f64,
-        source_uri: source_uri.clone(),
-        client_ip,
-        allow_concurrent_push: pipe.cfg.allow_concurrent_push,
-    };
-    let now = Now::system();
-    let (id, leader) = fusion.sessions.create(spec, now.epoch, now.mono);
-    let agent_id = agent_id_of(&req.task_id).to_string();
-    fusion.routes.lock().insert(
-        id.clone(),
-        IngestRoute {
-            pipe_id: pipe.id.clone(),
-            agent_id: Arc::from(agent_id.as_str()),
-            source_uri: source_uri.as_deref().map(Arc::from),
-            ended_at: None,
-        },
-    );
-    pipe.pipe
-        .stats
-        .sessions_created
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Some(view) = pipe.pipe.primary().cloned() {
-        let (sid, pid) = (id.clone(), pipe.id.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            view.session_started(&ViewContext {
-                pipe_id: &pid,
-                session_id: &sid,
-                agent_id: &agent_id,
-                source_uri: source_uri.as_deref(),
-            });
-        })
+/// `POST /api/v1/pipe/session/`. The main port adds `is_leader` and drops `message`.
+pub async fn create(
+    State(st): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    mut body: Body,
+) -> ApiResult<Json<CreateSessionResponse>> {
+    let joining = refused(joining(&st, &headers), &mut body, &headers).await?;
+    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
+    check_ids(&req)?;
+    let pipe = joining.running(&st)?;
+    let opened = st
+        .fusion
+        .open_session(&pipe, &req, Some(addr.ip().to_string()))
         .await;
-    }
-    tracing::info!(session = %id, task = %crate::limits::for_log(&req.task_id), pipe = %pipe.id, leader, timeout, "session created");
-    (id, leader, timeout)
+    Ok(Json(CreateSessionResponse {
+        session_id: opened.session_id,
+        role: Role::of(opened.leader),
+        is_leader: st.main.then_some(opened.leader),
+        session_timeout_seconds: opened.timeout_secs,
+        audit_interval_sec: Some(pipe.cfg.audit_interval_sec),
+        sentinel_interval_sec: Some(pipe.cfg.sentinel_interval_sec),
+        message: (!st.main).then(|| "Session created successfully".to_string()),
+        lossless_names: true,
+    }))
 }
 
-fn role(leader: bool) -> &'static str {
-    if leader { "leader" } else { "follower" }
-}
-
-pub async fn create_receiver(
-    State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let pipe = refused(receiver_pipe(&st, &headers), &mut body, &headers).await?;
-    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
-    check_ids(&req)?;
-    let (id, leader, timeout) = open(&st.fusion, &pipe, req, Some(addr.ip().to_string())).await;
-    Ok(Json(json!({
-        "session_id": id,
-        "role": role(leader),
-        "session_timeout_seconds": timeout,
-        "audit_interval_sec": pipe.cfg.audit_interval_sec,
-        "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
-        "lossless_names": true,
-        "message": "Session created successfully",
-    })))
-}
-
-pub async fn create_main(
-    State(st): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let resolved = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
-    let req: CreateSessionRequest = extract::json(&st.control_body(body, &headers).await?)?;
-    check_ids(&req)?;
-    let pipe = generation.pipes.get(&resolved).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            format!("FusionPipe {resolved} not found"),
-        )
-    })?;
-    let (id, leader, timeout) = open(&st.fusion, &pipe, req, Some(addr.ip().to_string())).await;
-    Ok(Json(json!({
-        "session_id": id,
-        "role": role(leader),
-        "is_leader": leader,
-        "session_timeout_seconds": timeout,
-        "audit_interval_sec": pipe.cfg.audit_interval_sec,
-        "sentinel_interval_sec": pipe.cfg.sentinel_interval_sec,
-        "lossless_names": true,
-    })))
-}
-
-pub async fn heartbeat_receiver(
+/// `POST /api/v1/pipe/session/{id}/heartbeat`. The main port re-runs the election on every
+/// heartbeat, says so in `message` and `is_leader`, and has no `can_realtime` key.
+pub async fn heartbeat(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let pipe = refused(receiver_key_pipe(&st, &headers), &mut body, &headers).await?;
+) -> ApiResult<Json<HeartbeatResponse>> {
+    let gone = || {
+        obsoleted(if st.main {
+            format!("Session {id} not found")
+        } else {
+            "Session obsoleted".into()
+        })
+    };
+    let pipe = refused(key_pipe(&st, &headers), &mut body, &headers).await?;
     if !owns(&st.fusion, &pipe, &id) {
         discard(&mut body, &headers).await;
-        return Err(obsoleted("Session obsoleted".into()));
+        return Err(gone());
     }
     let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
-    let now = Now::system();
-    match st
-        .fusion
-        .sessions
-        .heartbeat(&id, req.can_realtime, req.agent_status, now.mono, false)
-    {
-        Some((leader, commands)) => Ok(Json(json!({
-            "status": "ok", "role": role(leader), "message": null, "can_realtime": null, "commands": commands,
-        }))),
-        None => Err(obsoleted("Session obsoleted".into())),
-    }
+    let beat = st.fusion.heartbeat(&id, req, st.main).ok_or_else(gone)?;
+    Ok(Json(HeartbeatResponse {
+        status: "ok".into(),
+        role: Some(beat.role),
+        message: st
+            .main
+            .then(|| format!("Session {id} heartbeat updated successfully")),
+        is_leader: st.main.then_some(beat.role.is_leader()),
+        can_realtime: (!st.main).then_some(None),
+        commands: beat.commands,
+    }))
 }
 
-pub async fn heartbeat_main(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    mut body: Body,
-) -> ApiResult<Json<Value>> {
-    let generation = st.fusion.current();
-    let pipe = refused(main_writer_pipe(&headers, &generation), &mut body, &headers).await?;
-    if !owns(&st.fusion, &pipe, &id) {
-        discard(&mut body, &headers).await;
-        return Err(obsoleted(format!("Session {id} not found")));
-    }
-    let req: HeartbeatRequest = extract::json_or_default(&st.control_body(body, &headers).await?);
-    let now = Now::system();
-    match st
-        .fusion
-        .sessions
-        .heartbeat(&id, req.can_realtime, req.agent_status, now.mono, true)
-    {
-        Some((leader, commands)) => Ok(Json(json!({
-            "status": "ok",
-            "message": format!("Session {id} heartbeat updated successfully"),
-            "role": role(leader),
-            "is_leader": leader,
-            "commands": commands,
-        }))),
-        None => Err(obsoleted(format!("Session {id} not found"))),
-    }
-}
-
-async fn close(fusion: &Arc<Fusion>, id: &str) -> bool {
-    let f = fusion.clone();
-    let sid = id.to_string();
-    let ended = tokio::task::spawn_blocking(move || f.end_session(&sid, "closed").is_some())
-        .await
-        .unwrap_or(false);
-    fusion.routes.lock().remove(id);
-    ended
-}
-
-pub async fn close_receiver(
+/// `DELETE /api/v1/pipe/session/{id}`. Unknown ids are answered 200 (wire §3.3); so are other
+/// pipes' sessions, left open.
+pub async fn close(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let pipe = receiver_key_pipe(&st, &headers)?;
-    // Unknown ids are answered 200 (wire §3.3); so are other pipes' sessions, left open.
-    if owns(&st.fusion, &pipe, &id) {
-        close(&st.fusion, &id).await;
+    let pipe = key_pipe(&st, &headers)?;
+    let ended = owns(&st.fusion, &pipe, &id) && st.fusion.close_session(&id).await;
+    if !st.main {
+        return Ok(Json(json!({"status": "terminated", "session_id": id})));
     }
-    Ok(Json(json!({"status": "terminated", "session_id": id})))
-}
-
-pub async fn close_main(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    let pipe = main_writer_pipe(&headers, &st.fusion.current())?;
-    let message = if owns(&st.fusion, &pipe, &id) && close(&st.fusion, &id).await {
+    let message = if ended {
         format!("Session {id} terminated successfully")
     } else {
         format!("Session {id} already terminated")

@@ -10,13 +10,14 @@ use fustor_core::Now;
 use fustor_core::view::{
     QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
 use super::view_ref::{NOT_FOUND_PATH, ViewRef, answer, query_error, run};
+use crate::pipe::Control;
 
 fn invalid_at(loc: &[String], msg: &str) -> ApiError {
     let loc: Vec<&str> = loc.iter().map(String::as_str).collect();
@@ -70,7 +71,7 @@ pub async fn tree(
             );
         }
         if on_demand {
-            job_id = request_scan(&st, name, &raw_path, opts.recursive);
+            job_id = st.fusion.request_scan(name, &raw_path, opts.recursive);
         }
         job_pending = st
             .fusion
@@ -105,32 +106,6 @@ pub async fn tree(
         },
         Err(e) => Err(query_error(name, &entry, e)),
     }
-}
-
-/// Creates an on-demand scan job for the sessions of `name` and sends them its command; `None`
-/// when the view has no session.
-fn request_scan(st: &AppState, name: &str, raw_path: &str, recursive: bool) -> Option<String> {
-    let sessions: Vec<String> = st
-        .fusion
-        .sessions
-        .of_view(name)
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    if sessions.is_empty() {
-        return None;
-    }
-    let epoch = Now::system().epoch;
-    let id = st.fusion.jobs.create(name, raw_path, &sessions, epoch);
-    let mut cmd = Map::new();
-    cmd.insert("type".into(), "scan".into());
-    cmd.insert("path".into(), raw_path.into());
-    cmd.insert("recursive".into(), recursive.into());
-    cmd.insert("job_id".into(), id.clone().into());
-    cmd.insert("created_at".into(), epoch.into());
-    st.fusion.sessions.push_command(&sessions, &cmd);
-    tracing::info!(view = %name, path = %crate::limits::for_log(raw_path), job = %id, sessions = sessions.len(), "on-demand scan requested");
-    Some(id)
 }
 
 pub async fn metadata(
@@ -202,9 +177,11 @@ pub async fn put_suspect_list(
     headers: HeaderMap,
     mut body: Body,
 ) -> ApiResult<LosslessJson<Value>> {
-    let found = ViewRef::resolve(&st, &headers, name)
-        .and_then(|v| Ok((v.driver(&st, QueryRoute::PutSuspects)?, v.resolved)));
-    let (entry, resolved) = super::body::refused(found, &mut body, &headers).await?;
+    let found = ViewRef::resolve(&st, &headers, name).and_then(|v| {
+        let entry = v.driver(&st, QueryRoute::PutSuspects)?;
+        Ok((entry, v.resolved, v.generation))
+    });
+    let (entry, resolved, generation) = super::body::refused(found, &mut body, &headers).await?;
     // Paths may carry PEP 383 escapes (`\udce9`), which a `Value` cannot hold as such.
     let raw = st.control_body(body, &headers).await?;
     let body: Value = extract::json(&fustor_core::lossless::json_text(&raw))?;
@@ -240,15 +217,18 @@ pub async fn put_suspect_list(
         });
     }
     let n = updates.len();
-    blocking(move || entry.driver.update_suspects(&updates, Now::system())).await?;
+    let op = Control::UpdateSuspects(updates.into());
+    st.fusion.write_views(&generation, &[entry], op).await;
     Ok(LosslessJson(
         json!({"view_id": resolved, "updated_count": n, "status": "ok"}),
     ))
 }
 
-pub async fn reset(v: ViewRef) -> ApiResult<StatusCode> {
+pub async fn reset(State(st): State<AppState>, v: ViewRef) -> ApiResult<StatusCode> {
     let views = v.generation.views_for(&v.resolved);
-    blocking(move || views.iter().for_each(|v| v.driver.reset())).await?;
+    st.fusion
+        .write_views(&v.generation, &views, Control::Reset)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
