@@ -10,7 +10,7 @@ use std::time::Duration;
 use fustor_core::Now;
 use fustor_core::config::{
     Diagnostic, FusionConfig, KeyPath, Loaded, fusion_start_selection, load_fusion_dir,
-    unknown_key, validate_fusion,
+    unknown_key, validate_fusion_with,
 };
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -49,7 +49,10 @@ pub fn load(
 ) -> (Loaded<FusionConfig>, Vec<String>, Vec<Diagnostic>) {
     let loaded = load_fusion_dir(config_dir);
     let mut diags = loaded.diagnostics.clone();
-    diags.extend(validate_fusion(&loaded));
+    diags.extend(validate_fusion_with(
+        &loaded,
+        &crate::drivers::view_driver_names(),
+    ));
     check_limits(&loaded.config, &mut diags);
     let selection = fusion_start_selection(&loaded, args);
     for u in &selection.unknown {

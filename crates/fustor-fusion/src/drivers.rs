@@ -9,5 +9,18 @@ pub fn view_registry() -> ViewRegistry {
     registry
 }
 
+/// The names `check-config` and `start` accept for a view's `driver`: the built-in ones in their
+/// documented order, then any other registered driver.
+pub fn view_driver_names() -> Vec<&'static str> {
+    let registry = view_registry();
+    let builtin = fustor_core::config::ViewDriverKind::ALL.map(|k| k.name());
+    let mut names: Vec<&'static str> = builtin
+        .into_iter()
+        .filter(|n| registry.names().any(|r| r == *n))
+        .collect();
+    names.extend(registry.names().filter(|n| !builtin.contains(n)));
+    names
+}
+
 #[cfg(test)]
 mod null;

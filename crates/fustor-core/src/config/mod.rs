@@ -46,4 +46,4 @@ pub use start::{
     ConfigSignature, ReloadPlan, StartSelection, agent_reload_plan, agent_start_selection,
     fusion_start_selection,
 };
-pub use validate::{ReceiverServer, validate_agent, validate_fusion};
+pub use validate::{ReceiverServer, validate_agent, validate_fusion, validate_fusion_with};

@@ -287,15 +287,26 @@ impl FusionConfig {
     }
 }
 
-/// Fusion pre-start checks; Fusion has no `validate` command, these back `check-config`.
+/// Fusion pre-start checks with the built-in view drivers; Fusion has no `validate` command,
+/// these back `check-config`.
 pub fn validate_fusion(loaded: &Loaded<FusionConfig>) -> Vec<Diagnostic> {
+    let known: Vec<&str> = ViewDriverKind::ALL.iter().map(|k| k.name()).collect();
+    validate_fusion_with(loaded, &known)
+}
+
+/// [`validate_fusion`] against the view drivers a Fusion build registered (its view registry),
+/// so that a new driver needs no entry here to pass `check-config`.
+pub fn validate_fusion_with(
+    loaded: &Loaded<FusionConfig>,
+    view_drivers: &[&str],
+) -> Vec<Diagnostic> {
     let cfg = &loaded.config;
     let mut out = Vec::new();
     let at = |section: &str, id: &str| loaded.origin(section, id);
     let path = |section: &str, id: &str, key: &str| KeyPath::new().key(section).key(id).key(key);
     for (id, v) in &cfg.views {
-        if ViewDriverKind::from_name(&v.driver).is_none() {
-            let known: Vec<&str> = ViewDriverKind::ALL.iter().map(|k| k.name()).collect();
+        if !view_drivers.contains(&v.driver.as_str()) {
+            let known = view_drivers;
             let msg = format!(
                 "unknown view driver '{}' (expected {})",
                 v.driver,

@@ -108,6 +108,15 @@ pipes: {p: {receiver: r, views: [n]}}
     let loaded = fustor_core::config::load_fusion_dir(dir.path());
     let mut registry = super::view_registry();
     registry.register("null", build);
+    // Validation takes its driver names from the registry: no list in fustor-core to extend.
+    let unknown = |names: &[&str]| {
+        fustor_core::config::validate_fusion_with(&loaded, names)
+            .iter()
+            .any(|d| d.to_string().contains("unknown view driver"))
+    };
+    assert!(unknown(&super::view_driver_names()));
+    let registered: Vec<&str> = registry.names().collect();
+    assert!(!unknown(&registered));
     let limits = Limits::default();
     let (generation, errors) =
         Generation::build_with(loaded.config, &["p".to_string()], &limits, &registry);
