@@ -181,6 +181,18 @@ fn checked(paths: &FustorPaths) -> Loaded<AgentConfig> {
     loaded
 }
 
+/// Prints the configuration's errors (what makes `start` refuse); true when there are any.
+fn print_errors(loaded: &Loaded<AgentConfig>) -> bool {
+    if !loaded.has_errors() {
+        return false;
+    }
+    eprintln!("Configuration errors:");
+    for d in loaded.errors() {
+        eprintln!("  {d}");
+    }
+    true
+}
+
 /// Options of `start` that the `-D` parent hands to its child.
 struct StartOpts {
     args: Vec<String>,
@@ -196,15 +208,9 @@ fn log_file(paths: &FustorPaths, loaded: &Loaded<AgentConfig>) -> PathBuf {
 /// writes the pid file only then), or reports what it logged before dying.
 fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> anyhow::Result<ExitCode> {
     let shell = shell(paths);
-    if shell.running_pid().is_none() {
-        let loaded = checked(paths);
-        if loaded.has_errors() {
-            eprintln!("Configuration errors:");
-            for d in loaded.errors() {
-                eprintln!("  {d}");
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let loaded = checked(paths);
+    if shell.running_pid().is_none() && print_errors(&loaded) {
+        return Ok(ExitCode::from(1));
     }
     let mut child: Vec<OsString> = Vec::new();
     if opts.verbose {
@@ -215,7 +221,7 @@ fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> anyhow::Result<ExitCod
     }
     child.push("--".into());
     child.extend(opts.args.iter().map(OsString::from));
-    let log = log_file(paths, &checked(paths));
+    let log = log_file(paths, &loaded);
     shell
         .spawn_detached(&log, &child)
         .context("starting the background agent")
@@ -233,11 +239,7 @@ fn start(
     std::fs::create_dir_all(paths.config_dir(Daemon::Agent))
         .with_context(|| format!("creating {}", paths.config_dir(Daemon::Agent).display()))?;
     let loaded = checked(paths);
-    if loaded.has_errors() {
-        eprintln!("Configuration errors:");
-        for d in loaded.errors() {
-            eprintln!("  {d}");
-        }
+    if print_errors(&loaded) {
         return Ok(ExitCode::from(1));
     }
     let pid_file = paths.pid_file(Daemon::Agent);
