@@ -2,54 +2,16 @@
 //! driving the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fustor-fusion");
+mod cli_support;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use cli_support::{alive, free_port, pid_of, run};
 
-fn run(home: &Path, args: &[&str]) -> (Output, String) {
-    let out = Command::new(BIN)
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("FUSTOR_HOME")
-        .env_remove("FUSTOR_FUSION_PORT")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, text)
-}
-
-fn pid_of(home: &Path) -> Option<i32> {
-    std::fs::read_to_string(home.join("fusion.pid"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-}
-
-fn alive(pid: i32) -> bool {
-    Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Kills the daemon this test started (by its pid) if the test fails half-way.
 struct Guard(PathBuf, Option<i32>);
 
 impl Drop for Guard {
