@@ -192,6 +192,35 @@ fn main() {
         "search_nomatch_ms={:.0} hits={none}",
         t.elapsed().as_secs_f64() * 1e3
     );
+    // 5b. Searches the name index narrows (issue 10): an exact path, and a name prefix.
+    let mut probe = (String::new(), String::new());
+    let mut k = 0usize;
+    view.read().for_each_file(|_, p, name| {
+        k += 1;
+        if k == files / 2 {
+            probe = (p.to_string(), name.to_string());
+        }
+    });
+    let prefix = format!("{}*", &probe.1[..probe.1.len().min(12)]);
+    for (label, pattern) in [
+        ("exact_path", probe.0.as_str()),
+        ("name_prefix", prefix.as_str()),
+    ] {
+        let mut tt = Vec::new();
+        let mut hits = 0;
+        for _ in 0..101 {
+            let t = Instant::now();
+            hits = view
+                .search(pattern, fustor_view_fs::fs::SearchLimits::default())
+                .map(|h| h.total)
+                .unwrap_or(0);
+            tt.push(t.elapsed());
+        }
+        println!(
+            "search_{label}_ms p50={:.3} hits={hits}",
+            median(tt).as_secs_f64() * 1e3
+        );
+    }
     let t = Instant::now();
     let mut walked = 0usize;
     view.read().for_each_file(|_, p, _| walked += p.len());

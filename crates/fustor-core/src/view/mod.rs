@@ -9,8 +9,8 @@ mod query;
 mod registry;
 
 pub use query::{
-    Answer, QueryError, QueryResult, QueryRoute, StatsQuery, SuspectEntry, TreeOptions, TreeQuery,
-    ViewQuery,
+    Answer, QueryError, QueryResult, QueryRoute, SearchQuery, StatsQuery, SuspectEntry,
+    TreeOptions, TreeQuery, ViewQuery,
 };
 pub use registry::{BuildView, BuiltView, ViewBuildError, ViewRegistry};
 

@@ -80,6 +80,16 @@ pub struct TreeQuery<'a> {
     pub extra: &'a [(&'a str, Value)],
 }
 
+/// `GET /search`.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchQuery<'a> {
+    pub pattern: &'a str,
+    /// `max_tree_items` of the view: an fs answer with more files than this is refused.
+    pub max_items: Option<usize>,
+    /// `limit=`: answer the first files in path order and say how many matched.
+    pub limit: Option<usize>,
+}
+
 /// `GET /stats`.
 #[derive(Debug, Clone, Copy)]
 pub struct StatsQuery<'a> {
@@ -97,6 +107,13 @@ pub enum Answer {
     /// Serialized JSON, names already escaped losslessly.
     Bytes(Vec<u8>),
     Value(Value),
+    /// A serialized list that may leave matches out (`search?limit=`).
+    Page {
+        json: Vec<u8>,
+        /// How many items matched.
+        total: usize,
+        truncated: bool,
+    },
 }
 
 /// One entry of `GET /suspect-list`.
@@ -126,7 +143,7 @@ pub trait ViewQuery: Send + Sync {
         Err(QueryError::Unsupported)
     }
 
-    fn search(&self, _pattern: &str, _limit: Option<usize>) -> QueryResult<Answer> {
+    fn search(&self, _q: &SearchQuery<'_>) -> QueryResult<Answer> {
         Err(QueryError::Unsupported)
     }
 

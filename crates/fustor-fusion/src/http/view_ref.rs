@@ -140,11 +140,29 @@ pub(super) fn query_error(name: &str, entry: &ViewEntry, e: QueryError) -> ApiEr
 }
 
 /// Serialized answers go out as they are; values are written with lossless name escaping.
+/// How many items matched a `limit=` answer (a common header name for list totals).
+static TOTAL_COUNT: header::HeaderName = header::HeaderName::from_static("x-total-count");
+/// Whether `limit=` left matches out.
+static TRUNCATED: header::HeaderName = header::HeaderName::from_static("x-fustor-truncated");
+
 pub(super) fn answer(a: Answer) -> Response {
     match a {
         Answer::Bytes(bytes) => {
             ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
         }
         Answer::Value(v) => LosslessJson(v).into_response(),
+        Answer::Page {
+            json,
+            total,
+            truncated,
+        } => (
+            [
+                (header::CONTENT_TYPE, "application/json".to_string()),
+                (TOTAL_COUNT.clone(), total.to_string()),
+                (TRUNCATED.clone(), truncated.to_string()),
+            ],
+            json,
+        )
+            .into_response(),
     }
 }

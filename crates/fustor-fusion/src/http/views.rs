@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fustor_core::Now;
 use fustor_core::view::{
-    QueryError, QueryRoute, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery,
+    QueryError, QueryRoute, SearchQuery, StatsQuery, SuspectEntry, SuspectUpdate, TreeQuery,
 };
 use serde_json::{Value, json};
 
@@ -132,11 +132,18 @@ pub async fn search(
         .get("pattern")
         .cloned()
         .ok_or_else(|| ApiError::invalid(&["query", "pattern"], "Field required"))?;
+    let limit = int_param(&p, "limit")?.map(|n| n.max(0) as usize);
     let entry = v.driver(&st, QueryRoute::Search)?;
-    let limit = entry.max_tree_items;
-    run(&v.name, entry, move |d| d.search(&pattern, limit))
-        .await
-        .map(answer)
+    let max_items = entry.max_tree_items;
+    run(&v.name, entry, move |d| {
+        d.search(&SearchQuery {
+            pattern: &pattern,
+            max_items,
+            limit,
+        })
+    })
+    .await
+    .map(answer)
 }
 
 pub async fn stats(

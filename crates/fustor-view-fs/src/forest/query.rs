@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use super::best::{BestChoice, BestStrategy};
 use super::member::{error_json, guarded, per_member};
 use super::view::ForestView;
-use crate::fs::{SearchPattern, SubtreeStats};
+use serde::Serialize;
+
+use crate::fs::{SearchLimits, SubtreeStats};
 
 /// What one member knows about a path, for `stats` and best selection.
 pub(crate) struct MemberStats {
@@ -64,30 +66,26 @@ impl ForestView {
     /// Which members hold files matching `pattern` (the fs `search` semantics, §3.2):
     /// `{"pattern", "members": {pipe: {"status":"ok","count":n,"paths":[...],"truncated":b}}}`.
     ///
-    /// `count` is exact; `paths` holds at most `limit` of them (tree order), so memory stays
-    /// bounded whatever the pattern. Members are scanned on parallel threads when they are
-    /// large, as the fs search splits its directories: a scan is independent per member. (On
-    /// the shared 2-core test box, load 4–5, 10 × 1M files took 0.5–1 s either way; the threads
-    /// are for servers with idle cores.)
+    /// `count` is exact; `paths` holds the first `limit` of them in path order, so memory stays
+    /// bounded whatever the pattern. Members search on parallel threads (each through its name
+    /// index, in steps that let its writer in), so the answer costs about one member's time.
     pub fn search(&self, pattern: &str, limit: Option<usize>) -> Value {
-        let pat = SearchPattern::new(pattern);
-        let cap = limit.unwrap_or(usize::MAX);
         let members = self.members();
-        // A scan visits ~10-20 million names/s: a spawn pays from a few hundred thousand.
-        let work: usize = members.iter().map(|(_, t)| t.read().node_count()).sum();
-        let found = per_member(self.id(), &members, work >= 200_000, |_, tree| {
-            let mut count = 0u64;
-            let mut paths: Vec<String> = Vec::new();
-            tree.read().for_each_file(|_, p, name| {
-                if pat.matches(p, name) {
-                    count += 1;
-                    if paths.len() < cap {
-                        paths.push(p.to_string());
-                    }
-                }
-            });
-            let truncated = count > paths.len() as u64;
-            json!({"status": "ok", "count": count, "paths": paths, "truncated": truncated})
+        let limits = SearchLimits {
+            max_items: None,
+            first: Some(limit.unwrap_or(usize::MAX)),
+        };
+        let found = per_member(self.id(), &members, members.len() > 1, |_, tree| match tree
+            .search(pattern, limits)
+        {
+            Ok(h) => serde_json::to_value(MemberSearch {
+                status: "ok",
+                count: h.total,
+                truncated: h.truncated(),
+                paths: h.hits.into_iter().map(|h| h.path).collect(),
+            })
+            .unwrap_or(Value::Null),
+            Err(e) => error_json(&e.to_string()),
         });
         let mut out = Map::new();
         for ((pipe, _), v) in members.into_iter().zip(found) {
@@ -95,6 +93,15 @@ impl ForestView {
         }
         json!({"pattern": pattern, "members": out})
     }
+}
+
+/// One member's entry of a forest `search`.
+#[derive(Serialize)]
+struct MemberSearch {
+    status: &'static str,
+    count: usize,
+    paths: Vec<String>,
+    truncated: bool,
 }
 
 fn member_stats_json(m: &MemberStats) -> Value {

@@ -1,7 +1,9 @@
 //! The forest's answers to the query routes (`query-api.md` §5). Members answer for themselves,
 //! so no route waits for one leader's readiness; the per-file routes of fs views do not apply.
 
-use fustor_core::view::{Answer, QueryResult, QueryRoute, StatsQuery, TreeQuery, ViewQuery};
+use fustor_core::view::{
+    Answer, QueryResult, QueryRoute, SearchQuery, StatsQuery, TreeQuery, ViewQuery,
+};
 use serde_json::Value;
 
 use super::view::ForestView;
@@ -25,8 +27,13 @@ impl ViewQuery for ForestView {
         ))
     }
 
-    fn search(&self, pattern: &str, limit: Option<usize>) -> QueryResult<Answer> {
-        Ok(Answer::Value(ForestView::search(self, pattern, limit)))
+    /// `limit=` bounds the paths per member; without it, `max_tree_items` does.
+    fn search(&self, q: &SearchQuery<'_>) -> QueryResult<Answer> {
+        Ok(Answer::Value(ForestView::search(
+            self,
+            q.pattern,
+            q.limit.or(q.max_items),
+        )))
     }
 
     fn stats(&self, q: &StatsQuery<'_>) -> QueryResult<Value> {

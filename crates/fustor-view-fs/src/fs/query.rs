@@ -1,11 +1,12 @@
 //! The read side of the fs view (`query-api.md` §3).
 
 use fustor_core::lossless;
-use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::json::{Depth, NodeJson};
+use super::pattern::SearchPattern;
+use super::search::{self, Hit, SearchLimits};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
 
@@ -54,119 +55,6 @@ pub struct SubtreeStats {
     pub total_size: u64,
     pub latest_mtime: f64,
     pub suspect_file_count: u64,
-}
-
-/// Compiled `search` pattern: full-path glob, basename glob, or case-insensitive substring of the
-/// basename (`query-api.md` §3.2). `*` matches `/`, as in Python's `fnmatch`.
-pub struct SearchPattern {
-    glob: Glob,
-    lower: String,
-    ascii: bool,
-}
-
-/// The glob part, specialised for the shapes users type most: a scan of 10 million names must
-/// not run a regex per name.
-enum Glob {
-    /// No metacharacters: equality with the path or the basename.
-    Literal(String),
-    /// `*suffix` with a literal suffix (e.g. `*.h5`): the path ends with it iff the name does,
-    /// or the suffix contains `/` and only the path can.
-    Suffix(String),
-    /// A one-glob `GlobSet` (it still picks prefix/extension strategies where it can).
-    Set(GlobSet),
-    /// Not a valid glob (e.g. an unclosed `[`): only the substring test applies.
-    Invalid,
-}
-
-fn has_meta(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
-}
-
-/// Rewrites an `fnmatch` pattern for globset: runs of `*` become one `*` (fnmatch has no `**`;
-/// with `*` matching `/` the two are equal, while globset's `/**/` would also match zero
-/// directories), and braces are literal (fnmatch has no alternation).
-fn fnmatch_to_glob(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut prev_star = false;
-    for c in pattern.chars() {
-        match c {
-            '*' if prev_star => continue,
-            '{' => out.push_str("[{]"),
-            '}' => out.push_str("[}]"),
-            c => out.push(c),
-        }
-        prev_star = c == '*';
-    }
-    out
-}
-
-impl SearchPattern {
-    pub fn new(pattern: &str) -> Self {
-        let after_stars = pattern.trim_start_matches('*');
-        let glob = if !has_meta(pattern) {
-            Glob::Literal(pattern.to_string())
-        } else if after_stars.len() < pattern.len() && !has_meta(after_stars) {
-            Glob::Suffix(after_stars.to_string())
-        } else {
-            GlobBuilder::new(&fnmatch_to_glob(pattern))
-                .literal_separator(false)
-                .backslash_escape(false)
-                .build()
-                .ok()
-                .and_then(|g| GlobSetBuilder::new().add(g).build().ok())
-                .map_or(Glob::Invalid, Glob::Set)
-        };
-        SearchPattern {
-            glob,
-            lower: pattern.to_lowercase(),
-            ascii: pattern.is_ascii(),
-        }
-    }
-
-    pub fn matches(&self, path: &str, name: &str) -> bool {
-        self.matches_bytes(path.as_bytes(), name.as_bytes())
-    }
-
-    /// Works on bytes so a scan never validates UTF-8 of names that do not match.
-    pub fn matches_bytes(&self, path: &[u8], name: &[u8]) -> bool {
-        let glob = match &self.glob {
-            Glob::Literal(l) => path == l.as_bytes() || name == l.as_bytes(),
-            Glob::Suffix(sfx) => path.ends_with(sfx.as_bytes()),
-            Glob::Set(g) => {
-                use std::os::unix::ffi::OsStrExt;
-                fn cand(b: &[u8]) -> Candidate<'_> {
-                    Candidate::new(std::path::Path::new(std::ffi::OsStr::from_bytes(b)))
-                }
-                g.is_match_candidate(&cand(name)) || g.is_match_candidate(&cand(path))
-            }
-            Glob::Invalid => false,
-        };
-        glob || self.contains_ci(name)
-    }
-
-    fn contains_ci(&self, name: &[u8]) -> bool {
-        let needle = self.lower.as_bytes();
-        let Some(&first) = needle.first() else {
-            return true;
-        };
-        if self.ascii && name.is_ascii() {
-            if name.len() < needle.len() {
-                return false;
-            }
-            let hay = &name[..=name.len() - needle.len()];
-            let (lo, up) = (first, first.to_ascii_uppercase());
-            let rest = &needle[1..];
-            let at = |i: usize| name[i + 1..i + needle.len()].eq_ignore_ascii_case(rest);
-            return if lo == up {
-                memchr::memchr_iter(lo, hay).any(at)
-            } else {
-                memchr::memchr2_iter(lo, up, hay).any(at)
-            };
-        }
-        String::from_utf8_lossy(name)
-            .to_lowercase()
-            .contains(&self.lower)
-    }
 }
 
 impl FsState {
@@ -310,96 +198,58 @@ impl FsState {
         }
     }
 
-    /// Matching files as `(id, path)`. Fails once more than `limit` match.
-    ///
-    /// Directories are split across the available cores: each worker takes the files directly
-    /// inside its share of directories, so no worker walks another's path prefixes.
+    /// Matching files as `(id, path)` in path order. Fails once more than `limit` match.
     pub fn search(
         &self,
         pattern: &str,
         limit: Option<usize>,
     ) -> Result<Vec<(NodeId, String)>, QueryError> {
-        let pat = SearchPattern::new(pattern);
-        let dirs: Vec<NodeId> = self.tree.dirs().collect();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8);
-        let workers = if dirs.len() < 64 || self.tree.len() < 100_000 {
-            1
-        } else {
-            workers
+        let limits = SearchLimits {
+            max_items: limit,
+            first: None,
         };
-        let chunk = dirs.len().div_ceil(workers).max(1);
-        let over = std::sync::atomic::AtomicBool::new(false);
-        let found = std::sync::atomic::AtomicUsize::new(0);
-        let scan = |share: &[NodeId]| -> Vec<(NodeId, String)> {
-            let mut hits = Vec::new();
-            let mut buf: Vec<u8> = Vec::with_capacity(256);
-            for &d in share {
-                if over.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                buf.clear();
-                if d != ROOT {
-                    buf.extend_from_slice(self.tree.path_of(d).as_bytes());
-                }
-                let base = buf.len();
-                for c in self.tree.children(d) {
-                    if self.tree.node(c).is_dir() {
-                        continue;
-                    }
-                    buf.truncate(base);
-                    let name = self.tree.name_bytes(c);
-                    buf.push(b'/');
-                    buf.extend_from_slice(name);
-                    // The arena holds whole `&str`s (names in lossless form), so this is
-                    // never lossy.
-                    if pat.matches_bytes(&buf, name)
-                        && let Ok(path) = std::str::from_utf8(&buf)
-                    {
-                        hits.push((c, path.to_owned()));
-                        let n = found.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        if limit.is_some_and(|l| n > l) {
-                            over.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            hits
-        };
-        let hits: Vec<(NodeId, String)> = if workers == 1 {
-            scan(&dirs)
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = dirs
-                    .chunks(chunk)
-                    .map(|share| s.spawn(|| scan(share)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
-            })
-        };
-        match limit {
-            Some(limit) if hits.len() > limit => Err(QueryError::LimitExceeded {
-                count: hits.len(),
-                limit,
-            }),
-            // Directory order, not sorted: the reference promises no order and sorting a
-            // million hits would cost more than finding them.
-            _ => Ok(hits),
-        }
+        let found = search::search(self, &SearchPattern::new(pattern), limits)?;
+        Ok(found.hits.into_iter().map(|h| (h.id, h.path)).collect())
     }
 
     /// `GET /search` as a JSON array of file nodes.
     pub fn search_json(&self, pattern: &str, limit: Option<usize>) -> Result<Vec<u8>, QueryError> {
-        let hits = self.search(pattern, limit)?;
-        let nodes: Vec<NodeJson<'_>> = hits
-            .into_iter()
-            .map(|(id, p)| self.node_json(id, p, Depth::Limited(0), false, &[]))
-            .collect();
-        Ok(lossless::to_vec(&nodes).unwrap_or_default())
+        let limits = SearchLimits {
+            max_items: limit,
+            first: None,
+        };
+        let found = search::search(self, &SearchPattern::new(pattern), limits)?;
+        let mut out = Vec::with_capacity(64 + found.hits.len() * 160);
+        out.push(b'[');
+        self.hits_json(&found.hits, &mut out);
+        out.push(b']');
+        Ok(out)
+    }
+
+    /// Appends the file nodes of `hits`, comma-separated (a leading comma when `out` already
+    /// holds a node). A hit read at another generation is looked up again by path; a file gone
+    /// since is left out. Returns the number of nodes written.
+    pub(crate) fn hits_json(&self, hits: &[Hit], out: &mut Vec<u8>) -> usize {
+        let mut written = 0;
+        let generation = self.tree.generation();
+        for h in hits {
+            let id = if h.generation == generation {
+                Some(h.id)
+            } else {
+                self.tree
+                    .lookup(&h.path)
+                    .filter(|&id| !self.tree.node(id).is_dir())
+            };
+            let Some(id) = id else { continue };
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            let node = self.node_json(id, h.path.clone(), Depth::Limited(0), false, &[]);
+            if lossless::to_writer(&mut *out, &node).is_ok() {
+                written += 1;
+            }
+        }
+        written
     }
 
     pub fn stats(&self, epoch: f64) -> ViewStats {
@@ -498,38 +348,5 @@ impl FsState {
             .collect();
         v.sort();
         v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_pattern_semantics() {
-        let p = SearchPattern::new("*.log");
-        assert!(p.matches("/data/archive/old.log", "old.log"));
-        assert!(!p.matches("/data/report.csv", "report.csv"));
-        let p = SearchPattern::new("REPORT");
-        assert!(p.matches("/data/report.csv", "report.csv"));
-        let p = SearchPattern::new("/data/*/old.*");
-        assert!(p.matches("/data/archive/old.log", "old.log"));
-        let p = SearchPattern::new("**/sample_4[0-9].h5");
-        assert!(p.matches("/x/y/sample_42.h5", "sample_42.h5"));
-        let p = SearchPattern::new("[!a]*.txt");
-        assert!(p.matches("/d/b.txt", "b.txt"));
-        // An unparsable glob still works as a substring.
-        let p = SearchPattern::new("a[b");
-        assert!(p.matches("/x/ya[bz", "ya[bz"));
-        let p = SearchPattern::new("*b/c.txt");
-        assert!(p.matches("/a/b/c.txt", "c.txt"));
-        let p = SearchPattern::new("/data/report.csv");
-        assert!(p.matches("/data/report.csv", "report.csv"));
-        assert!(!p.matches("/data/report.csvx", "report.csvx"));
-        let p = SearchPattern::new("REP");
-        assert!(p.matches("/d/xxrEport", "xxrEport"));
-        assert!(!p.matches("/d/xxre", "xxre"));
-        let p = SearchPattern::new("ÄB");
-        assert!(p.matches("/x/xäbx", "xäbx"));
     }
 }

@@ -140,8 +140,9 @@ impl FsState {
     pub fn reset(&mut self) {
         let cfg = self.cfg.clone();
         let lineages = std::mem::take(&mut self.lineages);
-        *self = FsState::new(cfg);
+        let old = std::mem::replace(self, FsState::new(cfg));
         self.lineages = lineages;
+        self.tree.continue_generation(&old.tree);
     }
 
     /// V1: every new session abandons blind-spot lists and any audit in flight.

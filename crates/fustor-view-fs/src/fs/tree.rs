@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 
 use super::childindex::ChildIndex;
+use super::nameindex::{Mask, NameIndex};
 use super::names::{NameArena, NameRef};
 
 pub type NodeId = u32;
@@ -121,6 +122,10 @@ pub struct Tree {
     /// Non-root directories ordered by mtime, for `staleness_seconds`.
     by_mtime: BTreeSet<(u64, NodeId)>,
     live: usize,
+    name_ix: NameIndex,
+    /// Counts node creations and removals: a reader that let the writer in between two steps
+    /// knows from it whether the node ids it holds may now name other nodes.
+    generation: u64,
 }
 
 impl Default for Tree {
@@ -178,6 +183,8 @@ impl Tree {
             dirty: Vec::new(),
             by_mtime: BTreeSet::new(),
             live: 1,
+            name_ix: NameIndex::default(),
+            generation: 0,
         }
     }
 
@@ -345,6 +352,8 @@ impl Tree {
             hash_of_bytes(hasher, node.parent, names.get_bytes(node.name))
         });
         self.live += 1;
+        self.name_ix.insert(id, name);
+        self.generation += 1;
         self.for_ancestors(id, |d| {
             if is_dir {
                 d.dirs += 1;
@@ -558,6 +567,8 @@ impl Tree {
         }
         let h = hash_of(&self.hasher, parent, self.names.get(name));
         self.index.remove(h, id);
+        self.name_ix.removed(id);
+        self.generation += 1;
         self.names.free(name);
         if dir != NIL {
             self.by_mtime.remove(&(f64_key(mtime), id));
@@ -583,6 +594,49 @@ impl Tree {
                 self.recompute_latest(d);
             }
         }
+        let (nodes, names) = (&self.nodes, &self.names);
+        self.name_ix.rebuild_stale(|id| {
+            nodes
+                .get(id as usize)
+                .filter(|n| n.live())
+                .map(|n| names.get(n.name))
+        });
+    }
+
+    /// See the field: equal generations mean every node id still names the same node.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Continues the count of a tree this one replaces (a view reset), so a reader holding ids
+    /// of the old tree sees a change.
+    pub fn continue_generation(&mut self, previous: &Tree) {
+        self.generation = previous.generation + 1;
+    }
+
+    /// Number of name-index blocks; block `b` covers node ids `b * 64 .. b * 64 + 64`.
+    pub fn name_blocks(&self) -> usize {
+        self.name_ix.block_count()
+    }
+
+    /// The live nodes of block `b` whose name may contain the piece of `mask` (a superset: the
+    /// caller checks each name).
+    pub fn name_candidates(&self, b: usize, mask: &Mask, mut f: impl FnMut(NodeId)) {
+        if !self.name_ix.may_contain(b, mask) {
+            return;
+        }
+        let first = b * super::nameindex::BLOCK;
+        let last = (first + super::nameindex::BLOCK).min(self.nodes.len());
+        for id in first..last {
+            if self.nodes[id].live() && id != ROOT as usize {
+                f(id as NodeId);
+            }
+        }
+    }
+
+    /// Whether `id` is a live node (ids from an earlier read may have been freed since).
+    pub fn is_live(&self, id: NodeId) -> bool {
+        self.nodes.get(id as usize).is_some_and(Node::live)
     }
 
     fn recompute_latest(&mut self, d: u32) -> f64 {
@@ -617,6 +671,16 @@ impl Tree {
         self.by_mtime.first().map(|&(k, id)| (id, key_to_f64(k)))
     }
 
+    /// Number of directory slots (live or free), the bound of [`Tree::dir_at`].
+    pub fn dir_slots(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// The directory in slot `slot`, if the slot is live.
+    pub fn dir_at(&self, slot: usize) -> Option<NodeId> {
+        self.dirs.get(slot).map(|d| d.node).filter(|&n| n != NIL)
+    }
+
     /// Iterates all live directories.
     pub fn dirs(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.dirs.iter().filter(|d| d.node != NIL).map(|d| d.node)
@@ -639,6 +703,7 @@ impl Tree {
             + self.dirs.capacity() * std::mem::size_of::<DirData>()
             + self.names.len_bytes()
             + self.index.capacity() * (std::mem::size_of::<NodeId>() + 1)
+            + self.name_ix.heap_bytes()
     }
 }
 

@@ -3,10 +3,12 @@
 
 use fustor_core::path::normalize_query_path;
 use fustor_core::view::{
-    Answer, QueryError, QueryResult, QueryRoute, StatsQuery, SuspectEntry, TreeQuery, ViewQuery,
+    Answer, QueryError, QueryResult, QueryRoute, SearchQuery, StatsQuery, SuspectEntry, TreeQuery,
+    ViewQuery,
 };
 use serde_json::Value;
 
+use super::search::SearchLimits;
 use super::view::FsView;
 
 impl ViewQuery for FsView {
@@ -21,8 +23,22 @@ impl ViewQuery for FsView {
             .map(Answer::Bytes)
     }
 
-    fn search(&self, pattern: &str, limit: Option<usize>) -> QueryResult<Answer> {
-        self.read().search_json(pattern, limit).map(Answer::Bytes)
+    /// Without `limit=`, the reference's array (refused past `max_tree_items`); with it, the
+    /// first files in path order and how many matched.
+    fn search(&self, q: &SearchQuery<'_>) -> QueryResult<Answer> {
+        let limits = SearchLimits {
+            max_items: q.max_items,
+            first: q.limit,
+        };
+        let page = self.search_json(q.pattern, limits)?;
+        Ok(match q.limit {
+            None => Answer::Bytes(page.json),
+            Some(_) => Answer::Page {
+                json: page.json,
+                total: page.total,
+                truncated: page.truncated,
+            },
+        })
     }
 
     fn stats(&self, q: &StatsQuery<'_>) -> QueryResult<Value> {

@@ -1,0 +1,531 @@
+//! `search` (`query-api.md` §3.2) through the name index, in steps that let the writer in.
+//!
+//! Two costs made a search stall a view: it read every name, and it held the read lock for the
+//! whole read, so the pipe's writer waited, and (the lock being fair) every later query waited
+//! behind the writer. Now the index of [`super::nameindex`] narrows the names to read to the
+//! blocks that may hold the pattern's literal pieces, and every step of about [`STEP`] units of
+//! work ends with [`Reader::pause`], which hands the lock to a waiting writer.
+//!
+//! Between two steps the tree may change: a search is weakly consistent, like `find` on a live
+//! file system. Every hit is checked against the full pattern with the path it has when it is
+//! found, so a search never answers a file that does not match; a file created or removed while
+//! the search runs may be missed or still be reported.
+
+use std::collections::{BinaryHeap, HashSet};
+
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use super::nameindex::folded_contains;
+use super::pattern::{Need, Piece, SearchPattern};
+use super::query::QueryError;
+use super::state::FsState;
+use super::tree::{NodeId, ROOT, Tree};
+
+/// Units of work (a name read, a block tested) per step: a few hundred microseconds.
+const STEP: usize = 4096;
+
+/// Limits of one search.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchLimits {
+    /// `max_tree_items`: more hits than this fail the search (the answer would be too big).
+    pub max_items: Option<usize>,
+    /// `limit=`: keep the first hits in path order and only count the others.
+    pub first: Option<usize>,
+}
+
+/// One matching file. `id` is valid while the tree's generation is `generation`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub path: String,
+    pub id: NodeId,
+    pub generation: u64,
+}
+
+/// Matching files in path order, at most `limits.first` of them, and how many matched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchHits {
+    pub hits: Vec<Hit>,
+    pub total: usize,
+}
+
+impl SearchHits {
+    pub fn truncated(&self) -> bool {
+        self.total > self.hits.len()
+    }
+}
+
+/// A read of the view that may let the writer in between steps.
+pub(crate) trait Reader {
+    fn state(&self) -> &FsState;
+    fn pause(&mut self);
+}
+
+impl Reader for &FsState {
+    fn state(&self) -> &FsState {
+        self
+    }
+    fn pause(&mut self) {}
+}
+
+impl Reader for RwLockReadGuard<'_, FsState> {
+    fn state(&self) -> &FsState {
+        self
+    }
+    fn pause(&mut self) {
+        RwLockReadGuard::bump(self);
+    }
+}
+
+/// Opens one reader per worker of a parallel scan.
+pub(crate) trait Source: Sync {
+    type R<'a>: Reader
+    where
+        Self: 'a;
+    fn open(&self) -> Self::R<'_>;
+}
+
+impl Source for FsState {
+    type R<'a> = &'a FsState;
+    fn open(&self) -> &FsState {
+        self
+    }
+}
+
+impl Source for RwLock<FsState> {
+    type R<'a> = RwLockReadGuard<'a, FsState>;
+    fn open(&self) -> RwLockReadGuard<'_, FsState> {
+        self.read()
+    }
+}
+
+/// A reader with a work budget.
+struct Steps<R> {
+    r: R,
+    work: usize,
+}
+
+impl<R: Reader> Steps<R> {
+    fn tree(&self) -> &Tree {
+        &self.r.state().tree
+    }
+
+    /// Spends `n` units; pauses when the step is used up.
+    fn spend(&mut self, n: usize) {
+        self.work += n;
+        if self.work >= STEP {
+            self.work = 0;
+            self.r.pause();
+        }
+    }
+}
+
+/// Keeps the hits the limits allow.
+struct Collector {
+    limits: SearchLimits,
+    /// With `first`: the `first` smallest paths so far (a max-heap, so the largest is dropped).
+    heap: BinaryHeap<Hit>,
+    all: Vec<Hit>,
+    total: usize,
+}
+
+impl Collector {
+    fn new(limits: SearchLimits) -> Self {
+        Collector {
+            limits,
+            heap: BinaryHeap::new(),
+            all: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// More hits than `max_items`: the search can stop, it fails.
+    fn over(&self) -> bool {
+        self.limits.first.is_none() && self.limits.max_items.is_some_and(|m| self.total > m)
+    }
+
+    fn push(&mut self, hit: Hit) {
+        self.total += 1;
+        match self.limits.first {
+            None => self.all.push(hit),
+            Some(k) if self.heap.len() < k => self.heap.push(hit),
+            Some(_) => {
+                if self.heap.peek().is_some_and(|top| hit.path < top.path) {
+                    self.heap.pop();
+                    self.heap.push(hit);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Collector) {
+        let total = self.total + other.total;
+        for h in other.heap.into_iter().chain(other.all) {
+            self.push(h);
+        }
+        self.total = total;
+    }
+
+    fn finish(self) -> Result<SearchHits, QueryError> {
+        if self.over() {
+            let limit = self.limits.max_items.unwrap_or(0);
+            return Err(QueryError::LimitExceeded {
+                count: self.total,
+                limit,
+            });
+        }
+        let mut hits = if self.limits.first.is_some() {
+            self.heap.into_sorted_vec()
+        } else {
+            let mut v = self.all;
+            v.sort_unstable();
+            v
+        };
+        // A file changed while the search ran may have been reached twice.
+        let before = hits.len();
+        hits.dedup_by(|a, b| a.path == b.path);
+        let total = self.total - (before - hits.len());
+        Ok(SearchHits { hits, total })
+    }
+}
+
+/// Runs `pattern` over the view behind `src`.
+pub(crate) fn search<S: Source>(
+    src: &S,
+    pat: &SearchPattern,
+    limits: SearchLimits,
+) -> Result<SearchHits, QueryError> {
+    let limits = SearchLimits {
+        first: match (limits.first, limits.max_items) {
+            (Some(f), Some(m)) => Some(f.min(m)),
+            (f, _) => f,
+        },
+        ..limits
+    };
+    let plan = pat.plan();
+    let mut out = Collector::new(limits);
+    if let Some(path) = &plan.exact_path {
+        let r = src.open();
+        let t = &r.state().tree;
+        if let Some(id) = t.lookup(path)
+            && !t.node(id).is_dir()
+            && pat.matches(path, t.name(id))
+        {
+            out.push(Hit {
+                path: path.clone(),
+                id,
+                generation: t.generation(),
+            });
+        }
+    }
+    if plan.needs_scan() {
+        scan_all(src, pat, &mut out);
+        return out.finish();
+    }
+    let mut r = Steps {
+        r: src.open(),
+        work: 0,
+    };
+    let roots = match &plan.glob {
+        Need::Pieces(pieces) => Some(best_roots(&mut r, pieces)),
+        Need::Never | Need::Scan => None,
+    };
+    if let Some(roots) = &roots {
+        expand(&mut r, &roots.ids, pat, &mut out);
+    }
+    if let Need::Pieces(pieces) = &plan.substring
+        && let Some(piece) = pieces.first()
+        && !out.over()
+    {
+        by_name(&mut r, piece, roots.as_ref(), pat, &mut out);
+    }
+    out.finish()
+}
+
+/// Nodes whose names hold a piece, none below another, and the set of them.
+struct Roots {
+    ids: Vec<NodeId>,
+    set: HashSet<NodeId>,
+}
+
+impl Roots {
+    /// Whether `id` or one of its directories is a root: then expanding the roots visited it.
+    fn cover(&self, t: &Tree, id: NodeId) -> bool {
+        covered(&self.set, t, id)
+    }
+}
+
+fn covered(set: &HashSet<NodeId>, t: &Tree, id: NodeId) -> bool {
+    let mut cur = id;
+    while cur != ROOT && t.is_live(cur) {
+        if set.contains(&cur) {
+            return true;
+        }
+        cur = t.node(cur).parent;
+    }
+    false
+}
+
+/// The cheapest piece's nodes: every file the glob matches is one of them or lies below one.
+fn best_roots<R: Reader>(r: &mut Steps<R>, pieces: &[Piece]) -> Roots {
+    let mut best: Option<(u64, Vec<NodeId>)> = None;
+    for p in pieces {
+        let cap = best.as_ref().map_or(u64::MAX, |b| b.0);
+        if let Some(found) = nodes_with(r, p, false, cap) {
+            best = Some(found);
+        }
+    }
+    let ids = best.map(|b| b.1).unwrap_or_default();
+    let set: HashSet<NodeId> = ids.iter().copied().collect();
+    // Keep the topmost: expanding a root visits every root below it.
+    let t = r.tree();
+    let ids = ids
+        .into_iter()
+        .filter(|&id| t.is_live(id) && !covered(&set, t, t.node(id).parent))
+        .collect();
+    Roots { ids, set }
+}
+
+/// The nodes (files only if `files_only`) whose folded name contains `piece`, with the number
+/// of files at or below them; `None` once that number passes `cap` (another piece is cheaper).
+fn nodes_with<R: Reader>(
+    r: &mut Steps<R>,
+    piece: &Piece,
+    files_only: bool,
+    cap: u64,
+) -> Option<(u64, Vec<NodeId>)> {
+    let (mut weight, mut ids) = (0u64, Vec::new());
+    let mut b = 0;
+    loop {
+        let mut work = 0;
+        {
+            let t = r.tree();
+            let blocks = t.name_blocks();
+            while b < blocks && work < STEP {
+                work += 1;
+                t.name_candidates(b, &piece.mask, |id| {
+                    work += 1;
+                    let n = t.node(id);
+                    if (files_only && n.is_dir())
+                        || !folded_contains(t.name_bytes(id), &piece.folded)
+                    {
+                        return;
+                    }
+                    weight += t.dir_data(id).map_or(1, |d| d.files.max(1));
+                    ids.push(id);
+                });
+                b += 1;
+            }
+            if weight >= cap {
+                return None;
+            }
+            if b >= blocks {
+                return Some((weight, ids));
+            }
+        }
+        r.spend(work);
+    }
+}
+
+/// Checks every file at or below `roots`.
+fn expand<R: Reader>(r: &mut Steps<R>, roots: &[NodeId], pat: &SearchPattern, out: &mut Collector) {
+    // (directory, its path or "" for the root, generation when the path was read)
+    let mut stack: Vec<(NodeId, String, u64)> = Vec::new();
+    for &root in roots {
+        {
+            let t = r.tree();
+            if !t.is_live(root) {
+                continue;
+            }
+            if t.node(root).is_dir() {
+                let path = if root == ROOT {
+                    String::new()
+                } else {
+                    t.path_of(root)
+                };
+                stack.push((root, path, t.generation()));
+            } else {
+                let path = t.path_of(root);
+                if pat.matches(&path, t.name(root)) {
+                    out.push(Hit {
+                        path,
+                        id: root,
+                        generation: t.generation(),
+                    });
+                }
+            }
+        }
+        r.spend(1);
+        while let Some((d, path, seen)) = stack.pop() {
+            if out.over() {
+                return;
+            }
+            let mut work = 1;
+            {
+                let t = r.tree();
+                let generation = t.generation();
+                if seen != generation
+                    && !(t.is_live(d)
+                        && t.node(d).is_dir()
+                        && (if d == ROOT {
+                            String::new()
+                        } else {
+                            t.path_of(d)
+                        }) == path)
+                {
+                    continue;
+                }
+                let mut buf = path.into_bytes();
+                let base = buf.len();
+                for c in t.children(d) {
+                    work += 1;
+                    buf.truncate(base);
+                    buf.push(b'/');
+                    let name = t.name_bytes(c);
+                    buf.extend_from_slice(name);
+                    // The arena holds whole `&str`s, so a path is always UTF-8.
+                    let Ok(p) = std::str::from_utf8(&buf) else {
+                        continue;
+                    };
+                    if t.node(c).is_dir() {
+                        stack.push((c, p.to_owned(), generation));
+                    } else if pat.matches_bytes(&buf, name) {
+                        out.push(Hit {
+                            path: p.to_owned(),
+                            id: c,
+                            generation,
+                        });
+                    }
+                }
+            }
+            r.spend(work);
+        }
+    }
+}
+
+/// The substring part: files whose own name holds the whole pattern, unless expanding the glob
+/// roots already checked them.
+fn by_name<R: Reader>(
+    r: &mut Steps<R>,
+    piece: &Piece,
+    roots: Option<&Roots>,
+    pat: &SearchPattern,
+    out: &mut Collector,
+) {
+    let Some((_, ids)) = nodes_with(r, piece, true, u64::MAX) else {
+        return;
+    };
+    for chunk in ids.chunks(STEP / 16) {
+        {
+            let t = r.tree();
+            for &id in chunk {
+                if !t.is_live(id) || t.node(id).is_dir() || roots.is_some_and(|s| s.cover(t, id)) {
+                    continue;
+                }
+                let path = t.path_of(id);
+                if pat.matches(&path, t.name(id)) {
+                    out.push(Hit {
+                        path,
+                        id,
+                        generation: t.generation(),
+                    });
+                }
+            }
+        }
+        if out.over() {
+            return;
+        }
+        r.spend(STEP);
+    }
+}
+
+/// Every file, for patterns the index cannot narrow: directories are split across the cores,
+/// each worker reading the files directly inside its share with its own reader, on a thread of
+/// its own at a lower CPU priority (see [`background`]).
+fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
+    let (slots, nodes) = {
+        let r = src.open();
+        let t = &r.state().tree;
+        (t.dir_slots(), t.len())
+    };
+    let workers = if slots < 64 || nodes < 100_000 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+    };
+    let share = slots.div_ceil(workers).max(1);
+    let limits = out.limits;
+    let scan = |from: usize, to: usize| -> Collector {
+        let mut mine = Collector::new(limits);
+        let mut r = Steps {
+            r: src.open(),
+            work: 0,
+        };
+        let mut slot = from;
+        let mut buf: Vec<u8> = Vec::with_capacity(256);
+        while slot < to && !mine.over() {
+            let mut work = 1;
+            {
+                let t = r.tree();
+                let generation = t.generation();
+                if let Some(d) = t.dir_at(slot) {
+                    buf.clear();
+                    if d != ROOT {
+                        buf.extend_from_slice(t.path_of(d).as_bytes());
+                    }
+                    let base = buf.len();
+                    for c in t.children(d) {
+                        work += 1;
+                        if t.node(c).is_dir() {
+                            continue;
+                        }
+                        buf.truncate(base);
+                        buf.push(b'/');
+                        let name = t.name_bytes(c);
+                        buf.extend_from_slice(name);
+                        if pat.matches_bytes(&buf, name)
+                            && let Ok(p) = std::str::from_utf8(&buf)
+                        {
+                            mine.push(Hit {
+                                path: p.to_owned(),
+                                id: c,
+                                generation,
+                            });
+                        }
+                    }
+                }
+            }
+            slot += 1;
+            r.spend(work);
+        }
+        mine
+    };
+    let parts: Vec<Collector> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let scan = &scan;
+                s.spawn(move || {
+                    background();
+                    scan(w * share, ((w + 1) * share).min(slots))
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for p in parts {
+        out.merge(p);
+    }
+}
+
+/// Lowers the calling thread's CPU priority by 10 nice levels (Linux keeps the nice value per
+/// thread). A scan of every name keeps all cores busy for up to a second on a large view; at
+/// normal priority the scheduler shares the cores evenly with it, and the pipe writers and short
+/// queries (realtime visibility first) wait a scheduling period each time they wake. Only fresh
+/// threads are lowered, as an unprivileged process cannot raise a priority back. Best effort: a
+/// failure leaves the priority as it was.
+fn background() {
+    if let Ok(nice) = rustix::process::getpriority_process(None) {
+        let _ = rustix::process::setpriority_process(None, (nice + 10).min(19));
+    }
+}
