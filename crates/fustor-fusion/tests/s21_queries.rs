@@ -174,6 +174,46 @@ async fn s25_search() {
     assert_eq!(r.status, 422, "{}", r.text);
 }
 
+/// Issue 10: `limit=` answers the first files in path order and says how many matched and
+/// whether some were left out; without it, the reference's plain array.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s25_search_limit_answers_the_first_paths_and_the_total() {
+    let (fx, a, m) = given().await;
+    let rows = (0..30)
+        .rev()
+        .map(|i| row(&format!("/up/run{i:02}/sample_{i:04}.h5"), m))
+        .collect();
+    fx.rt(&a, rows).await;
+    let r = fx
+        .q(&format!("search?pattern={}&limit=5", enc("*.h5")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let paths: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["path"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..5)
+        .map(|i| format!("/up/run{i:02}/sample_{i:04}.h5"))
+        .collect();
+    assert_eq!(paths, want);
+    assert_eq!(r.headers["x-total-count"], "30");
+    assert_eq!(r.headers["x-fustor-truncated"], "true");
+    let r = fx
+        .q(&format!("search?pattern={}&limit=50", enc("sample_001*")))
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 10, "{}", r.text);
+    assert_eq!(r.headers["x-fustor-truncated"], "false");
+    // An exact path is a lookup, and names one file.
+    let r = fx.q("search?pattern=/up/run07/sample_0007.h5").await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{}", r.text);
+    assert!(r.headers.get("x-total-count").is_none());
+    let r = fx.q("search?pattern=x&limit=many").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s26_stats() {
     let (fx, _a, _m) = given().await;

@@ -181,3 +181,35 @@ fn rebuilt_blocks_find_live_names_only() {
     assert_eq!(hits.hits.len(), 1);
     assert_eq!(hits.hits[0].path, "/d/keeper_unique.dat");
 }
+
+/// Views of 100,000+ nodes scan with several matcher threads; the answer is the scan's.
+#[test]
+fn parallel_scan_equals_a_scan() {
+    let v = view();
+    let t = t0();
+    for d in 0..120 {
+        let rows: Vec<_> = (0..1000)
+            .map(|i| {
+                file(
+                    &format!("/d{d:03}/f{i:04}.{}", ["h5", "dat", "txt"][i % 3]),
+                    1.0,
+                )
+            })
+            .collect();
+        rt(&v, t, rows);
+    }
+    for pattern in ["*7?", "*7?.h5", "*5", "f", "*"] {
+        let want = brute(&v, pattern);
+        let got = v.search(pattern, SearchLimits::default()).unwrap();
+        let paths: Vec<String> = got.hits.iter().map(|h| h.path.clone()).collect();
+        assert_eq!(paths, want, "pattern {pattern}");
+    }
+    let over = v.search(
+        "*5",
+        SearchLimits {
+            max_items: Some(10),
+            first: None,
+        },
+    );
+    assert!(over.is_err(), "more hits than max_items fail the search");
+}

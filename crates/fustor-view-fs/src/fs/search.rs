@@ -12,8 +12,9 @@
 //! the search runs may be missed or still be reported.
 
 use std::collections::{BinaryHeap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use super::nameindex::folded_contains;
 use super::pattern::{Need, Piece, SearchPattern};
@@ -57,7 +58,10 @@ impl SearchHits {
 /// A read of the view that may let the writer in between steps.
 pub(crate) trait Reader {
     fn state(&self) -> &FsState;
+    /// Lets a waiting writer in.
     fn pause(&mut self);
+    /// Runs `f` with the lock released (and lets a waiting writer in first).
+    fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> T;
 }
 
 impl Reader for &FsState {
@@ -65,6 +69,9 @@ impl Reader for &FsState {
         self
     }
     fn pause(&mut self) {}
+    fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        f()
+    }
 }
 
 impl Reader for RwLockReadGuard<'_, FsState> {
@@ -73,6 +80,9 @@ impl Reader for RwLockReadGuard<'_, FsState> {
     }
     fn pause(&mut self) {
         RwLockReadGuard::bump(self);
+    }
+    fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        RwLockReadGuard::unlocked_fair(self, f)
     }
 }
 
@@ -438,83 +448,137 @@ fn by_name<R: Reader>(
     }
 }
 
-/// Every file, for patterns the index cannot narrow: directories are split across the cores,
-/// each worker reading the files directly inside its share with its own reader, on a thread of
-/// its own at a lower CPU priority (see [`background`]).
+/// Files copied out of the tree for matching without the lock: full paths in one arena.
+struct Chunk {
+    generation: u64,
+    arena: Vec<u8>,
+    /// (node, path start, name start, end) in `arena`.
+    items: Vec<(NodeId, u32, u32, u32)>,
+}
+
+/// Every file, for patterns the index cannot narrow. The calling thread copies the paths of one
+/// step of directories under the read lock (cheap: a copy), then hands them, with the lock
+/// released, to matcher threads running at a lower CPU priority (see [`background`]), which do
+/// the expensive part. So the lock is held only for copies and never by a thread the scheduler
+/// holds back, and a busy machine gives its cores to the writers and short queries first.
 fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
-    let (slots, nodes) = {
-        let r = src.open();
-        let t = &r.state().tree;
-        (t.dir_slots(), t.len())
-    };
-    let workers = if slots < 64 || nodes < 100_000 {
+    let nodes = src.open().state().tree.len();
+    let workers = if nodes < 100_000 {
         1
     } else {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8)
     };
-    let share = slots.div_ceil(workers).max(1);
     let limits = out.limits;
-    let scan = |from: usize, to: usize| -> Collector {
+    let found = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
+    let rx = Mutex::new(rx);
+    let matcher = || -> Collector {
+        background();
         let mut mine = Collector::new(limits);
-        let mut r = Steps {
-            r: src.open(),
-            work: 0,
-        };
-        let mut slot = from;
-        let mut buf: Vec<u8> = Vec::with_capacity(256);
-        while slot < to && !mine.over() {
-            let mut work = 1;
-            {
-                let t = r.tree();
-                let generation = t.generation();
-                if let Some(d) = t.dir_at(slot) {
-                    buf.clear();
-                    if d != ROOT {
-                        buf.extend_from_slice(t.path_of(d).as_bytes());
-                    }
-                    let base = buf.len();
-                    for c in t.children(d) {
-                        work += 1;
-                        if t.node(c).is_dir() {
-                            continue;
-                        }
-                        buf.truncate(base);
-                        buf.push(b'/');
-                        let name = t.name_bytes(c);
-                        buf.extend_from_slice(name);
-                        if pat.matches_bytes(&buf, name)
-                            && let Ok(p) = std::str::from_utf8(&buf)
-                        {
-                            mine.push(Hit {
-                                path: p.to_owned(),
-                                id: c,
-                                generation,
-                            });
-                        }
-                    }
+        loop {
+            let next = rx.lock().recv();
+            let Ok(chunk) = next else { break };
+            if stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            for &(id, start, name, end) in &chunk.items {
+                let (start, name, end) = (start as usize, name as usize, end as usize);
+                let (Some(path), Some(nm)) =
+                    (chunk.arena.get(start..end), chunk.arena.get(name..end))
+                else {
+                    continue;
+                };
+                if !pat.matches_bytes(path, nm) {
+                    continue;
+                }
+                let Ok(p) = std::str::from_utf8(path) else {
+                    continue;
+                };
+                mine.push(Hit {
+                    path: p.to_owned(),
+                    id,
+                    generation: chunk.generation,
+                });
+                let n = found.fetch_add(1, Ordering::Relaxed) + 1;
+                if limits.first.is_none() && limits.max_items.is_some_and(|m| n > m) {
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
-            slot += 1;
-            r.spend(work);
         }
         mine
     };
     let parts: Vec<Collector> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let scan = &scan;
-                s.spawn(move || {
-                    background();
-                    scan(w * share, ((w + 1) * share).min(slots))
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..workers).map(|_| s.spawn(matcher)).collect();
+        let mut r = src.open();
+        let mut slot = 0;
+        loop {
+            let mut chunk = Chunk {
+                generation: 0,
+                arena: Vec::with_capacity(STEP * 64),
+                items: Vec::with_capacity(STEP),
+            };
+            let done = {
+                let t = &r.state().tree;
+                chunk.generation = t.generation();
+                let slots = t.dir_slots();
+                while slot < slots && chunk.items.len() < STEP {
+                    if let Some(d) = t.dir_at(slot) {
+                        copy_files(t, d, &mut chunk);
+                    }
+                    slot += 1;
+                }
+                slot >= slots
+            };
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            // Sending may wait for a matcher: never with the lock held.
+            let sent = r.unlocked(|| tx.send(chunk).is_ok());
+            if done || !sent {
+                break;
+            }
+        }
+        drop(r);
+        drop(tx);
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for p in parts {
         out.merge(p);
+    }
+}
+
+/// Appends the full paths of the files directly inside `d` to `chunk`.
+fn copy_files(t: &Tree, d: NodeId, chunk: &mut Chunk) {
+    let dir_start = chunk.arena.len();
+    if d != ROOT {
+        chunk.arena.extend_from_slice(t.path_of(d).as_bytes());
+    }
+    let dir_end = chunk.arena.len();
+    let mut first = true;
+    for c in t.children(d) {
+        if t.node(c).is_dir() {
+            continue;
+        }
+        let start = if first {
+            first = false;
+            dir_start
+        } else {
+            let s = chunk.arena.len();
+            chunk.arena.extend_from_within(dir_start..dir_end);
+            s
+        };
+        chunk.arena.push(b'/');
+        let name = chunk.arena.len();
+        chunk.arena.extend_from_slice(t.name_bytes(c));
+        let end = chunk.arena.len();
+        // Arenas stay far below 4 GiB (a step is a few thousand paths).
+        chunk.items.push((c, start as u32, name as u32, end as u32));
+    }
+    if first {
+        chunk.arena.truncate(dir_start);
     }
 }
 
