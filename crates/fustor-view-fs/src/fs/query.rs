@@ -133,24 +133,31 @@ impl FsState {
         lossless: bool,
     ) -> Result<Vec<u8>, QueryError> {
         let id = self.tree.lookup(path).ok_or(QueryError::NotFound)?;
+        let mut nodes = match (Depth::from(opts), self.tree.dir_data(id)) {
+            (_, None) | (Depth::Limited(0) | Depth::NoRecurse, _) => 1,
+            (Depth::Limited(1), Some(d)) => d.child_count as usize + 1,
+            (_, Some(d)) => (d.files + d.dirs + 1).min(1 << 14) as usize,
+        };
         if let Some(limit) = limit {
             let count = self.response_size(path, opts, limit)?;
             if count > limit {
                 return Err(QueryError::LimitExceeded { count, limit });
             }
+            nodes = count;
         }
-        let j = self.node_json(
-            id,
-            self.tree.path_of(id),
-            Depth::from(opts),
-            opts.only_path,
-            extra,
-        );
-        Ok(if lossless {
-            lossless::to_vec(&j).unwrap_or_default()
+        let path = self.tree.path_of(id);
+        // Sized once: growing a 300 KB listing by doubling copies it a dozen times.
+        let mut out = Vec::with_capacity(nodes.min(1 << 20) * (path.len() + 256));
+        let j = self.node_json(id, path, Depth::from(opts), opts.only_path, extra);
+        let written = if lossless {
+            lossless::to_writer(&mut out, &j)
         } else {
-            serde_json::to_vec(&j).unwrap_or_default()
-        })
+            serde_json::to_writer(&mut out, &j)
+        };
+        if written.is_err() {
+            out.clear();
+        }
+        Ok(out)
     }
 
     /// The tree as a `serde_json::Value` (for tests and embedding). Names keep the in-memory

@@ -448,11 +448,14 @@ fn by_name<R: Reader>(
     }
 }
 
-/// Files copied out of the tree for matching without the lock: full paths in one arena.
+/// Files copied out of the tree for matching without the lock: each directory's path once and
+/// the names of its files, in one arena (about 20 bytes per file instead of a full path).
 struct Chunk {
     generation: u64,
     arena: Vec<u8>,
-    /// (node, path start, name start, end) in `arena`.
+    /// (start, end) of each directory's path in `arena` ("" for the root).
+    dirs: Vec<(u32, u32)>,
+    /// (node, index into `dirs`, name start, name end).
     items: Vec<(NodeId, u32, u32, u32)>,
 }
 
@@ -484,17 +487,30 @@ fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
             if stop.load(Ordering::Relaxed) {
                 continue;
             }
-            for &(id, start, name, end) in &chunk.items {
-                let (start, name, end) = (start as usize, name as usize, end as usize);
-                let (Some(path), Some(nm)) =
-                    (chunk.arena.get(start..end), chunk.arena.get(name..end))
-                else {
+            let mut path: Vec<u8> = Vec::with_capacity(256);
+            let mut cur_dir = u32::MAX;
+            let mut base = 0;
+            for &(id, dir, start, end) in &chunk.items {
+                if dir != cur_dir {
+                    cur_dir = dir;
+                    path.clear();
+                    if let Some(&(a, b)) = chunk.dirs.get(dir as usize)
+                        && let Some(p) = chunk.arena.get(a as usize..b as usize)
+                    {
+                        path.extend_from_slice(p);
+                    }
+                    path.push(b'/');
+                    base = path.len();
+                }
+                let Some(nm) = chunk.arena.get(start as usize..end as usize) else {
                     continue;
                 };
-                if !pat.matches_bytes(path, nm) {
+                path.truncate(base);
+                path.extend_from_slice(nm);
+                if !pat.matches_bytes(&path, nm) {
                     continue;
                 }
-                let Ok(p) = std::str::from_utf8(path) else {
+                let Ok(p) = std::str::from_utf8(&path) else {
                     continue;
                 };
                 mine.push(Hit {
@@ -517,7 +533,8 @@ fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
         loop {
             let mut chunk = Chunk {
                 generation: 0,
-                arena: Vec::with_capacity(STEP * 64),
+                arena: Vec::with_capacity(STEP * 24),
+                dirs: Vec::new(),
                 items: Vec::with_capacity(STEP),
             };
             let done = {
@@ -550,35 +567,27 @@ fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
     }
 }
 
-/// Appends the full paths of the files directly inside `d` to `chunk`.
+/// Appends the path of `d` and the names of the files directly inside it to `chunk`.
 fn copy_files(t: &Tree, d: NodeId, chunk: &mut Chunk) {
-    let dir_start = chunk.arena.len();
-    if d != ROOT {
-        chunk.arena.extend_from_slice(t.path_of(d).as_bytes());
-    }
-    let dir_end = chunk.arena.len();
-    let mut first = true;
+    let mut dir = None;
     for c in t.children(d) {
         if t.node(c).is_dir() {
             continue;
         }
-        let start = if first {
-            first = false;
-            dir_start
-        } else {
-            let s = chunk.arena.len();
-            chunk.arena.extend_from_within(dir_start..dir_end);
-            s
-        };
-        chunk.arena.push(b'/');
-        let name = chunk.arena.len();
+        let dir = *dir.get_or_insert_with(|| {
+            let start = chunk.arena.len();
+            if d != ROOT {
+                chunk.arena.extend_from_slice(t.path_of(d).as_bytes());
+            }
+            // Arenas stay far below 4 GiB (a step is a few thousand names).
+            chunk.dirs.push((start as u32, chunk.arena.len() as u32));
+            (chunk.dirs.len() - 1) as u32
+        });
+        let start = chunk.arena.len();
         chunk.arena.extend_from_slice(t.name_bytes(c));
-        let end = chunk.arena.len();
-        // Arenas stay far below 4 GiB (a step is a few thousand paths).
-        chunk.items.push((c, start as u32, name as u32, end as u32));
-    }
-    if first {
-        chunk.arena.truncate(dir_start);
+        chunk
+            .items
+            .push((c, dir, start as u32, chunk.arena.len() as u32));
     }
 }
 
