@@ -304,15 +304,15 @@ fn nodes_with<R: Reader>(
     cap: u64,
 ) -> Option<(u64, Vec<NodeId>)> {
     let (mut weight, mut ids) = (0u64, Vec::new());
-    let mut b = 0;
+    let mut g = 0;
     loop {
         let mut work = 0;
         {
             let t = r.tree();
-            let blocks = t.name_blocks();
-            while b < blocks && work < STEP {
-                work += 1;
-                t.name_candidates(b, &piece.mask, |id| {
+            let groups = t.name_groups();
+            while g < groups && work < STEP {
+                work += 16;
+                t.name_candidates(g, &piece.mask, |id| {
                     work += 1;
                     let n = t.node(id);
                     if (files_only && n.is_dir())
@@ -323,12 +323,12 @@ fn nodes_with<R: Reader>(
                     weight += t.dir_data(id).map_or(1, |d| d.files.max(1));
                     ids.push(id);
                 });
-                b += 1;
+                g += 1;
             }
             if weight >= cap {
                 return None;
             }
-            if b >= blocks {
+            if g >= groups {
                 return Some((weight, ids));
             }
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 
 use super::childindex::ChildIndex;
-use super::nameindex::{Mask, NameIndex};
+use super::nameindex::{BLOCK, GROUP, Mask, NameIndex};
 use super::names::{NameArena, NameRef};
 
 pub type NodeId = u32;
@@ -614,22 +614,24 @@ impl Tree {
         self.generation = previous.generation + 1;
     }
 
-    /// Number of name-index blocks; block `b` covers node ids `b * 64 .. b * 64 + 64`.
-    pub fn name_blocks(&self) -> usize {
-        self.name_ix.block_count()
+    /// Number of name-index groups; group `g` covers node ids `g * 1024 .. (g + 1) * 1024`.
+    pub fn name_groups(&self) -> usize {
+        self.name_ix.group_count()
     }
 
-    /// The live nodes of block `b` whose name may contain the piece of `mask` (a superset: the
+    /// The live nodes of group `g` whose name may contain the piece of `mask` (a superset: the
     /// caller checks each name).
-    pub fn name_candidates(&self, b: usize, mask: &Mask, mut f: impl FnMut(NodeId)) {
-        if !self.name_ix.may_contain(b, mask) {
-            return;
-        }
-        let first = b * super::nameindex::BLOCK;
-        let last = (first + super::nameindex::BLOCK).min(self.nodes.len());
-        for id in first..last {
-            if self.nodes[id].live() && id != ROOT as usize {
-                f(id as NodeId);
+    pub fn name_candidates(&self, g: usize, mask: &Mask, mut f: impl FnMut(NodeId)) {
+        let mut blocks = self.name_ix.may_contain(g, mask);
+        while blocks != 0 {
+            let j = blocks.trailing_zeros() as usize;
+            blocks &= blocks - 1;
+            let first = (g * GROUP + j * BLOCK).max(1);
+            let last = (g * GROUP + (j + 1) * BLOCK).min(self.nodes.len());
+            for id in first..last {
+                if self.nodes[id].live() {
+                    f(id as NodeId);
+                }
             }
         }
     }
