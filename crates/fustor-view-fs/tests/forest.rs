@@ -425,3 +425,72 @@ fn diff_of_a_file_path_and_of_mixed_kinds() {
     let empty: Value = f.diff("/absent", None);
     assert_eq!(empty["difference_count"], 0);
 }
+
+fn deletes(paths: &[String]) -> Event<FsRow> {
+    Event::fs(
+        EventType::Delete,
+        MessageSource::Realtime,
+        paths.iter().map(|p| FsRow::delete(p.as_str())).collect(),
+    )
+}
+
+/// Issue 10: `diff` takes the member locks in steps, so the members' writers run while it
+/// walks. Directories deleted and re-created under it (their node ids freed and reused) must
+/// neither break the walk nor be compared through stale ids; once the writer stops, the copies
+/// compare equal.
+#[test]
+fn diff_survives_writers_between_its_steps() {
+    let f = std::sync::Arc::new(forest());
+    let paths: Vec<String> = (0..40)
+        .flat_map(|d| (0..300).map(move |i| format!("/r/d{d:02}/f{i:03}")))
+        .collect();
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    push(&f, "pa", files(&refs));
+    push(&f, "pb", files(&refs));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (f, stop, paths) = (f.clone(), stop.clone(), paths.clone());
+        std::thread::spawn(move || {
+            let ctx = ViewContext {
+                pipe_id: "pb",
+                session_id: "s",
+                agent_id: "",
+                source_uri: None,
+            };
+            let mut d = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let dir = format!("/r/d{:02}", d % 40);
+                f.apply(&[deletes(&[dir.clone()])], &ctx, now());
+                let again: Vec<&str> = paths
+                    .iter()
+                    .filter(|p| p.starts_with(&format!("{dir}/")))
+                    .map(String::as_str)
+                    .collect();
+                f.apply(
+                    &[Event::fs(
+                        EventType::Update,
+                        MessageSource::Realtime,
+                        files(&again),
+                    )],
+                    &ctx,
+                    now(),
+                );
+                d += 1;
+            }
+        })
+    };
+    for _ in 0..20 {
+        let v = f.diff("/r", Some(10));
+        let compared = v["compared_files"].as_u64().unwrap_or(0);
+        assert!(
+            compared >= 11_700,
+            "a deleted directory hides at most its 300 files: {v}"
+        );
+        assert!(compared <= 12_000, "{v}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let v = f.diff("/r", Some(10));
+    assert_eq!(v["difference_count"], 0, "{v}");
+    assert_eq!(v["compared_files"], 12_000);
+}

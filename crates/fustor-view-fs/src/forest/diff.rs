@@ -7,19 +7,31 @@
 //! every member that has it are gathered, sorted by name and grouped, so each file is visited
 //! once and no global path index is built (10 members × 1 million files would need gigabytes).
 //! Paths are only built for differences, and at most `max_items` differences are kept; the
-//! counts stay exact. The walk holds every member's read lock until it ends (a consistent
-//! comparison); writers of those trees wait for it, as they do for an fs `search`.
+//! counts stay exact. The walk takes every member's read lock one step (a few thousand entries)
+//! at a time and lets the members' writers in between steps, so comparing two 10M-file copies
+//! does not stall their realtime updates for seconds; a file changed while the walk runs may
+//! be compared before or after the change, like `diff -r` on live trees.
 
 use fustor_core::path::{normalize_query_path, split_parent};
 use serde_json::{Map, Value, json};
 
+use parking_lot::RwLockReadGuard;
+
 use super::view::ForestView;
 use crate::fs::config::EPS;
-use crate::fs::{FsState, NodeId};
+use crate::fs::{FsState, FsView, NodeId};
+
+/// Entries read between two chances for the members' writers.
+const STEP: usize = 4096;
+
+/// A directory to compare: its path and, per member holding it, the node and the member tree's
+/// generation when the node was read (see [`crate::fs::FsView`]: ids stay valid while it is
+/// unchanged).
+type Pending = (String, Vec<(usize, NodeId, u64)>);
 
 /// Accumulated differences.
 struct Diff<'a> {
-    states: &'a [&'a FsState],
+    views: &'a [&'a FsView],
     pipes: &'a [String],
     max: usize,
     listed: usize,
@@ -44,13 +56,13 @@ fn join(parent: &str, name: &str) -> String {
 
 impl<'a> Diff<'a> {
     /// One file path held (as a file) by `holders` (`(member, node)`, member order).
-    fn file(&mut self, parent: &str, name: &str, holders: &[(usize, NodeId)]) {
+    fn file(&mut self, states: &[&FsState], parent: &str, name: &str, holders: &[(usize, NodeId)]) {
         self.compared += 1;
-        let missing = holders.len() < self.states.len();
+        let missing = holders.len() < self.views.len();
         let (mut smin, mut smax) = (u64::MAX, 0u64);
         let (mut mmin, mut mmax) = (f64::INFINITY, f64::NEG_INFINITY);
         for &(m, id) in holders {
-            let n = self.states[m].tree.node(id);
+            let n = states[m].tree.node(id);
             smin = smin.min(n.size);
             smax = smax.max(n.size);
             mmin = mmin.min(n.mtime);
@@ -72,7 +84,7 @@ impl<'a> Diff<'a> {
             let members: Map<String, Value> = holders
                 .iter()
                 .map(|&(m, id)| {
-                    let n = self.states[m].tree.node(id);
+                    let n = states[m].tree.node(id);
                     (
                         self.pipes[m].clone(),
                         json!({"size": n.size, "modified_time": n.mtime}),
@@ -90,29 +102,53 @@ impl<'a> Diff<'a> {
     }
 
     /// Walks the directory `path` in every member of `holders`, depth-first in name order.
-    fn walk(&mut self, path: String, holders: Vec<(usize, NodeId)>) {
-        let mut stack = vec![(path, holders)];
-        let mut entries: Vec<(&'a str, usize, NodeId, bool)> = Vec::new();
+    fn walk(&mut self, path: String, holders: Vec<(usize, NodeId, u64)>) {
+        let mut stack: Vec<Pending> = vec![(path, holders)];
         let mut files: Vec<(usize, NodeId)> = Vec::new();
+        let mut guards: Vec<RwLockReadGuard<'_, FsState>> =
+            self.views.iter().map(|v| v.read()).collect();
+        let mut work = 0;
         while let Some((dir, holders)) = stack.pop() {
-            entries.clear();
-            for &(m, d) in &holders {
-                let st: &'a FsState = self.states[m];
+            if work >= STEP {
+                work = 0;
+                for g in guards.drain(..) {
+                    RwLockReadGuard::unlock_fair(g);
+                }
+                guards = self.views.iter().map(|v| v.read()).collect();
+            }
+            let states: Vec<&FsState> = guards.iter().map(|g| &**g).collect();
+            let mut entries: Vec<(&str, usize, NodeId, bool)> = Vec::new();
+            for (m, d, seen) in holders {
+                let st = states[m];
                 let tree = &st.tree;
+                // A member that changed since `d` was read is asked again by path.
+                let d = if seen == tree.generation() {
+                    d
+                } else {
+                    match st.lookup(&dir).filter(|&id| tree.node(id).is_dir()) {
+                        Some(id) => id,
+                        None => continue,
+                    }
+                };
                 for c in tree.children(d) {
                     entries.push((tree.name(c), m, c, tree.node(c).is_dir()));
                 }
             }
+            work += entries.len() + 1;
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
-            let mut subdirs: Vec<(String, Vec<(usize, NodeId)>)> = Vec::new();
+            let mut subdirs: Vec<Pending> = Vec::new();
             for run in entries.chunk_by(|a, b| a.0 == b.0) {
                 files.clear();
                 files.extend(run.iter().filter(|e| !e.3).map(|e| (e.1, e.2)));
                 if !files.is_empty() {
-                    self.file(&dir, run[0].0, &files);
+                    self.file(&states, &dir, run[0].0, &files);
                 }
                 if run.iter().any(|e| e.3) {
-                    let dirs = run.iter().filter(|e| e.3).map(|e| (e.1, e.2)).collect();
+                    let dirs = run
+                        .iter()
+                        .filter(|e| e.3)
+                        .map(|e| (e.1, e.2, states[e.1].tree.generation()))
+                        .collect();
                     subdirs.push((join(&dir, run[0].0), dirs));
                 }
             }
@@ -149,14 +185,13 @@ impl ForestView {
         });
         let absent: Vec<String> = absent.into_iter().map(|(p, _)| p).collect();
         let pipes: Vec<String> = members.iter().map(|(p, _)| p.clone()).collect();
-        let guards: Vec<_> = members.iter().map(|(_, t)| t.read()).collect();
-        let states: Vec<&FsState> = guards.iter().map(|g| &**g).collect();
+        let views: Vec<&FsView> = members.iter().map(|(_, t)| &**t).collect();
         let mut d = Diff {
-            states: &states,
+            views: &views,
             pipes: &pipes,
             max: max_items.unwrap_or(usize::MAX),
             listed: 0,
-            only_in: vec![Vec::new(); states.len()],
+            only_in: vec![Vec::new(); views.len()],
             mismatched: Vec::new(),
             compared: 0,
             differences: 0,
@@ -165,17 +200,21 @@ impl ForestView {
         };
         if let Some(norm) = norm_path {
             let (mut dirs, mut files) = (Vec::new(), Vec::new());
-            for (m, st) in states.iter().enumerate() {
-                if let Some(id) = st.lookup(&norm) {
-                    if st.tree.node(id).is_dir() {
-                        dirs.push((m, id));
-                    } else {
-                        files.push((m, id));
+            {
+                let guards: Vec<_> = views.iter().map(|v| v.read()).collect();
+                let states: Vec<&FsState> = guards.iter().map(|g| &**g).collect();
+                for (m, st) in states.iter().enumerate() {
+                    if let Some(id) = st.lookup(&norm) {
+                        if st.tree.node(id).is_dir() {
+                            dirs.push((m, id, st.tree.generation()));
+                        } else {
+                            files.push((m, id));
+                        }
                     }
                 }
-            }
-            if let (false, Some((parent, name))) = (files.is_empty(), split_parent(&norm)) {
-                d.file(parent, name, &files);
+                if let (false, Some((parent, name))) = (files.is_empty(), split_parent(&norm)) {
+                    d.file(&states, parent, name, &files);
+                }
             }
             if !dirs.is_empty() {
                 d.walk(norm, dirs);
