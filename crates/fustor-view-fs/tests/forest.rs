@@ -460,7 +460,7 @@ fn diff_survives_writers_between_its_steps() {
             let mut d = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let dir = format!("/r/d{:02}", d % 40);
-                f.apply(&[deletes(&[dir.clone()])], &ctx, now());
+                f.apply(&[deletes(std::slice::from_ref(&dir))], &ctx, now());
                 let again: Vec<&str> = paths
                     .iter()
                     .filter(|p| p.starts_with(&format!("{dir}/")))

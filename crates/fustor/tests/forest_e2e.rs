@@ -218,6 +218,24 @@ async fn s93_s94_s96_three_agents_best_copy_and_failover() {
     assert_eq!(data["children"].as_array().unwrap().len(), 100);
     assert_eq!(data["children"][0]["last_agent_id"], "agent-nfs-b");
 
+    // Every member's listing in one answer (sent as parts, members listed in parallel).
+    let t = get(&http, &format!("{main}/tree?path=/ds/run42&max_depth=1")).await;
+    let members = t["members"].as_object().unwrap();
+    assert_eq!(members.len(), 3, "{t}");
+    assert_eq!(
+        members["pipe-nfs-a"]["data"]["children"]
+            .as_array()
+            .map(Vec::len),
+        Some(50)
+    );
+    assert_eq!(
+        members["pipe-nfs-b"]["data"]["children"]
+            .as_array()
+            .map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(members["pipe-nfs-c"]["data"], Value::Null);
+
     // Which servers hold sample_042? A and B. What is missing where? 50 files only on B.
     let found = get(&http, &format!("{main}/search?pattern=**/sample_042.h5")).await;
     assert_eq!(

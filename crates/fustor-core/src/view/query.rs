@@ -107,6 +107,9 @@ pub enum Answer {
     /// Serialized JSON, names already escaped losslessly.
     Bytes(Vec<u8>),
     Value(Value),
+    /// Serialized JSON in parts sent one after the other, so large pieces made separately (the
+    /// members of a forest `tree`) are not copied into one buffer.
+    Parts(Vec<Vec<u8>>),
     /// A serialized list that may leave matches out (`search?limit=`).
     Page {
         json: Vec<u8>,

@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use fustor_core::view::{Answer, QueryError, QueryRoute, ViewQuery};
 use serde_json::json;
 
@@ -151,6 +152,11 @@ pub(super) fn answer(a: Answer) -> Response {
             ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
         }
         Answer::Value(v) => LosslessJson(v).into_response(),
+        Answer::Parts(parts) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::new(PartsBody(parts.into_iter().map(Bytes::from).collect())),
+        )
+            .into_response(),
         Answer::Page {
             json,
             total,
@@ -164,5 +170,28 @@ pub(super) fn answer(a: Answer) -> Response {
             json,
         )
             .into_response(),
+    }
+}
+
+/// A body sent as the parts of an [`Answer::Parts`], in order, without joining them.
+struct PartsBody(std::collections::VecDeque<Bytes>);
+
+impl axum::body::HttpBody for PartsBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
     }
 }

@@ -22,8 +22,8 @@ impl ViewQuery for ForestView {
 
     fn tree(&self, q: &TreeQuery<'_>) -> QueryResult<Answer> {
         let best = q.best.filter(|b| !b.is_empty());
-        Ok(Answer::Bytes(
-            self.tree_json(q.path, &q.options, best, q.limit),
+        Ok(Answer::Parts(
+            self.tree_parts(q.path, &q.options, best, q.limit),
         ))
     }
 

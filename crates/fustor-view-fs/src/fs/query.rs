@@ -147,7 +147,7 @@ impl FsState {
         }
         let path = self.tree.path_of(id);
         // Sized once: growing a 300 KB listing by doubling copies it a dozen times.
-        let mut out = Vec::with_capacity(nodes.min(1 << 20) * (path.len() + 256));
+        let mut out = Vec::with_capacity(nodes.min(1 << 20) * (path.len() + 384));
         let j = self.node_json(id, path, Depth::from(opts), opts.only_path, extra);
         let written = if lossless {
             lossless::to_writer(&mut out, &j)
