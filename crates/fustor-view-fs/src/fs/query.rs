@@ -1,6 +1,5 @@
 //! The read side of the fs view (`query-api.md` §3).
 
-use fustor_core::lossless;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -149,14 +148,7 @@ impl FsState {
         // Sized once: growing a 300 KB listing by doubling copies it a dozen times.
         let mut out = Vec::with_capacity(nodes.min(1 << 20) * (path.len() + 384));
         let j = self.node_json(id, path, Depth::from(opts), opts.only_path, extra);
-        let written = if lossless {
-            lossless::to_writer(&mut out, &j)
-        } else {
-            serde_json::to_writer(&mut out, &j)
-        };
-        if written.is_err() {
-            out.clear();
-        }
+        j.write_json(&mut out, lossless);
         Ok(out)
     }
 
@@ -252,9 +244,8 @@ impl FsState {
                 out.push(b',');
             }
             let node = self.node_json(id, h.path.clone(), Depth::Limited(0), false, &[]);
-            if lossless::to_writer(&mut *out, &node).is_ok() {
-                written += 1;
-            }
+            node.write_json(out, true);
+            written += 1;
         }
         written
     }
@@ -327,7 +318,10 @@ impl FsState {
         let additions: Vec<Value> = adds
             .into_iter()
             .filter_map(|(p, id)| {
-                serde_json::to_value(self.node_json(id, p, Depth::Limited(0), false, &[])).ok()
+                let mut out = Vec::with_capacity(256);
+                self.node_json(id, p, Depth::Limited(0), false, &[])
+                    .write_json(&mut out, false);
+                serde_json::from_slice(&out).ok()
             })
             .collect();
         let mut deletions: Vec<&str> = self.blind_deletions.iter().map(|s| s.as_ref()).collect();
