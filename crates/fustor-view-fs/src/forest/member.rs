@@ -30,6 +30,13 @@ pub(crate) fn error_json(msg: &str) -> Value {
     json!({"status": "error", "error": msg})
 }
 
+/// Cores available to this process, read once: `available_parallelism` reads the cgroup files
+/// on every call, which costs more than a small member query.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Runs `f` on every member, each call [`guarded`], on up to `available_parallelism` scoped
 /// threads when `parallel` (the caller knows whether the work pays for a spawn, ~20-50 µs).
 /// Results keep the order of `members` (pipe-id order).
@@ -40,31 +47,29 @@ pub(crate) fn per_member<T: Send>(
     f: impl Fn(&str, &FsView) -> T + Sync,
 ) -> Vec<Result<T, String>> {
     let one = |(pipe, tree): &(String, Arc<FsView>)| guarded(view, pipe, || f(pipe, tree));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = cores.min(members.len());
+    let workers = cores().min(members.len());
     if workers <= 1 || !parallel {
         return members.iter().map(one).collect();
     }
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<Result<T, String>>> = (0..members.len()).map(|_| None).collect();
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(m) = members.get(i) else { break };
+            done.push((i, one(m)));
+        }
+        done
+    };
+    // The calling thread takes a share too: one spawn fewer (~25 µs each here).
     let done: Vec<(usize, Result<T, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(m) = members.get(i) else { break };
-                        done.push((i, one(m)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut done = work();
+        for h in handles {
+            done.extend(h.join().unwrap_or_default());
+        }
+        done
     });
     for (i, r) in done {
         if let Some(slot) = slots.get_mut(i) {
