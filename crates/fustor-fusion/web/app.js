@@ -205,6 +205,11 @@
   }
 
   async function api(path, params) {
+    return (await request(path, params)).body;
+  }
+
+  // The body and the response headers (search answers say how many files matched).
+  async function request(path, params) {
     const url = new URL(path, window.location.origin);
     if (params) {
       url.search = Object.entries(params)
@@ -229,7 +234,7 @@
       const detail = body && typeof body === 'object' && 'detail' in body ? body.detail : text || resp.statusText;
       throw new ApiError(resp.status, detailText(detail) || `HTTP ${resp.status}`, resp.headers.get('Retry-After'), body);
     }
-    return body;
+    return { body, headers: resp.headers };
   }
 
   const viewUrl = (what) => `/api/v1/views/${encodeURIComponent(state.view)}/${what}`;
@@ -903,20 +908,23 @@
     const g = state.gen;
     el.hidden = false;
     clear(el).append(h('p', { class: 'muted' }, `Searching ${pattern} …`));
-    let list;
+    let list, total;
     try {
-      list = await api(viewUrl('search'), { pattern });
+      // The first MAX_ROWS paths in path order and the number of matches: a pattern that
+      // matches millions of files answers as fast as one that matches ten.
+      const r = await request(viewUrl('search'), { pattern, limit: MAX_ROWS });
+      list = Array.isArray(r.body) ? r.body : [];
+      total = Number(r.headers.get('X-Total-Count') ?? list.length);
     } catch (e) {
       if (g !== state.gen) return;
       panelError(el, e);
       return;
     }
     if (g !== state.gen) return;
-    list = Array.isArray(list) ? list : [];
     list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     clear(el);
     const head = h('div', { class: 'results-head' },
-      h('span', { id: 'search-count' }, `${fmtInt(list.length)} file${list.length === 1 ? '' : 's'} match “${pattern}”`),
+      h('span', { id: 'search-count' }, `${fmtInt(total)} file${total === 1 ? '' : 's'} match “${pattern}”`),
       h('button', { type: 'button', class: 'small', onclick: () => { el.hidden = true; } }, 'Close'));
     el.append(head);
     const ul = h('ul', { class: 'list results', id: 'search-list' });
@@ -927,7 +935,7 @@
         n.integrity_suspect ? h('span', { class: 'badge suspect' }, 'suspect') : null,
         n.agent_missing ? h('span', { class: 'badge noagent' }, 'no agent') : null));
     }
-    if (list.length > MAX_ROWS) ul.append(h('li', { class: 'muted' }, `… ${fmtInt(list.length - MAX_ROWS)} more; refine the pattern`));
+    if (total > list.length) ul.append(h('li', { class: 'muted' }, `… ${fmtInt(total - list.length)} more; refine the pattern`));
     el.append(ul);
   }
 
