@@ -9,6 +9,7 @@ use std::path::Path;
 use super::agent::AgentConfig;
 use super::de::KeyPath;
 use super::diag::{Diagnostic, Loaded};
+use super::driver::AgentDriverSchemas;
 use super::fusion::{FusionConfig, ViewDriverKind};
 
 impl AgentConfig {
@@ -63,8 +64,12 @@ pub(crate) fn redundant_message(a: &str, b: &str) -> String {
     format!("Redundant configuration: pipes {a} and {b} use the same source and sender")
 }
 
-/// Agent `validate` / pre-start checks (`configuration.md` §5).
-pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
+/// Agent `validate` / pre-start checks (`configuration.md` §5), with the registered drivers'
+/// checks of their `uri`.
+pub fn validate_agent(
+    loaded: &Loaded<AgentConfig>,
+    drivers: &AgentDriverSchemas,
+) -> Vec<Diagnostic> {
     let cfg = &loaded.config;
     let mut out = Vec::new();
     let err = |section: &str, id: &str, key: &str, msg: String| {
@@ -90,9 +95,20 @@ pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
             }
         }
     }
-    for (id, s) in cfg.senders.iter().filter(|(_, s)| s.driver == "fusion") {
-        if let Err(msg) = check_http_uri(&s.uri) {
+    for (id, s) in &cfg.senders {
+        let checked = drivers
+            .sender_schema(&s.driver)
+            .map(|d| d.check_uri(&s.uri));
+        if let Some(Err(msg)) = checked {
             out.push(err("senders", id, "uri", msg));
+        }
+    }
+    for (id, s) in &cfg.sources {
+        let checked = drivers
+            .source_schema(&s.driver)
+            .map(|d| d.check_uri(&s.uri));
+        if let Some(Err(msg)) = checked {
+            out.push(err("sources", id, "uri", msg));
         }
     }
     for (id, p) in &cfg.pipes {
@@ -137,7 +153,7 @@ fn endpoint_fields<T>(
 
 /// A Fusion receiver URL: `http(s)://host[:port][/path]`. Without this, `127.0.0.1:8102` passed
 /// `validate` and only failed when the pipe first tried to connect.
-pub(crate) fn check_http_uri(uri: &str) -> Result<(), String> {
+pub fn check_http_uri(uri: &str) -> Result<(), String> {
     let shown: String = uri.chars().take(80).collect();
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(format!(
