@@ -24,13 +24,7 @@ use serde_json::Value;
 
 pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_fustor-agent");
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use fustor_testkit::free_port;
 
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
