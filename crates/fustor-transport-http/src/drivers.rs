@@ -1,9 +1,9 @@
 //! Sender drivers keyed by their configured `driver` name, as Fusion's view registry: each
 //! driver owns one parameter type, read once from `driver_params`.
 
-use std::collections::BTreeMap;
-
-use fustor_core::config::{AgentDriverSchemas, DriverParams, ParamsSchema, SenderConfig};
+use fustor_core::config::{
+    AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema, SenderConfig,
+};
 
 use crate::{AnySender, SendError};
 
@@ -21,53 +21,36 @@ pub trait SenderDriver {
 
 type Build = fn(&SenderConfig) -> Result<AnySender, SendError>;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    schema: ParamsSchema,
-    build: Build,
-}
-
 #[derive(Clone, Default)]
-pub struct SenderDrivers {
-    entries: BTreeMap<&'static str, Entry>,
-}
+pub struct SenderDrivers(DriverTable<Build>);
 
 impl SenderDrivers {
     pub fn register<D: SenderDriver>(&mut self, name: &'static str) -> &mut Self {
         let schema = ParamsSchema::of::<D::Params>().with_uri_check(D::check_uri);
-        self.entries.insert(
-            name,
-            Entry {
-                schema,
-                build: build::<D>,
-            },
-        );
+        self.0.insert(name, schema, build::<D>);
         self
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.entries.keys().copied()
+        self.0.names()
     }
 
     /// The sender of a definition; its `driver_params` are read here, once.
     pub fn build(&self, cfg: &SenderConfig) -> Result<AnySender, SendError> {
-        match self.entries.get(cfg.driver.as_str()) {
-            Some(e) => (e.build)(cfg),
-            None => {
-                let known: Vec<String> = self.names().map(|n| format!("{n:?}")).collect();
-                Err(SendError::Config(format!(
-                    "unknown sender driver {:?} (expected {})",
-                    cfg.driver,
-                    known.join(" or ")
-                )))
-            }
-        }
+        let build = self.0.get(&cfg.driver).ok_or_else(|| {
+            SendError::Config(format!(
+                "unknown sender driver {:?} (expected {})",
+                cfg.driver,
+                self.0.expected()
+            ))
+        })?;
+        build(cfg)
     }
 
     /// Adds what the configuration loader checks of each driver.
     pub fn add_schemas(&self, out: &mut AgentDriverSchemas) {
-        for (name, e) in &self.entries {
-            out.sender(name, e.schema);
+        for (name, schema) in self.0.schemas() {
+            out.sender(name, schema);
         }
     }
 }

@@ -19,20 +19,18 @@ use fustor_source_fs::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use super::{Capabilities, SnapshotStream, Source, SourceDriver, SourceError, source_signature};
+use super::{Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError};
 use crate::backoff::Backoff;
 use crate::bus::EventBus;
 
 /// A running fs source.
 pub struct FsSource {
-    signature: String,
-    uri: String,
+    core: SourceCore,
     root: PathBuf,
     params: FsDriverParams,
     pattern: FilePattern,
     message_only: bool,
     scanner: Arc<RwLock<Scanner>>,
-    bus: Arc<EventBus>,
     realtime_ok: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     producer: Mutex<Option<JoinHandle<()>>>,
@@ -78,16 +76,13 @@ impl FsSource {
                 None
             }
         };
-        let capacity = usize::try_from(cfg.max_queue_size).unwrap_or(usize::MAX);
         let src = Arc::new(FsSource {
-            signature: source_signature(cfg),
-            uri: cfg.uri.clone(),
+            core: SourceCore::new(cfg),
             root,
             params,
             pattern,
             message_only,
             scanner: Arc::new(RwLock::new(scanner)),
-            bus: Arc::new(EventBus::new(capacity)),
             realtime_ok: Arc::new(AtomicBool::new(rt.is_some())),
             stop: Arc::new(AtomicBool::new(false)),
             producer: Mutex::new(None),
@@ -96,7 +91,7 @@ impl FsSource {
             root: src.root.clone(),
             params: src.params.clone(),
             scanner: src.scanner.clone(),
-            bus: src.bus.clone(),
+            bus: src.core.bus.clone(),
             realtime_ok: src.realtime_ok.clone(),
             stop: src.stop.clone(),
         };
@@ -253,16 +248,8 @@ impl Source for FsSource {
         }
     }
 
-    fn signature(&self) -> &str {
-        &self.signature
-    }
-
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn bus(&self) -> &Arc<EventBus> {
-        &self.bus
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
 
     fn realtime_ok(&self) -> bool {

@@ -10,10 +10,12 @@ mod fs;
 #[cfg(test)]
 mod null;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use fustor_core::config::{AgentDriverSchemas, DriverParams, ParamsSchema, SourceConfig};
+use fustor_core::config::{
+    AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema, SourceConfig,
+};
 use fustor_core::{Event, FsRow};
 use fustor_source_fs::FsError;
 
@@ -23,7 +25,7 @@ pub use fs::FsSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("source driver {driver:?} is not supported by this agent (known: {known})")]
+    #[error("source driver {driver:?} is not supported by this agent (expected {known})")]
     UnsupportedDriver { driver: String, known: String },
     #[error("invalid driver_params: {0}")]
     Params(String),
@@ -48,19 +50,45 @@ pub struct Capabilities {
 /// A snapshot: rows of the whole source, produced on a blocking thread.
 pub type SnapshotStream = Box<dyn Iterator<Item = Event<FsRow>> + Send>;
 
+/// What every running source has: its identity and its change stream.
+pub struct SourceCore {
+    signature: String,
+    uri: String,
+    bus: Arc<EventBus>,
+}
+
+impl SourceCore {
+    /// The bus holds `max_queue_size` events.
+    pub fn new(cfg: &SourceConfig) -> Self {
+        let capacity = usize::try_from(cfg.max_queue_size).unwrap_or(usize::MAX);
+        SourceCore {
+            signature: source_signature(cfg),
+            uri: cfg.uri.clone(),
+            bus: Arc::new(EventBus::new(capacity)),
+        }
+    }
+}
+
 /// A running source, shared by the pipes of its signature; dropping the last reference stops it
 /// (off the async threads, see [`release`]).
 pub trait Source: Send + Sync + 'static {
     /// Sent as the session's `source_type`.
     fn driver(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+    fn core(&self) -> &SourceCore;
     /// See [`source_signature`].
-    fn signature(&self) -> &str;
+    fn signature(&self) -> &str {
+        &self.core().signature
+    }
     /// The configured `uri` (sent as `client_info.source_uri`).
-    fn uri(&self) -> &str;
+    fn uri(&self) -> &str {
+        &self.core().uri
+    }
     /// The change stream: the driver puts realtime events here, each pipe reads at its own
     /// position.
-    fn bus(&self) -> &Arc<EventBus>;
+    fn bus(&self) -> &Arc<EventBus> {
+        &self.core().bus
+    }
     /// False while the change stream is down (degraded mode: pipes send `can_realtime=false`).
     fn realtime_ok(&self) -> bool;
     /// Blocking; the pipe calls it on the blocking pool.
@@ -89,50 +117,37 @@ pub trait SourceDriver {
 
 type Open = fn(&SourceConfig) -> Result<Arc<dyn Source>, SourceError>;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    schema: ParamsSchema,
-    open: Open,
-}
-
 /// Source drivers by configured `driver` name.
 #[derive(Clone, Default)]
-pub struct SourceDrivers {
-    entries: BTreeMap<&'static str, Entry>,
-}
+pub struct SourceDrivers(DriverTable<Open>);
 
 impl SourceDrivers {
     pub fn register<D: SourceDriver>(&mut self, name: &'static str) -> &mut Self {
         let schema = ParamsSchema::of::<D::Params>().with_uri_check(D::check_uri);
-        self.entries.insert(
-            name,
-            Entry {
-                schema,
-                open: open::<D>,
-            },
-        );
+        self.0.insert(name, schema, open::<D>);
         self
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.entries.keys().copied()
+        self.0.names()
     }
 
     /// Blocking: starts the source of a definition, reading its `driver_params` once.
     pub fn open(&self, cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
-        match self.entries.get(cfg.driver.as_str()) {
-            Some(e) => (e.open)(cfg),
-            None => Err(SourceError::UnsupportedDriver {
+        let open = self
+            .0
+            .get(&cfg.driver)
+            .ok_or_else(|| SourceError::UnsupportedDriver {
                 driver: cfg.driver.clone(),
-                known: self.names().collect::<Vec<_>>().join(", "),
-            }),
-        }
+                known: self.0.expected(),
+            })?;
+        open(cfg)
     }
 
     /// Adds what the configuration loader checks of each driver.
     pub fn add_schemas(&self, out: &mut AgentDriverSchemas) {
-        for (name, e) in &self.entries {
-            out.source(name, e.schema);
+        for (name, schema) in self.0.schemas() {
+            out.source(name, schema);
         }
     }
 }

@@ -12,17 +12,13 @@ use fustor_transport_http::EchoSender;
 use serde::Deserialize;
 
 use super::{
-    Capabilities, SnapshotStream, Source, SourceDriver, SourceError, SourceRegistry,
-    source_signature,
+    Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError, SourceRegistry,
 };
-use crate::bus::EventBus;
 use crate::drivers::{schemas_of, sender_drivers, source_drivers};
 use crate::pipe::{Pipe, PipeSpec};
 
 struct NullSource {
-    signature: String,
-    uri: String,
-    bus: Arc<EventBus>,
+    core: SourceCore,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,9 +38,7 @@ impl SourceDriver for NullSource {
 
     fn open(cfg: &SourceConfig, _params: NullParams) -> Result<Arc<dyn Source>, SourceError> {
         Ok(Arc::new(NullSource {
-            signature: source_signature(cfg),
-            uri: cfg.uri.clone(),
-            bus: Arc::new(EventBus::new(16)),
+            core: SourceCore::new(cfg),
         }))
     }
 }
@@ -56,14 +50,8 @@ impl Source for NullSource {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
-    fn signature(&self) -> &str {
-        &self.signature
-    }
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-    fn bus(&self) -> &Arc<EventBus> {
-        &self.bus
+    fn core(&self) -> &SourceCore {
+        &self.core
     }
     fn realtime_ok(&self) -> bool {
         true
@@ -116,7 +104,7 @@ async fn a_registered_null_source_validates_and_runs_a_pipe() {
     // Without the registration the driver is unknown to the agent.
     let cfg = loaded.config.sources["n"].clone();
     let err = SourceRegistry::new().acquire(&cfg).await.err().unwrap();
-    assert!(err.to_string().contains("known: fs"), "{err}");
+    assert!(err.to_string().contains("(expected \"fs\")"), "{err}");
 
     let registry = SourceRegistry::with_drivers(sources);
     let source = registry.acquire(&cfg).await.unwrap();

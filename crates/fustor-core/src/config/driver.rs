@@ -106,3 +106,43 @@ impl DriverShapes for AgentDriverSchemas {
         }
     }
 }
+
+/// Drivers of one kind by configured name: what the loader checks of each and how to build it
+/// (`F`, a constructor). Fusion's view registry, the agent's source and sender tables are this
+/// shape; a driver is one `insert`.
+#[derive(Clone)]
+pub struct DriverTable<F: Copy> {
+    entries: BTreeMap<&'static str, (ParamsSchema, F)>,
+}
+
+impl<F: Copy> Default for DriverTable<F> {
+    fn default() -> Self {
+        DriverTable {
+            entries: BTreeMap::new(),
+        }
+    }
+}
+
+impl<F: Copy> DriverTable<F> {
+    pub fn insert(&mut self, name: &'static str, schema: ParamsSchema, build: F) {
+        self.entries.insert(name, (schema, build));
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries.keys().copied()
+    }
+
+    pub fn get(&self, driver: &str) -> Option<F> {
+        self.entries.get(driver).map(|(_, f)| *f)
+    }
+
+    /// The registered names, quoted, for an "unknown driver" message.
+    pub fn expected(&self) -> String {
+        let names: Vec<String> = self.names().map(|n| format!("{n:?}")).collect();
+        names.join(" or ")
+    }
+
+    pub fn schemas(&self) -> impl Iterator<Item = (&'static str, ParamsSchema)> + '_ {
+        self.entries.iter().map(|(n, (s, _))| (*n, *s))
+    }
+}

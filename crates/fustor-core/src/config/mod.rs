@@ -41,7 +41,7 @@ pub use de::{
     interval_secs, opt_interval_secs, opt_thread_count,
 };
 pub use diag::{Diagnostic, Loaded, Severity};
-pub use driver::{AgentDriverSchemas, DriverParams, ParamsSchema};
+pub use driver::{AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema};
 pub use fusion::{
     ApiKeyEntry, ConsistencyParams, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RECEIVER_PORT,
     DEFAULT_SESSION_CLEANUP_INTERVAL, FsViewParams, FusionConfig, FusionPipeConfig, LimitParams,

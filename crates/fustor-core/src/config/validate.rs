@@ -9,7 +9,7 @@ use std::path::Path;
 use super::agent::AgentConfig;
 use super::de::KeyPath;
 use super::diag::{Diagnostic, Loaded};
-use super::driver::AgentDriverSchemas;
+use super::driver::{AgentDriverSchemas, ParamsSchema};
 use super::fusion::{FusionConfig, ViewDriverKind};
 
 impl AgentConfig {
@@ -79,36 +79,31 @@ pub fn validate_agent(
     for (section, items) in [
         (
             "sources",
-            endpoint_fields(&cfg.sources, |s| (&s.driver, &s.uri)),
+            endpoint_fields(
+                &cfg.sources,
+                |s| (&s.driver, &s.uri),
+                |d| drivers.source_schema(d),
+            ),
         ),
         (
             "senders",
-            endpoint_fields(&cfg.senders, |s| (&s.driver, &s.uri)),
+            endpoint_fields(
+                &cfg.senders,
+                |s| (&s.driver, &s.uri),
+                |d| drivers.sender_schema(d),
+            ),
         ),
     ] {
-        for (id, driver, uri) in items {
+        for (id, driver, uri, schema) in items {
             if driver.trim().is_empty() {
                 out.push(err(section, id, "driver", "must not be empty".into()));
             }
             if uri.trim().is_empty() {
                 out.push(err(section, id, "uri", "must not be empty".into()));
             }
-        }
-    }
-    for (id, s) in &cfg.senders {
-        let checked = drivers
-            .sender_schema(&s.driver)
-            .map(|d| d.check_uri(&s.uri));
-        if let Some(Err(msg)) = checked {
-            out.push(err("senders", id, "uri", msg));
-        }
-    }
-    for (id, s) in &cfg.sources {
-        let checked = drivers
-            .source_schema(&s.driver)
-            .map(|d| d.check_uri(&s.uri));
-        if let Some(Err(msg)) = checked {
-            out.push(err("sources", id, "uri", msg));
+            if let Some(Err(msg)) = schema.map(|d| d.check_uri(uri)) {
+                out.push(err(section, id, "uri", msg));
+            }
         }
     }
     for (id, p) in &cfg.pipes {
@@ -138,15 +133,17 @@ pub fn validate_agent(
     out
 }
 
-fn endpoint_fields<T>(
-    items: &BTreeMap<String, T>,
+/// `(id, driver, uri, the driver's schema if registered)` of each definition.
+fn endpoint_fields<'a, T>(
+    items: &'a BTreeMap<String, T>,
     f: impl Fn(&T) -> (&String, &String),
-) -> Vec<(&str, &str, &str)> {
+    schema: impl Fn(&str) -> Option<&'a ParamsSchema>,
+) -> Vec<(&'a str, &'a str, &'a str, Option<&'a ParamsSchema>)> {
     items
         .iter()
         .map(|(id, item)| {
             let (driver, uri) = f(item);
-            (id.as_str(), driver.as_str(), uri.as_str())
+            (id.as_str(), driver.as_str(), uri.as_str(), schema(driver))
         })
         .collect()
 }
