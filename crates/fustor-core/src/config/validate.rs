@@ -124,12 +124,7 @@ pub fn validate_agent(
             redundant_message(&a, &b),
         ));
     }
-    check_level(
-        cfg.logging.tracing_level().is_none(),
-        &cfg.logging.level,
-        &mut out,
-    );
-    check_log_format(&cfg.logging, &mut out);
+    check_logging(&cfg.logging, &mut out);
     out
 }
 
@@ -185,6 +180,12 @@ pub fn check_http_uri(uri: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `logging.level` and `logging.format`, the same for both daemons.
+fn check_logging(logging: &super::common::LoggingConfig, out: &mut Vec<Diagnostic>) {
+    check_level(logging.tracing_level().is_none(), &logging.level, out);
+    check_log_format(logging, out);
 }
 
 /// `logging.format`: `text` (the default) or `json`; a Python format string is tolerated.
@@ -356,12 +357,7 @@ pub fn validate_fusion_with(
         }
     }
     check_receivers(loaded, &mut out);
-    check_level(
-        cfg.logging.tracing_level().is_none(),
-        &cfg.logging.level,
-        &mut out,
-    );
-    check_log_format(&cfg.logging, &mut out);
+    check_logging(&cfg.logging, &mut out);
     out
 }
 
