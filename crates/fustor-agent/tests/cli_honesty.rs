@@ -38,11 +38,7 @@ impl Home {
             .env_remove("RUST_LOG")
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = fustor_testkit::output_text(&out);
         (out, text)
     }
 

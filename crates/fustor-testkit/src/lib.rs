@@ -5,7 +5,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A port that was free a moment ago on 127.0.0.1 (0 if none could be bound).
@@ -119,4 +119,42 @@ pub fn alive(pid: i32) -> bool {
         .args(["-0", &pid.to_string()])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// SIGTERM, up to `grace` for the process to exit, then SIGKILL: how a test stops a daemon it
+/// spawned, giving it the chance to shut down cleanly first.
+pub fn terminate(child: &mut Child, grace: Duration) {
+    let _ = fustor_core::process::signal(child.id() as i32, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// stdout then stderr of a finished command, as text (what a CLI test matches on).
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Percent-encodes a query value (paths and glob patterns); `/` stays readable.
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -280,18 +280,7 @@ impl Drop for Fusion {
 }
 
 /// Percent-encodes a path for a query string.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use fustor_testkit::encode_query as encode;
 
 // ------------------------------------------------------------------------------------- Agent
 
@@ -398,16 +387,7 @@ impl AgentProc {
     /// SIGTERM, wait up to 10 s, then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = fustor_core::process::signal(c.id() as i32, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            fustor_testkit::terminate(&mut c, Duration::from_secs(10));
         }
     }
 

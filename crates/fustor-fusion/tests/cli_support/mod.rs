@@ -18,11 +18,7 @@ pub fn run(home: &Path, args: &[&str]) -> (Output, String) {
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = fustor_testkit::output_text(&out);
     (out, text)
 }
 
