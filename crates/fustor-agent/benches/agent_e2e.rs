@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fustor_source_fs::{FsDriverParams, Scanner};
+use fustor_testkit::{free_port, terminate};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fustor-agent");
 
@@ -43,14 +44,6 @@ fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------------------- /proc figures
@@ -229,18 +222,7 @@ impl Fusion {
 impl Drop for Fusion {
     fn drop(&mut self) {
         match self.kind.take() {
-            Some(FusionKind::Proc(mut c)) => {
-                let _ = fustor_core::process::signal(c.id() as i32, rustix::process::Signal::TERM);
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if let Ok(Some(_)) = c.try_wait() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            Some(FusionKind::Proc(mut c)) => terminate(&mut c, Duration::from_secs(10)),
             Some(FusionKind::InProcess { rt, server }) => {
                 rt.block_on(server.shutdown());
                 drop(server);
@@ -316,16 +298,7 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = fustor_core::process::signal(self.child.id() as i32, rustix::process::Signal::TERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, Duration::from_secs(10));
     }
 }
 

@@ -16,10 +16,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use fustor_core::config::{
-    AgentConfig, ConfigSignature, Daemon, Diagnostic, FustorPaths, agent_reload_plan,
-    agent_start_selection, load_agent, validate_agent,
+    AgentConfig, AgentDriverSchemas, ConfigSignature, Daemon, Diagnostic, FustorPaths,
+    agent_reload_plan, agent_start_selection, load_agent, validate_agent,
 };
-use fustor_transport_http::{AnySender, SendError};
+use fustor_transport_http::{AnySender, SendError, SenderDrivers};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -90,6 +90,9 @@ pub struct Agent {
     config: AgentConfig,
     signature: ConfigSignature,
     sources: Arc<SourceRegistry>,
+    senders: SenderDrivers,
+    /// What loading and validating check of the registered drivers.
+    schemas: AgentDriverSchemas,
     pipes: BTreeMap<String, Pipe<AnySender>>,
     req_tx: mpsc::UnboundedSender<AppRequest>,
     req_rx: mpsc::UnboundedReceiver<AppRequest>,
@@ -110,8 +113,9 @@ impl Agent {
             path: dir.display().to_string(),
             source,
         })?;
-        let mut loaded = load_agent(&opts.paths);
-        let extra = validate_agent(&loaded);
+        let schemas = crate::drivers::config_schemas();
+        let mut loaded = load_agent(&opts.paths, &schemas);
+        let extra = validate_agent(&loaded, &schemas);
         loaded.diagnostics.extend(extra);
         for d in loaded.diagnostics.iter().filter(|d| !d.is_error()) {
             tracing::warn!("config: {d}");
@@ -149,6 +153,8 @@ impl Agent {
             signature: config.signature(),
             config,
             sources: Arc::new(SourceRegistry::new()),
+            senders: crate::drivers::sender_drivers(),
+            schemas,
             pipes: BTreeMap::new(),
             req_tx,
             req_rx,
@@ -195,10 +201,13 @@ impl Agent {
             .senders
             .get(&pipe.sender)
             .ok_or_else(|| AgentError::UnknownPipe(id.to_string()))?;
-        let sender = AnySender::from_config(sender_cfg).map_err(|source| AgentError::Sender {
-            pipe: id.to_string(),
-            source,
-        })?;
+        let sender = self
+            .senders
+            .build(sender_cfg)
+            .map_err(|source| AgentError::Sender {
+                pipe: id.to_string(),
+                source,
+            })?;
         let source =
             self.sources
                 .acquire(source_cfg)
@@ -228,7 +237,8 @@ impl Agent {
     /// the others running untouched.
     pub async fn reload(&mut self) -> ReloadOutcome {
         let paths = self.paths.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load_agent(&paths)).await {
+        let schemas = self.schemas.clone();
+        let loaded = match tokio::task::spawn_blocking(move || load_agent(&paths, &schemas)).await {
             Ok(l) => l,
             Err(e) => return ReloadOutcome::Refused(e.to_string()),
         };

@@ -4,8 +4,9 @@
 //!   pipes, hot-reloads, stops and writes `agent-state.json`.
 //! * [`Pipe`]: one AgentPipe — session, heartbeat, snapshot, audits, sentinel, realtime sync
 //!   and commands against a [`fustor_transport_http::Sender`].
-//! * [`FsSource`] / [`SourceRegistry`]: one `fs` driver and one [`EventBus`] per source,
-//!   shared by the pipes of that source and reference-counted.
+//! * [`Source`] / [`SourceRegistry`]: one running source driver and one [`EventBus`] per
+//!   source, shared by the pipes of that source and reference-counted.
+//! * [`drivers`]: the source and sender drivers by configured name.
 //!
 //! Improvements over the reference are marked where they happen: sequence-numbered bus
 //! positions, overflow turned into targeted rescans, exactly one snapshot per session, the
@@ -15,6 +16,7 @@ pub mod agent_id;
 pub mod app;
 pub mod backoff;
 pub mod bus;
+pub mod drivers;
 pub mod pipe;
 pub mod rescan;
 pub mod source;
@@ -24,5 +26,5 @@ pub use app::{Agent, AgentError, AgentOptions, ReloadOutcome};
 pub use backoff::Backoff;
 pub use bus::{EventBus, RescanSet};
 pub use pipe::{AppRequest, BATCH_EVENTS, Pipe, PipeSpec};
-pub use source::{FsSource, SourceError, SourceRegistry};
+pub use source::{Capabilities, FsSource, Source, SourceError, SourceRegistry};
 pub use state::{PipeState, PipeStatus};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fustor_agent::{Agent, AgentOptions};
+use fustor_agent::{Agent, AgentOptions, drivers};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
 use fustor_core::outln;
 use fustor_core::process::PidFile;
@@ -136,7 +136,7 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status { pipe } => status(paths, pipe),
         Cmd::List => {
-            let loaded = load_agent(paths);
+            let loaded = load_agent(paths, &drivers::config_schemas());
             let cfg = &loaded.config;
             outln!("{:<24} {:<10} SOURCE", "PIPE ID", "STATUS");
             for (id, p) in &cfg.pipes {
@@ -175,8 +175,9 @@ fn shell(paths: &FustorPaths) -> Shell {
 }
 
 fn checked(paths: &FustorPaths) -> Loaded<AgentConfig> {
-    let mut loaded = load_agent(paths);
-    let extra = validate_agent(&loaded);
+    let schemas = drivers::config_schemas();
+    let mut loaded = load_agent(paths, &schemas);
+    let extra = validate_agent(&loaded, &schemas);
     loaded.diagnostics.extend(extra);
     loaded
 }
@@ -320,7 +321,7 @@ fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode>
     let Some(id) = pipe else {
         return Ok(running);
     };
-    let loaded = load_agent(paths);
+    let loaded = load_agent(paths, &drivers::config_schemas());
     let cfg = &loaded.config;
     let Some(p) = cfg.pipes.get(&id) else {
         outln!("Pipe {id:?} is not defined in the configuration.");

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use fustor_testkit::alive;
+
 const BIN: &str = env!("CARGO_BIN_EXE_fustor-agent");
 
 struct Home {
@@ -36,18 +38,12 @@ impl Home {
             .env_remove("RUST_LOG")
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = fustor_testkit::output_text(&out);
         (out, text)
     }
 
     fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.path.join("agent.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        fustor_testkit::pid_in(&self.path.join("agent.pid"))
     }
 
     /// An echo pipe over `data/`: runs without any Fusion.
@@ -67,13 +63,6 @@ impl Drop for Home {
                 .status();
         }
     }
-}
-
-fn alive(pid: i32) -> bool {
-    Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

@@ -9,10 +9,11 @@
 mod mutate;
 
 use fustor_agent::Backoff;
-use fustor_agent::source::fs_driver_params;
-use fustor_core::config::{AgentConfig, load_agent_dir, validate_agent};
+use fustor_agent::drivers::{config_schemas, sender_drivers};
+use fustor_core::config::{AgentConfig, DriverParams, load_agent_dir, validate_agent};
 use fustor_core::time::duration_from_secs;
-use fustor_transport_http::FusionSender;
+use fustor_source_fs::FsDriverParams;
+use fustor_transport_http::{FusionParams, FusionSender};
 use mutate::{Rng, mutate, never_panics, yaml_blocks};
 
 /// At least the 100 per example; loading is cheap, so more.
@@ -66,21 +67,21 @@ pipes:
 
 fn exercise(cfg: &AgentConfig) {
     for s in cfg.senders.values() {
-        if let Ok(t) = s.http_timeout_secs() {
-            let _ = duration_from_secs(t);
+        if let Ok(p) = FusionParams::from_params(&s.driver_params) {
+            let _ = duration_from_secs(p.timeout);
         }
         if s.driver == "fusion" {
             let _ = FusionSender::from_config(s);
         }
+        let _ = sender_drivers().build(s);
     }
     for s in cfg.sources.values() {
-        if let Ok(p) = s.fs_params() {
+        if let Ok(p) = FsDriverParams::from_params(&s.driver_params) {
             let _ = duration_from_secs(p.throttle_interval_sec);
             let _ = duration_from_secs(p.max_sync_delay_seconds);
             let _ = duration_from_secs(p.min_monitoring_window_days * 86_400.0);
-            let _ = p.scan_workers();
+            let _ = p.max_scan_workers;
         }
-        let _ = fs_driver_params(s);
     }
     for p in cfg.pipes.values() {
         let b = Backoff::from_pipe(p);
@@ -104,14 +105,15 @@ fn fuzz_300_mutations_per_agent_example_never_panic() {
     let dir = tmp.path().join("agent-config");
     std::fs::create_dir_all(&dir).unwrap();
     let mut valid = 0;
+    let schemas = config_schemas();
     for (n, doc) in examples().iter().enumerate() {
         let mut rng = Rng::new(n as u64 + 101);
         for _ in 0..MUTATIONS {
             let text = mutate(doc, &mut rng);
             std::fs::write(dir.join("default.yaml"), &text).unwrap();
             never_panics("agent load/validate", &text, || {
-                let mut loaded = load_agent_dir(&dir);
-                let v = validate_agent(&loaded);
+                let mut loaded = load_agent_dir(&dir, &schemas);
+                let v = validate_agent(&loaded, &schemas);
                 loaded.diagnostics.extend(v);
                 if !loaded.has_errors() {
                     valid += 1;

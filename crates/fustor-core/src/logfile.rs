@@ -55,11 +55,15 @@ impl Inner {
         if self.backups > 0 {
             std::fs::rename(&self.path, backup(&self.path, 1))?;
         }
+        // Append mode, like the first open: an external `logrotate copytruncate` then makes the
+        // next line land at the start of the emptied file, not at the old offset behind a hole.
         self.file = OpenOptions::new()
             .create(true)
-            .write(true)
-            .truncate(true)
+            .append(true)
             .open(&self.path)?;
+        if self.backups == 0 {
+            self.file.set_len(0)?;
+        }
         self.written = 0;
         Ok(())
     }
@@ -115,5 +119,43 @@ mod tests {
         assert!(backup(&path, 2).exists());
         assert!(!backup(&path, 3).exists());
         assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+    }
+
+    /// `logrotate copytruncate` empties the file under the daemon: the next line must start the
+    /// file again, before and after our own rotation.
+    #[test]
+    fn an_external_truncation_leaves_no_hole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut f = RotatingFile::open(&path, 100, 1).unwrap();
+        for i in 0..3 {
+            writeln!(f, "{i:060}").unwrap();
+        }
+        assert!(backup(&path, 1).exists(), "rotated once");
+        for _ in 0..2 {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            writeln!(f, "after").unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+        }
+    }
+
+    #[test]
+    fn without_backups_rotation_empties_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut f = RotatingFile::open(&path, 100, 0).unwrap();
+        for i in 0..3 {
+            // One write per line, as the log layer does (`writeln!` writes padding apart).
+            f.write_all(format!("{i:060}\n").as_bytes()).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{:060}\n", 2)
+        );
     }
 }

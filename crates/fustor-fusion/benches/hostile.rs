@@ -11,82 +11,28 @@
 #![allow(clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use fustor_testkit::{FusionProcess, env_usize, fusion_bin, proc_status_mb};
 
 const BODY: usize = 60_000_000;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-struct Fusion {
-    child: Child,
-    main: u16,
-    recv: u16,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for Fusion {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_fusion() -> Fusion {
-    let home = tempfile::tempdir().expect("tempdir");
-    let (main, recv) = (free_port(), free_port());
-    let dir = home.path().join("fusion-config");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    let y = format!(
-        "host: 127.0.0.1\nport: {main}\nreceivers:\n  r: {{port: {recv}, bind_host: 127.0.0.1, api_keys: [{{key: k0, pipe_id: p0}}]}}\n\
-         views:\n  p0: {{driver: fs, api_keys: [q0]}}\npipes:\n  p0: {{receiver: r, views: [p0], session_timeout_seconds: 600}}\n"
-    );
-    std::fs::write(dir.join("default.yaml"), y).expect("config");
-    let bin = std::env::var("FUSION_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fustor-fusion").to_string());
-    let child = Command::new(bin)
-        .arg("--home")
-        .arg(home.path())
-        .args(["start", "--no-console-log"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fusion");
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", recv)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Fusion {
-        child,
-        main,
-        recv,
-        _home: home,
-    }
+/// The real binary with one pipe `p0` (agent key `k0`, query key `q0`).
+fn start_fusion() -> FusionProcess {
+    FusionProcess::start(
+        &fusion_bin(env!("CARGO_BIN_EXE_fustor-fusion")),
+        |main, recv| {
+            format!(
+                "host: 127.0.0.1\nport: {main}\nreceivers:\n  r: {{port: {recv}, bind_host: 127.0.0.1, api_keys: [{{key: k0, pipe_id: p0}}]}}\n\
+             views:\n  p0: {{driver: fs, api_keys: [q0]}}\npipes:\n  p0: {{receiver: r, views: [p0], session_timeout_seconds: 600}}\n"
+            )
+        },
+    )
 }
 
 fn status_mb(pid: u32, field: &str) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_status_mb(pid, field)
 }
 
 /// Sends a request whose body is `len` bytes (streamed in 1 MB writes) and returns the status
@@ -196,9 +142,9 @@ fn memory_case(
     ingest: bool,
 ) {
     let f = start_fusion();
-    let pid = f.child.id();
+    let pid = f.pid();
     std::thread::sleep(Duration::from_secs(1));
-    let sid = open_session(f.recv);
+    let sid = open_session(f.recv_port);
     let idle = status_mb(pid, "VmRSS:");
     let path = if ingest {
         format!("/api/v1/pipe/ingest/{sid}/events")
@@ -206,7 +152,7 @@ fn memory_case(
         "/api/v1/pipe/session/".to_string()
     };
     let t = Instant::now();
-    let codes = flood(f.recv, &path, key, n, len, frame);
+    let codes = flood(f.recv_port, &path, key, n, len, frame);
     println!(
         "hostile {name} bodies={n}x{}MB codes={codes} secs={:.1} idle_mb={idle:.0} peak_above_idle_mb={:.0} rss_after_mb={:.0}",
         len / 1_000_000,
@@ -217,7 +163,7 @@ fn memory_case(
 }
 
 fn memory_phase() {
-    let bodies = env("BODIES", 60);
+    let bodies = env_usize("BODIES", 60);
     memory_case(
         "wrong_key_ingest",
         bodies,
@@ -251,15 +197,19 @@ fn memory_phase() {
 }
 
 fn connection_phase() {
-    let (slow, idle_n, wait) = (env("SLOW", 1000), env("IDLE", 2000), env("WAIT_SECS", 40));
+    let (slow, idle_n, wait) = (
+        env_usize("SLOW", 1000),
+        env_usize("IDLE", 2000),
+        env_usize("WAIT_SECS", 40),
+    );
     let f = start_fusion();
     std::thread::sleep(Duration::from_secs(1));
     let base: Vec<f64> = (0..20)
-        .filter_map(|_| get_ms(f.main, "/api/v1/views/p0/stats", "q0"))
+        .filter_map(|_| get_ms(f.main_port, "/api/v1/views/p0/stats", "q0"))
         .collect();
     let mut socks = Vec::new();
     for i in 0..slow + idle_n {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", f.recv)) {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", f.recv_port)) {
             if i < slow {
                 let _ = s.write_all(b"POST /api/v1/pipe/session/ HTTP/1.1\r\nHost: x\r\n");
             }
@@ -274,7 +224,7 @@ fn connection_phase() {
             let _ = s.write_all(b"X");
             let _ = i;
         }
-        lat.push(get_ms(f.main, "/api/v1/views/p0/stats", "q0").unwrap_or(f64::INFINITY));
+        lat.push(get_ms(f.main_port, "/api/v1/views/p0/stats", "q0").unwrap_or(f64::INFINITY));
         std::thread::sleep(Duration::from_secs(1));
     }
     // Count the connections the server has closed.

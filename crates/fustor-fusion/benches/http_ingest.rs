@@ -13,103 +13,56 @@
 #![allow(clippy::expect_used)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use fustor_testkit::{FusionProcess, env_usize, fusion_bin, proc_status_mb};
 use serde_json::{Value, json};
 
 const BATCH: usize = 1000;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
+/// The real binary with `pipes` pipes `p<i>` (agent key `k<i>`, view `p<i>`, query key `q<i>`).
 struct Fusion {
-    child: Child,
+    proc: FusionProcess,
     main: String,
     recv: String,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for Fusion {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_fusion(pipes: usize) -> Fusion {
-    let home = tempfile::tempdir().expect("tempdir");
-    let (mp, rp) = (free_port(), free_port());
-    let dir = home.path().join("fusion-config");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    let mut y = format!(
-        "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
-    );
-    for i in 0..pipes {
-        y.push_str(&format!("{{key: k{i}, pipe_id: p{i}}},"));
-    }
-    y.push_str("]}\nviews:\n");
-    for i in 0..pipes {
-        y.push_str(&format!(
-            "  p{i}: {{driver: fs, api_keys: [q{i}], driver_params: {{max_tree_items: 0}}}}\n"
-        ));
-    }
-    y.push_str("pipes:\n");
-    for i in 0..pipes {
-        y.push_str(&format!(
-            "  p{i}: {{receiver: r, views: [p{i}], session_timeout_seconds: 600}}\n"
-        ));
-    }
-    std::fs::write(dir.join("default.yaml"), y).expect("config");
-    // `FUSION_BIN` probes another build (e.g. the previous release) under the same load.
-    let bin = std::env::var("FUSION_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fustor-fusion").to_string());
-    let child = Command::new(bin)
-        .arg("--home")
-        .arg(home.path())
-        .args(["start", "--no-console-log"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fusion");
-    let f = Fusion {
-        child,
-        main: format!("http://127.0.0.1:{mp}"),
-        recv: format!("http://127.0.0.1:{rp}"),
-        _home: home,
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", rp)).is_ok() {
-            break;
+    let yaml = |mp: u16, rp: u16| {
+        let mut y = format!(
+            "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
+        );
+        for i in 0..pipes {
+            y.push_str(&format!("{{key: k{i}, pipe_id: p{i}}},"));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        y.push_str("]}\nviews:\n");
+        for i in 0..pipes {
+            y.push_str(&format!(
+                "  p{i}: {{driver: fs, api_keys: [q{i}], driver_params: {{max_tree_items: 0}}}}\n"
+            ));
+        }
+        y.push_str("pipes:\n");
+        for i in 0..pipes {
+            y.push_str(&format!(
+                "  p{i}: {{receiver: r, views: [p{i}], session_timeout_seconds: 600}}\n"
+            ));
+        }
+        y
+    };
+    // `FUSION_BIN` probes another build (e.g. the previous release) under the same load.
+    let proc = FusionProcess::start(&fusion_bin(env!("CARGO_BIN_EXE_fustor-fusion")), yaml);
+    Fusion {
+        main: format!("http://127.0.0.1:{}", proc.main_port),
+        recv: format!("http://127.0.0.1:{}", proc.recv_port),
+        proc,
     }
-    f
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_status_mb(pid, "VmRSS:")
 }
 
 /// One snapshot batch body of `BATCH` rows (10 events x 100), paths unique per (pipe, batch).
@@ -210,7 +163,7 @@ async fn ingest_run(pipes: usize, rows_per_pipe: usize) {
     println!(
         "http_ingest pipes={pipes} rows={total} secs={secs:.2} rows_per_sec={:.0} fusion_rss_mb={:.0}",
         total as f64 / secs,
-        rss_mb(f.child.id())
+        rss_mb(f.proc.pid())
     );
 }
 
@@ -288,7 +241,7 @@ async fn rss_run(files: usize) {
     let f = start_fusion(1);
     let c = reqwest::Client::new();
     let sid = session(&c, &f, "k0").await;
-    let base = rss_mb(f.child.id());
+    let base = rss_mb(f.proc.pid());
     let t = Instant::now();
     let n = push_all(
         c,
@@ -299,7 +252,7 @@ async fn rss_run(files: usize) {
     )
     .await;
     let secs = t.elapsed().as_secs_f64();
-    let rss = rss_mb(f.child.id());
+    let rss = rss_mb(f.proc.pid());
     println!(
         "fusion_rss files={n} load_secs={secs:.1} rows_per_sec={:.0} rss_mb={rss:.0} bytes_per_file={:.1}",
         n as f64 / secs,
@@ -308,13 +261,13 @@ async fn rss_run(files: usize) {
 }
 
 fn main() {
-    let rows = env("ROWS", 1_000_000);
+    let rows = env_usize("ROWS", 1_000_000);
     let levels: Vec<usize> = std::env::var("PIPES")
         .unwrap_or_else(|_| "1,2,4".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let rss_files = env("RSS_FILES", 0);
+    let rss_files = env_usize("RSS_FILES", 0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

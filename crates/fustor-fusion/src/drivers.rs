@@ -23,4 +23,4 @@ pub fn view_driver_names() -> Vec<&'static str> {
 }
 
 #[cfg(test)]
-mod null;
+pub(crate) mod null;

@@ -32,13 +32,14 @@ pub struct PipeStats {
     pub queued_batches: AtomicU64,
 }
 
+/// Fields in alphabetical order, the order of the `json!` map it replaced (`state::PipeDto`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PipeStatsView {
-    pub events_received: u64,
-    pub events_processed: u64,
-    pub sessions_created: u64,
-    pub sessions_closed: u64,
     pub errors: u64,
+    pub events_processed: u64,
+    pub events_received: u64,
+    pub sessions_closed: u64,
+    pub sessions_created: u64,
 }
 
 impl PipeStats {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig};
 use fustor_core::view::{ViewDriver, ViewRegistry};
 use parking_lot::{Mutex, RwLock};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::jobs::JobManager;
 use crate::limits::Limits;
-use crate::pipe::FusionPipe;
+use crate::pipe::{FusionPipe, PipeStatsView};
 use crate::sessions::SessionManager;
 
 pub struct ViewEntry {
@@ -316,9 +316,32 @@ impl Fusion {
 }
 
 /// `GET /api/v1/pipe/pipes` entry (`wire-protocol.md` §10).
-/// `leader_session` is a session id, i.e. what a writer needs: it is shown only to a caller whose
-/// key belongs to this pipe or one of its views.
-pub fn pipe_dto(f: &Fusion, p: &PipeEntry, show_session: bool) -> Value {
+///
+/// Fields are in alphabetical order: the answer used to be a `json!` map, which serde_json
+/// sorts, and clients diffing the text should see the same bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipeDto {
+    pub active_sessions: usize,
+    pub id: String,
+    pub info: String,
+    /// Shown only to a caller whose key belongs to this pipe or one of its views: a session id
+    /// is what a writer needs.
+    pub leader_session: Option<String>,
+    pub queue_size: u64,
+    pub state: PipeRunState,
+    pub statistics: PipeStatsView,
+    pub view_handlers: Vec<String>,
+    pub view_id: Option<String>,
+}
+
+/// A configured pipe always runs; the state exists for the reference's clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PipeRunState {
+    Running,
+}
+
+pub fn pipe_dto(f: &Fusion, p: &PipeEntry, show_session: bool) -> PipeDto {
     let active = f
         .sessions
         .ids()
@@ -326,15 +349,61 @@ pub fn pipe_dto(f: &Fusion, p: &PipeEntry, show_session: bool) -> Value {
         .filter_map(|id| f.sessions.get(id))
         .filter(|s| s.spec.pipe_id == p.id)
         .count();
-    serde_json::json!({
-        "id": p.id,
-        "view_id": p.views.first(),
-        "state": "RUNNING",
-        "info": format!("receiver={}, views={}", p.cfg.receiver, p.views.join(",")),
-        "view_handlers": p.views,
-        "active_sessions": active,
-        "leader_session": if show_session { f.sessions.leader_of(&p.election_key) } else { None },
-        "statistics": p.pipe.stats.view(),
-        "queue_size": p.pipe.queue_len(),
-    })
+    PipeDto {
+        active_sessions: active,
+        id: p.id.clone(),
+        info: format!("receiver={}, views={}", p.cfg.receiver, p.views.join(",")),
+        leader_session: if show_session {
+            f.sessions.leader_of(&p.election_key)
+        } else {
+            None
+        },
+        queue_size: p.pipe.queue_len(),
+        state: PipeRunState::Running,
+        statistics: p.pipe.stats.view(),
+        view_handlers: p.views.clone(),
+        view_id: p.views.first().cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed answer is the text the `json!` map produced: same keys, values and order.
+    #[test]
+    fn pipe_dto_serializes_as_the_former_json_map() {
+        let stats = PipeStatsView {
+            errors: 1,
+            events_processed: 2,
+            events_received: 3,
+            sessions_closed: 4,
+            sessions_created: 5,
+        };
+        let dto = PipeDto {
+            active_sessions: 2,
+            id: "p1".into(),
+            info: "receiver=r, views=v1,v2".into(),
+            leader_session: None,
+            queue_size: 7,
+            state: PipeRunState::Running,
+            statistics: stats.clone(),
+            view_handlers: vec!["v1".into(), "v2".into()],
+            view_id: Some("v1".into()),
+        };
+        let former = serde_json::json!({
+            "id": "p1",
+            "view_id": "v1",
+            "state": "RUNNING",
+            "info": "receiver=r, views=v1,v2",
+            "view_handlers": ["v1", "v2"],
+            "active_sessions": 2,
+            "leader_session": None::<String>,
+            "statistics": {"events_received": 3, "events_processed": 2,
+                "sessions_created": 5, "sessions_closed": 4, "errors": 1},
+            "queue_size": 7,
+        });
+        let text = serde_json::to_string(&dto).unwrap_or_default();
+        assert_eq!(text, serde_json::to_string(&former).unwrap_or_default());
+    }
 }

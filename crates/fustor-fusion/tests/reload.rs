@@ -5,20 +5,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use common::*;
 use reqwest::Method;
 use serde_json::json;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use fustor_testkit::free_port;
 
 /// F0 plus a second receiver `http-b` on `port_b` feeding pipe/view v3 (key agent-key-3),
 /// optionally without pipe v3, optionally with pipe v4 (key agent-key-4) on http-main.

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fustor_core::EventBatch;
+use fustor_core::config::{DriverParams, KeyShape, SenderConfig};
 use fustor_core::wire::{
     CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse, Role,
     SentinelFeedback, SentinelTasks,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{SendError, Sender};
+use crate::{AnySender, SendError, Sender, SenderDriver};
 
 /// Counts are shared between clones so that tests and status output can read them.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,22 @@ pub struct EchoStats {
     pub batches: AtomicU64,
     pub events: AtomicU64,
     pub heartbeats: AtomicU64,
+}
+
+/// The echo sender takes no parameters; whatever `driver_params` holds is ignored unchecked.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EchoParams {}
+
+impl DriverParams for EchoParams {
+    const KEYS: &'static KeyShape = &KeyShape::Any;
+}
+
+impl SenderDriver for EchoSender {
+    type Params = EchoParams;
+
+    fn build(cfg: &SenderConfig, _params: EchoParams) -> Result<AnySender, SendError> {
+        Ok(AnySender::Echo(EchoSender::new(&cfg.uri)))
+    }
 }
 
 impl EchoSender {

@@ -5,17 +5,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fustor_core::EventBatch;
-use fustor_core::config::SenderConfig;
+use fustor_core::config::{
+    DriverParams, KeyShape, SenderConfig, check_http_uri, opt_interval_secs,
+};
 use fustor_core::wire::{
     CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse,
     SentinelFeedback, SentinelTasks,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{SendError, Sender};
+use crate::{AnySender, SendError, Sender, SenderDriver};
 
 /// Status code Fusion uses for "Session Obsoleted".
 const SESSION_OBSOLETE: u16 = 419;
@@ -64,9 +66,13 @@ impl FusionSender {
 
     /// From a sender definition: `uri`, `credential.key`, `driver_params.timeout` (default 30 s).
     pub fn from_config(cfg: &SenderConfig) -> Result<Self, SendError> {
-        let timeout = cfg
-            .http_timeout_secs()
+        let params = FusionParams::from_params(&cfg.driver_params)
             .map_err(|e| SendError::Config(e.to_string()))?;
+        Self::with_params(cfg, &params)
+    }
+
+    fn with_params(cfg: &SenderConfig, params: &FusionParams) -> Result<Self, SendError> {
+        let timeout = params.timeout;
         if !(timeout.is_finite() && timeout > 0.0) {
             return Err(SendError::Config(format!(
                 "driver_params.timeout must be a positive number of seconds, got {timeout}"
@@ -298,6 +304,42 @@ impl Sender for FusionSender {
 
     fn endpoint(&self) -> &str {
         &self.base
+    }
+}
+
+/// `driver_params` of a `fusion` sender.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FusionParams {
+    /// HTTP client timeout in seconds; absent or null: 30.
+    #[serde(deserialize_with = "timeout_secs")]
+    pub timeout: f64,
+}
+
+impl Default for FusionParams {
+    fn default() -> Self {
+        FusionParams { timeout: 30.0 }
+    }
+}
+
+fn timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(opt_interval_secs(d)?.unwrap_or(FusionParams::default().timeout))
+}
+
+impl DriverParams for FusionParams {
+    const KEYS: &'static KeyShape = &KeyShape::Keys(&[("timeout", KeyShape::Any)]);
+}
+
+impl SenderDriver for FusionSender {
+    type Params = FusionParams;
+
+    fn build(cfg: &SenderConfig, params: FusionParams) -> Result<AnySender, SendError> {
+        Self::with_params(cfg, &params).map(AnySender::Fusion)
+    }
+
+    /// Without this, `127.0.0.1:8102` passed `validate` and only failed at the first connect.
+    fn check_uri(uri: &str) -> Result<(), String> {
+        check_http_uri(uri)
     }
 }
 

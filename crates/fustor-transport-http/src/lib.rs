@@ -1,8 +1,9 @@
 //! Agent-side senders (`agent-runtime.md` §1, `wire-protocol.md` §3–§8).
 //!
 //! A [`Sender`] is everything an agent pipe needs from the far side: sessions, heartbeats, event
-//! batches, the audit end call and the sentinel exchange. Two drivers exist, chosen by the
-//! sender's `driver` key:
+//! batches, the audit end call and the sentinel exchange. Drivers are chosen by the sender's
+//! `driver` key through a [`SenderDrivers`] table (filled in `fustor-agent/src/drivers.rs`);
+//! two exist:
 //!
 //! * `fusion` ([`FusionSender`]): HTTP/1.1 with keep-alive to a Fusion receiver, `X-API-Key` on
 //!   every request. Bodies are never compressed: the reference Fusion does not accept compressed
@@ -14,21 +15,22 @@
 //! obsolete session is re-created at once, a connection error backs off, a 401 is a
 //! configuration problem worth a clear message, a 413 makes the pipe split the batch.
 
+mod drivers;
 mod echo;
 mod fusion;
 
 use std::future::Future;
 
 use fustor_core::EventBatch;
-use fustor_core::config::SenderConfig;
 use fustor_core::wire::{
     CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, HeartbeatResponse,
     SentinelFeedback, SentinelTasks,
 };
 use serde::Serialize;
 
-pub use echo::EchoSender;
-pub use fusion::FusionSender;
+pub use drivers::{SenderDriver, SenderDrivers};
+pub use echo::{EchoParams, EchoSender};
+pub use fusion::{FusionParams, FusionSender};
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -120,24 +122,13 @@ pub trait Sender: Send + Sync + 'static {
     fn endpoint(&self) -> &str;
 }
 
-/// The sender a pipe runs with, selected by the configured `driver`.
+/// The sender a pipe runs with, selected by the configured `driver`. An enum rather than a
+/// boxed trait object: [`Sender::send_batch`] is generic over the row type, and the batch path
+/// stays statically dispatched. A new sender driver adds its variant here.
 #[derive(Debug, Clone)]
 pub enum AnySender {
     Fusion(FusionSender),
     Echo(EchoSender),
-}
-
-impl AnySender {
-    /// `fusion` (also accepted: `http`, a spelling some docs use) or `echo`.
-    pub fn from_config(cfg: &SenderConfig) -> Result<AnySender, SendError> {
-        match cfg.driver.as_str() {
-            "fusion" | "http" => FusionSender::from_config(cfg).map(AnySender::Fusion),
-            "echo" => Ok(AnySender::Echo(EchoSender::new(&cfg.uri))),
-            other => Err(SendError::Config(format!(
-                "unknown sender driver {other:?} (expected \"fusion\" or \"echo\")"
-            ))),
-        }
-    }
 }
 
 impl Sender for AnySender {

@@ -4,24 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use fustor_fusion::daemon::{FusionServer, Overrides};
+use fustor_testkit::free_port;
 use serde_json::Value;
 
 const Q: &str = "query-key-shared";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The agent binary next to this test's target directory, built once if absent.
 fn agent_bin() -> PathBuf {

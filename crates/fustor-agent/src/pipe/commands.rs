@@ -168,8 +168,9 @@ pub fn validate_config_yaml(dir: &Path, filename: &str, yaml: &str) -> Result<()
         if let Some(name) = target.file_name() {
             std::fs::write(scratch.join(name), yaml).map_err(io)?;
         }
-        let mut loaded = load_agent_dir(&scratch);
-        let extra = validate_agent(&loaded);
+        let schemas = crate::drivers::config_schemas();
+        let mut loaded = load_agent_dir(&scratch, &schemas);
+        let extra = validate_agent(&loaded, &schemas);
         loaded.diagnostics.extend(extra);
         let errors: Vec<String> = loaded.errors().map(|d| d.to_string()).collect();
         if errors.is_empty() {

@@ -27,7 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::backoff::Backoff;
 use crate::bus::RescanSet;
-use crate::source::{self, FsSource};
+use crate::source::{self, Source};
 use crate::state::{PipeState, PipeStatus};
 
 pub use commands::{CommandOutcome, validate_config_yaml};
@@ -97,7 +97,7 @@ pub(crate) struct Shared<S> {
     spec: PipeSpec,
     task_id: String,
     sender: S,
-    source: Arc<FsSource>,
+    source: Arc<dyn Source>,
     backoff: Backoff,
     st: Mutex<St>,
     events_pushed: AtomicU64,
@@ -387,7 +387,7 @@ impl<S: Sender> Pipe<S> {
     pub fn start(
         spec: PipeSpec,
         sender: S,
-        source: Arc<FsSource>,
+        source: Arc<dyn Source>,
         app_tx: Option<mpsc::UnboundedSender<AppRequest>>,
     ) -> Pipe<S> {
         source.bus().subscribe(&spec.id);
@@ -438,7 +438,7 @@ impl<S: Sender> Pipe<S> {
         &self.shared.spec
     }
 
-    pub fn source(&self) -> &Arc<FsSource> {
+    pub fn source(&self) -> &Arc<dyn Source> {
         &self.shared.source
     }
 
@@ -622,7 +622,7 @@ async fn create_session<S: Sender>(
             .session_timeout_seconds
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| t.round() as i64),
-        source_type: Some("fs".to_string()),
+        source_type: Some(sh.source.driver().to_string()),
     };
     let resp = sh.sender.create_session(&req).await?;
     on_session_created(sh, tasks, resp).await;
@@ -736,10 +736,11 @@ async fn leader_sequence<S: Sender>(
         sh.update_state(|s| s.with(PipeState::SNAPSHOT_SYNC));
         tasks.snapshot = Some(tokio::spawn(tasks::snapshot(sh.clone(), sid.to_string())));
     }
-    if audit_iv > 0.0 && !running(&tasks.audit) {
+    let can = sh.source.capabilities();
+    if can.audit && audit_iv > 0.0 && !running(&tasks.audit) {
         tasks.audit = Some(tokio::spawn(tasks::audit_loop(sh.clone(), sid.to_string())));
     }
-    if sentinel_iv > 0.0 && !running(&tasks.sentinel) {
+    if can.sentinel && sentinel_iv > 0.0 && !running(&tasks.sentinel) {
         tasks.sentinel = Some(tokio::spawn(tasks::sentinel_loop(
             sh.clone(),
             sid.to_string(),

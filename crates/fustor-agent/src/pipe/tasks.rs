@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::{BATCH_EVENTS, Ctl, Shared, commands};
 use crate::bus::RescanSet;
 use crate::rescan::targeted_audit;
+use crate::source::FsSource;
 use crate::state::PipeState;
 
 /// Runs `make()` on a blocking thread and streams its items through a channel of `cap`.
@@ -139,12 +140,8 @@ pub(super) async fn message_sync<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
 /// §6.1: one full snapshot; a failed send fails the task (fatal for the session).
 pub(super) async fn snapshot<S: Sender>(sh: Arc<Shared<S>>, sid: String) -> Result<(), SendError> {
     let started = Instant::now();
-    let scanner = sh.source.scanner();
-    let message_only = sh.source.message_only();
-    let mut rx = bridge(16, move || {
-        let stream = (!message_only).then(|| scanner.snapshot());
-        stream.into_iter().flatten()
-    });
+    let source = sh.source.clone();
+    let mut rx = bridge(16, move || source.snapshot());
     let mut buf: Vec<Event<FsRow>> = Vec::with_capacity(BATCH_EVENTS);
     let (mut events, mut rows) = (0u64, 0u64);
     while let Some(ev) = rx.recv().await {
@@ -268,6 +265,9 @@ pub(super) async fn audit_pass<S: Sender>(
     cache: Arc<MtimeCache>,
     merge_into_pipe_cache: bool,
 ) -> Result<(), SendError> {
+    let Some(scanner) = sh.source.fs().map(FsSource::scanner) else {
+        return Ok(());
+    };
     let _guard = sh.audit_lock.lock().await;
     let started = Instant::now();
     sh.update_state(|s| s.with(PipeState::AUDIT_PHASE));
@@ -275,7 +275,6 @@ pub(super) async fn audit_pass<S: Sender>(
         sh.update_state(|s| s.without(PipeState::AUDIT_PHASE));
         return Err(e);
     }
-    let scanner = sh.source.scanner();
     let mut rx = bridge(256, move || scanner.audit(cache));
     let mut batcher = AuditBatcher::new(BATCH_EVENTS);
     let mut failures = 0u32;
@@ -360,8 +359,11 @@ pub(super) async fn audit_pass<S: Sender>(
 /// row later, which replaces the flag. A failure here is logged: the pass then opens the audit
 /// with its first batch, as the reference agent does.
 pub(super) async fn open_audit<S: Sender>(sh: &Arc<Shared<S>>, sid: &str) -> Result<(), SendError> {
-    let root = sh.source.root().to_path_buf();
-    let index = sh.source.scanner().drift().index_now();
+    let Some(fs) = sh.source.fs() else {
+        return Ok(());
+    };
+    let root = fs.root().to_path_buf();
+    let index = fs.scanner().drift().index_now();
     let row = tokio::task::spawn_blocking(move || row_for(&root, &root))
         .await
         .ok()
@@ -412,7 +414,9 @@ async fn sentinel_check<S: Sender>(sh: &Arc<Shared<S>>) -> Result<(), SendError>
     if tasks.paths.is_empty() {
         return Ok(());
     }
-    let scanner = sh.source.scanner();
+    let Some(scanner) = sh.source.fs().map(FsSource::scanner) else {
+        return Ok(());
+    };
     let paths = tasks.paths;
     let updates = tokio::task::spawn_blocking(move || scanner.sentinel(&paths))
         .await
@@ -480,9 +484,12 @@ async fn targeted<S: Sender>(
     if leader {
         open_audit(sh, sid).await?;
     }
-    let root = sh.source.root().to_path_buf();
-    let pattern = sh.source.pattern().clone();
-    let drift = sh.source.scanner().drift();
+    let Some(fs) = sh.source.fs() else {
+        return Ok(());
+    };
+    let root = fs.root().to_path_buf();
+    let pattern = fs.pattern().clone();
+    let drift = fs.scanner().drift();
     let set2 = set.clone();
     let (tx, mut rx) = mpsc::channel::<Event<FsRow>>(16);
     tokio::task::spawn_blocking(move || {
@@ -529,9 +536,14 @@ pub(super) async fn on_demand<S: Sender>(
     recursive: bool,
     job_id: Option<String>,
 ) {
-    let scanner = sh.source.scanner();
+    // A source without on-demand scans answers the job complete and empty.
+    let scanner = sh.source.fs().map(FsSource::scanner);
     let p = path.clone();
-    let mut rx = bridge(16, move || scanner.scan_path(&p, recursive));
+    let mut rx = bridge(16, move || {
+        scanner
+            .into_iter()
+            .flat_map(move |s| s.scan_path(&p, recursive))
+    });
     let mut buf = Vec::with_capacity(BATCH_EVENTS);
     let mut total = 0usize;
     while let Some(ev) = rx.recv().await {

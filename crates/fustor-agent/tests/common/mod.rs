@@ -24,13 +24,7 @@ use serde_json::Value;
 
 pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_fustor-agent");
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use fustor_testkit::free_port;
 
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -286,18 +280,7 @@ impl Drop for Fusion {
 }
 
 /// Percent-encodes a path for a query string.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use fustor_testkit::encode_query as encode;
 
 // ------------------------------------------------------------------------------------- Agent
 
@@ -404,16 +387,7 @@ impl AgentProc {
     /// SIGTERM, wait up to 10 s, then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = fustor_core::process::signal(c.id() as i32, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            fustor_testkit::terminate(&mut c, Duration::from_secs(10));
         }
     }
 

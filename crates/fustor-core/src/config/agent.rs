@@ -10,10 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Credential, LoggingConfig, SenderCredential};
-use super::de::{
-    FieldError, check_interval_secs, duration_days, duration_secs, factor, from_value,
-    interval_secs, opt_duration_secs, opt_thread_count, positive_u64,
-};
+use super::de::{duration_secs, factor, opt_duration_secs, positive_u64};
 use crate::mapping::FieldMapping;
 
 /// The merged agent configuration of all files.
@@ -66,24 +63,9 @@ pub struct SourceConfig {
     pub retry_delay_sec: u64,
     #[serde(default)]
     pub disabled: bool,
+    /// Read by the driver into its own type (`config::DriverParams`).
     #[serde(default)]
     pub driver_params: Map<String, Value>,
-}
-
-impl SourceConfig {
-    /// Typed view of `driver_params` for the `fs` driver; errors name `driver_params.<key>`.
-    pub fn fs_params(&self) -> Result<FsSourceParams, FieldError> {
-        from_value::<FsSourceParams>(&Value::Object(self.driver_params.clone()))
-            .map_err(|e| e.within_keys(&["driver_params"]))
-    }
-
-    /// Driver-specific checks that should fail at load time rather than when the pipe starts.
-    pub(crate) fn check(&self) -> Result<(), FieldError> {
-        if self.driver == "fs" {
-            self.fs_params()?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +88,7 @@ pub struct SenderConfig {
     pub timeout_sec: u64,
     #[serde(default)]
     pub disabled: bool,
+    /// Read by the driver into its own type (`config::DriverParams`).
     #[serde(default)]
     pub driver_params: Map<String, Value>,
 }
@@ -114,20 +97,6 @@ impl SenderConfig {
     /// The key sent as `X-API-Key`.
     pub fn api_key(&self) -> Option<&str> {
         self.credential.as_ref().and_then(SenderCredential::api_key)
-    }
-
-    /// HTTP client timeout in seconds (`driver_params.timeout`, default 30).
-    pub fn http_timeout_secs(&self) -> Result<f64, FieldError> {
-        match self.driver_params.get("timeout") {
-            None | Some(Value::Null) => Ok(30.0),
-            Some(v) => from_value::<f64>(v)
-                .and_then(check_interval_secs)
-                .map_err(|e| e.within_keys(&["driver_params", "timeout"])),
-        }
-    }
-
-    pub(crate) fn check(&self) -> Result<(), FieldError> {
-        self.http_timeout_secs().map(|_| ())
     }
 }
 
@@ -158,41 +127,6 @@ pub struct AgentPipeConfig {
     pub fields_mapping: Vec<FieldMapping>,
 }
 
-/// `driver_params` of an `fs` source (§2.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FsSourceParams {
-    /// Minimum seconds between two partial-write events of one file.
-    #[serde(default = "d_5f", deserialize_with = "duration_secs")]
-    pub throttle_interval_sec: f64,
-    /// Watches younger than this may not be evicted.
-    #[serde(default = "d_30f", deserialize_with = "duration_days")]
-    pub min_monitoring_window_days: f64,
-    /// `None` means min(4, CPU count); see [`FsSourceParams::scan_workers`].
-    #[serde(default, deserialize_with = "opt_thread_count")]
-    pub max_scan_workers: Option<usize>,
-    /// Glob on basenames for snapshot/audit/on-demand scans.
-    #[serde(default = "d_star")]
-    pub file_pattern: String,
-    /// `message-only` makes the snapshot produce nothing.
-    #[serde(default)]
-    pub startup_mode: Option<String>,
-    /// Poll timeout of the driver's realtime queue.
-    #[serde(default = "d_1f", deserialize_with = "interval_secs")]
-    pub max_sync_delay_seconds: f64,
-}
-
-impl FsSourceParams {
-    /// Effective number of scan threads (at least one).
-    pub fn scan_workers(&self) -> usize {
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        self.max_scan_workers.unwrap_or(cpus.min(4)).max(1)
-    }
-
-    pub fn message_only(&self) -> bool {
-        self.startup_mode.as_deref() == Some("message-only")
-    }
-}
-
 fn d_1000() -> u64 {
     1000
 }
@@ -208,17 +142,11 @@ fn d_30() -> u64 {
 fn d_5u() -> u32 {
     5
 }
-fn d_1f() -> f64 {
-    1.0
-}
 fn d_2f() -> f64 {
     2.0
 }
 fn d_5f() -> f64 {
     5.0
-}
-fn d_30f() -> f64 {
-    30.0
 }
 fn d_60f() -> f64 {
     60.0
@@ -228,7 +156,4 @@ fn d_300() -> f64 {
 }
 fn d_43200() -> f64 {
     43200.0
-}
-fn d_star() -> String {
-    "*".to_string()
 }

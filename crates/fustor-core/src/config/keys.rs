@@ -13,7 +13,9 @@ use super::de::KeyPath;
 use super::diag::Diagnostic;
 
 /// The expected shape of a YAML subtree, as far as key names go (types are the schema's job).
-pub(crate) enum Shape {
+/// Drivers describe their `driver_params` with it ([`super::DriverParams::KEYS`]).
+#[derive(Debug)]
+pub enum Shape {
     /// Anything: a scalar, or a mapping whose keys another part of the code checks.
     Any,
     /// Known to the Python reference but ignored here: accepted with an info line.
@@ -24,27 +26,44 @@ pub(crate) enum Shape {
     Ids(&'static Shape),
     /// A list of entries of one shape.
     List(&'static Shape),
-    /// `driver_params`: the keys depend on the sibling `driver` (default given), unknown
-    /// drivers are not checked.
+    /// `driver_params`: the keys depend on the sibling `driver` (default given) and are those
+    /// its driver declares ([`DriverShapes`]); unknown drivers are not checked.
     DriverParams {
+        section: DriverSection,
         default_driver: Option<&'static str>,
-        by_driver: &'static [(&'static str, Shape)],
     },
+}
+
+/// Which kind of driver a `driver_params` belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverSection {
+    Source,
+    Sender,
+    View,
+}
+
+/// Where the key shapes of drivers' `driver_params` come from: the agent's registered drivers,
+/// or Fusion's built-in view drivers.
+pub(crate) trait DriverShapes {
+    fn shape(&self, section: DriverSection, driver: &str) -> Option<&Shape>;
+}
+
+/// Fusion's view drivers, whose parameters are still described here.
+pub(crate) struct ViewShapes;
+
+impl DriverShapes for ViewShapes {
+    fn shape(&self, section: DriverSection, driver: &str) -> Option<&Shape> {
+        match (section, driver) {
+            (DriverSection::View, "fs" | "forest-fs") => Some(&FS_VIEW_PARAMS),
+            _ => None,
+        }
+    }
 }
 
 const LOGGING: Shape = Shape::Keys(&[
     ("level", Shape::Any),
     ("format", Shape::Any),
     ("dir", Shape::Any),
-]);
-
-const FS_SOURCE_PARAMS: Shape = Shape::Keys(&[
-    ("throttle_interval_sec", Shape::Any),
-    ("min_monitoring_window_days", Shape::Any),
-    ("max_scan_workers", Shape::Any),
-    ("file_pattern", Shape::Any),
-    ("startup_mode", Shape::Any),
-    ("max_sync_delay_seconds", Shape::Any),
 ]);
 
 const SOURCE: Shape = Shape::Keys(&[
@@ -58,8 +77,8 @@ const SOURCE: Shape = Shape::Keys(&[
     (
         "driver_params",
         Shape::DriverParams {
+            section: DriverSection::Source,
             default_driver: None,
-            by_driver: &[("fs", FS_SOURCE_PARAMS)],
         },
     ),
 ]);
@@ -76,8 +95,8 @@ const SENDER: Shape = Shape::Keys(&[
     (
         "driver_params",
         Shape::DriverParams {
+            section: DriverSection::Sender,
             default_driver: None,
-            by_driver: &[("fusion", Shape::Keys(&[("timeout", Shape::Any)]))],
         },
     ),
 ]);
@@ -143,8 +162,8 @@ const VIEW: Shape = Shape::Keys(&[
     (
         "driver_params",
         Shape::DriverParams {
+            section: DriverSection::View,
             default_driver: Some("fs"),
-            by_driver: &[("fs", FS_VIEW_PARAMS), ("forest-fs", FS_VIEW_PARAMS)],
         },
     ),
 ]);
@@ -174,62 +193,77 @@ pub(crate) const FUSION: Shape = Shape::Keys(&[
 ]);
 
 /// Reports every key of `value` that `shape` does not know.
-pub(crate) fn check(value: &Value, shape: &Shape, file: &Path, out: &mut Vec<Diagnostic>) {
-    walk(value, shape, None, &KeyPath::new(), file, out);
-}
-
-fn walk(
+pub(crate) fn check(
     value: &Value,
     shape: &Shape,
-    parent: Option<&Map<String, Value>>,
-    path: &KeyPath,
+    drivers: &dyn DriverShapes,
     file: &Path,
     out: &mut Vec<Diagnostic>,
 ) {
-    match (shape, value) {
-        (Shape::Keys(known), Value::Object(m)) => {
-            for (k, v) in m {
-                match known.iter().find(|(name, _)| name == k) {
-                    Some((_, Shape::Tolerated)) => tracing::info!(
-                        key = %path.clone().key(k.as_str()),
-                        "key of the Python reference ignored by this implementation"
-                    ),
-                    Some((_, inner)) => {
-                        walk(v, inner, Some(m), &path.clone().key(k.as_str()), file, out)
-                    }
-                    None => {
-                        let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
-                        out.push(unknown_key(Some(file), path, k, &names));
+    let walker = Walker { drivers, file };
+    walker.walk(value, shape, None, &KeyPath::new(), out);
+}
+
+struct Walker<'a> {
+    drivers: &'a dyn DriverShapes,
+    file: &'a Path,
+}
+
+impl Walker<'_> {
+    fn walk(
+        &self,
+        value: &Value,
+        shape: &Shape,
+        parent: Option<&Map<String, Value>>,
+        path: &KeyPath,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let file = self.file;
+        match (shape, value) {
+            (Shape::Keys(known), Value::Object(m)) => {
+                for (k, v) in m {
+                    match known.iter().find(|(name, _)| name == k) {
+                        Some((_, Shape::Tolerated)) => tracing::info!(
+                            key = %path.clone().key(k.as_str()),
+                            "key of the Python reference ignored by this implementation"
+                        ),
+                        Some((_, inner)) => {
+                            self.walk(v, inner, Some(m), &path.clone().key(k.as_str()), out)
+                        }
+                        None => {
+                            let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                            out.push(unknown_key(Some(file), path, k, &names));
+                        }
                     }
                 }
             }
-        }
-        (Shape::Ids(inner), Value::Object(m)) => {
-            for (id, v) in m {
-                walk(v, inner, Some(m), &path.clone().key(id.as_str()), file, out);
+            (Shape::Ids(inner), Value::Object(m)) => {
+                for (id, v) in m {
+                    self.walk(v, inner, Some(m), &path.clone().key(id.as_str()), out);
+                }
             }
-        }
-        (Shape::List(inner), Value::Array(items)) => {
-            for (i, v) in items.iter().enumerate() {
-                walk(v, inner, None, &path.clone().index(i), file, out);
+            (Shape::List(inner), Value::Array(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.walk(v, inner, None, &path.clone().index(i), out);
+                }
             }
-        }
-        (
-            Shape::DriverParams {
-                default_driver,
-                by_driver,
-            },
-            _,
-        ) => {
-            let driver = parent
-                .and_then(|p| p.get("driver"))
-                .and_then(Value::as_str)
-                .or(*default_driver);
-            if let Some((_, inner)) = by_driver.iter().find(|(d, _)| Some(*d) == driver) {
-                walk(value, inner, parent, path, file, out);
+            (
+                Shape::DriverParams {
+                    section,
+                    default_driver,
+                },
+                _,
+            ) => {
+                let driver = parent
+                    .and_then(|p| p.get("driver"))
+                    .and_then(Value::as_str)
+                    .or(*default_driver);
+                if let Some(inner) = driver.and_then(|d| self.drivers.shape(*section, d)) {
+                    self.walk(value, inner, parent, path, out);
+                }
             }
+            _ => {}
         }
-        _ => {}
     }
 }
 

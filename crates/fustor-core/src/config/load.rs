@@ -14,20 +14,22 @@ use serde_json::{Map, Value};
 use super::agent::{AgentConfig, AgentGlobals, AgentPipeConfig, SenderConfig, SourceConfig};
 use super::de::{FieldError, KeyPath, from_value, yaml_key, yaml_to_json};
 use super::diag::{Diagnostic, Loaded};
+use super::driver::AgentDriverSchemas;
 use super::fusion::{
     DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SESSION_CLEANUP_INTERVAL, FusionConfig, FusionGlobals,
     FusionPipeConfig, GLOBAL_KEYS, ReceiverConfig, ViewConfig,
 };
 use super::home::{Daemon, FustorPaths};
-use super::keys::{self, Shape};
+use super::keys::{self, DriverShapes, Shape, ViewShapes};
 use super::loose::Loose;
 
 /// The file whose global settings win over every other file's.
 pub const DEFAULT_FILE: &str = "default.yaml";
 
-/// Loads `$FUSTOR_HOME/agent-config/`.
-pub fn load_agent(paths: &FustorPaths) -> Loaded<AgentConfig> {
-    load_agent_dir(&paths.config_dir(Daemon::Agent))
+/// Loads `$FUSTOR_HOME/agent-config/`; `drivers` check each source's and sender's
+/// `driver_params` (the agent's registry, `fustor_agent::drivers::config_schemas`).
+pub fn load_agent(paths: &FustorPaths, drivers: &AgentDriverSchemas) -> Loaded<AgentConfig> {
+    load_agent_dir(&paths.config_dir(Daemon::Agent), drivers)
 }
 
 /// Loads `$FUSTOR_HOME/fusion-config/`.
@@ -35,17 +37,19 @@ pub fn load_fusion(paths: &FustorPaths) -> Loaded<FusionConfig> {
     load_fusion_dir(&paths.config_dir(Daemon::Fusion))
 }
 
-pub fn load_agent_dir(dir: &Path) -> Loaded<AgentConfig> {
-    load_dir(dir)
+pub fn load_agent_dir(dir: &Path, drivers: &AgentDriverSchemas) -> Loaded<AgentConfig> {
+    load_dir(dir, drivers)
 }
 
 pub fn load_fusion_dir(dir: &Path) -> Loaded<FusionConfig> {
-    load_dir(dir)
+    load_dir(dir, &ViewShapes)
 }
 
 /// What differs between the two daemons' files; the merge procedure itself is shared.
 pub(crate) trait Schema: Default {
     type Globals: DeserializeOwned + Clone;
+    /// What the daemon's drivers say about their `driver_params`.
+    type Drivers: DriverShapes;
     /// Processing order inside a file; references may point forward or across files anyway.
     const SECTIONS: &'static [&'static str];
     /// Every key a file may contain, for the unknown-key report.
@@ -55,12 +59,18 @@ pub(crate) trait Schema: Default {
     /// Applied after all files, from `default.yaml` only.
     fn apply_default_globals(&mut self, g: Self::Globals);
     /// Parses and stores one section entry; `Ok(true)` when it replaced an earlier definition.
-    fn merge_item(&mut self, section: &str, id: &str, value: &Value) -> Result<bool, FieldError>;
+    fn merge_item(
+        &mut self,
+        section: &str,
+        id: &str,
+        value: &Value,
+        drivers: &Self::Drivers,
+    ) -> Result<bool, FieldError>;
     /// Top-level keys that are neither globals nor sections.
     fn keep_unknown(&mut self, _key: &str, _value: &Value) {}
 }
 
-fn load_dir<S: Schema>(dir: &Path) -> Loaded<S> {
+fn load_dir<S: Schema>(dir: &Path, drivers: &S::Drivers) -> Loaded<S> {
     let mut loaded = Loaded::<S>::default();
     let files = match list_yaml_files(dir) {
         Ok(files) => files,
@@ -72,7 +82,7 @@ fn load_dir<S: Schema>(dir: &Path) -> Loaded<S> {
     };
     let mut default_globals = None;
     for file in files {
-        load_file(&mut loaded, &file, &mut default_globals);
+        load_file(&mut loaded, &file, &mut default_globals, drivers);
     }
     if let Some(g) = default_globals {
         loaded.config.apply_default_globals(g);
@@ -108,6 +118,7 @@ fn load_file<S: Schema>(
     loaded: &mut Loaded<S>,
     path: &Path,
     default_globals: &mut Option<S::Globals>,
+    drivers: &S::Drivers,
 ) {
     let name = path
         .file_name()
@@ -149,7 +160,7 @@ fn load_file<S: Schema>(
         }
     };
     loaded.pipes_by_file.entry(name.clone()).or_default();
-    if let Err(d) = merge_file(loaded, path, &name, top, default_globals) {
+    if let Err(d) = merge_file(loaded, path, &name, top, default_globals, drivers) {
         fail(loaded, d);
     }
 }
@@ -161,10 +172,11 @@ fn merge_file<S: Schema>(
     name: &str,
     top: serde_norway::Mapping,
     default_globals: &mut Option<S::Globals>,
+    drivers: &S::Drivers,
 ) -> Result<(), Diagnostic> {
     let json = yaml_to_json(serde_norway::Value::Mapping(top.clone()));
     let mut unknown = Vec::new();
-    keys::check(&json, S::SHAPE, path, &mut unknown);
+    keys::check(&json, S::SHAPE, drivers, path, &mut unknown);
     for d in &unknown {
         tracing::warn!("{d}");
     }
@@ -207,7 +219,7 @@ fn merge_file<S: Schema>(
             let value = yaml_to_json(value.clone());
             let replaced = loaded
                 .config
-                .merge_item(section, id, &value)
+                .merge_item(section, id, &value, drivers)
                 .map_err(|e| Diagnostic::from_field(path, e.within_keys(&[section, id])))?;
             let origin = format!("{section}.{id}");
             let previous = loaded.origins.insert(origin, path.to_path_buf());
@@ -263,6 +275,7 @@ fn unknown_keys(value: &Value, known: &[&str]) -> Map<String, Value> {
 
 impl Schema for AgentConfig {
     type Globals = AgentGlobals;
+    type Drivers = AgentDriverSchemas;
     const SECTIONS: &'static [&'static str] = &["sources", "senders", "pipes"];
     const SHAPE: &'static Shape = &keys::AGENT;
 
@@ -290,16 +303,26 @@ impl Schema for AgentConfig {
         }
     }
 
-    fn merge_item(&mut self, section: &str, id: &str, value: &Value) -> Result<bool, FieldError> {
+    fn merge_item(
+        &mut self,
+        section: &str,
+        id: &str,
+        value: &Value,
+        drivers: &AgentDriverSchemas,
+    ) -> Result<bool, FieldError> {
         Ok(match section {
             "sources" => {
                 let item: SourceConfig = from_value(value)?;
-                item.check()?;
+                if let Some(schema) = drivers.source_schema(&item.driver) {
+                    schema.check_params(&item.driver_params)?;
+                }
                 put(&mut self.sources, id, item)
             }
             "senders" => {
                 let item: SenderConfig = from_value(value)?;
-                item.check()?;
+                if let Some(schema) = drivers.sender_schema(&item.driver) {
+                    schema.check_params(&item.driver_params)?;
+                }
                 put(&mut self.senders, id, item)
             }
             _ => put(&mut self.pipes, id, from_value::<AgentPipeConfig>(value)?),
@@ -309,6 +332,7 @@ impl Schema for AgentConfig {
 
 impl Schema for FusionConfig {
     type Globals = FusionGlobals;
+    type Drivers = ViewShapes;
     const SECTIONS: &'static [&'static str] = &["receivers", "views", "pipes"];
     const SHAPE: &'static Shape = &keys::FUSION;
 
@@ -345,7 +369,13 @@ impl Schema for FusionConfig {
         }
     }
 
-    fn merge_item(&mut self, section: &str, id: &str, value: &Value) -> Result<bool, FieldError> {
+    fn merge_item(
+        &mut self,
+        section: &str,
+        id: &str,
+        value: &Value,
+        _drivers: &ViewShapes,
+    ) -> Result<bool, FieldError> {
         Ok(match section {
             "receivers" => {
                 let mut item: ReceiverConfig = from_value(value)?;

@@ -9,6 +9,7 @@ use std::path::Path;
 use super::agent::AgentConfig;
 use super::de::KeyPath;
 use super::diag::{Diagnostic, Loaded};
+use super::driver::{AgentDriverSchemas, ParamsSchema};
 use super::fusion::{FusionConfig, ViewDriverKind};
 
 impl AgentConfig {
@@ -63,8 +64,12 @@ pub(crate) fn redundant_message(a: &str, b: &str) -> String {
     format!("Redundant configuration: pipes {a} and {b} use the same source and sender")
 }
 
-/// Agent `validate` / pre-start checks (`configuration.md` §5).
-pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
+/// Agent `validate` / pre-start checks (`configuration.md` §5), with the registered drivers'
+/// checks of their `uri`.
+pub fn validate_agent(
+    loaded: &Loaded<AgentConfig>,
+    drivers: &AgentDriverSchemas,
+) -> Vec<Diagnostic> {
     let cfg = &loaded.config;
     let mut out = Vec::new();
     let err = |section: &str, id: &str, key: &str, msg: String| {
@@ -74,25 +79,31 @@ pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
     for (section, items) in [
         (
             "sources",
-            endpoint_fields(&cfg.sources, |s| (&s.driver, &s.uri)),
+            endpoint_fields(
+                &cfg.sources,
+                |s| (&s.driver, &s.uri),
+                |d| drivers.source_schema(d),
+            ),
         ),
         (
             "senders",
-            endpoint_fields(&cfg.senders, |s| (&s.driver, &s.uri)),
+            endpoint_fields(
+                &cfg.senders,
+                |s| (&s.driver, &s.uri),
+                |d| drivers.sender_schema(d),
+            ),
         ),
     ] {
-        for (id, driver, uri) in items {
+        for (id, driver, uri, schema) in items {
             if driver.trim().is_empty() {
                 out.push(err(section, id, "driver", "must not be empty".into()));
             }
             if uri.trim().is_empty() {
                 out.push(err(section, id, "uri", "must not be empty".into()));
             }
-        }
-    }
-    for (id, s) in cfg.senders.iter().filter(|(_, s)| s.driver == "fusion") {
-        if let Err(msg) = check_http_uri(&s.uri) {
-            out.push(err("senders", id, "uri", msg));
+            if let Some(Err(msg)) = schema.map(|d| d.check_uri(uri)) {
+                out.push(err(section, id, "uri", msg));
+            }
         }
     }
     for (id, p) in &cfg.pipes {
@@ -113,31 +124,28 @@ pub fn validate_agent(loaded: &Loaded<AgentConfig>) -> Vec<Diagnostic> {
             redundant_message(&a, &b),
         ));
     }
-    check_level(
-        cfg.logging.tracing_level().is_none(),
-        &cfg.logging.level,
-        &mut out,
-    );
-    check_log_format(&cfg.logging, &mut out);
+    check_logging(&cfg.logging, &mut out);
     out
 }
 
-fn endpoint_fields<T>(
-    items: &BTreeMap<String, T>,
+/// `(id, driver, uri, the driver's schema if registered)` of each definition.
+fn endpoint_fields<'a, T>(
+    items: &'a BTreeMap<String, T>,
     f: impl Fn(&T) -> (&String, &String),
-) -> Vec<(&str, &str, &str)> {
+    schema: impl Fn(&str) -> Option<&'a ParamsSchema>,
+) -> Vec<(&'a str, &'a str, &'a str, Option<&'a ParamsSchema>)> {
     items
         .iter()
         .map(|(id, item)| {
             let (driver, uri) = f(item);
-            (id.as_str(), driver.as_str(), uri.as_str())
+            (id.as_str(), driver.as_str(), uri.as_str(), schema(driver))
         })
         .collect()
 }
 
 /// A Fusion receiver URL: `http(s)://host[:port][/path]`. Without this, `127.0.0.1:8102` passed
 /// `validate` and only failed when the pipe first tried to connect.
-pub(crate) fn check_http_uri(uri: &str) -> Result<(), String> {
+pub fn check_http_uri(uri: &str) -> Result<(), String> {
     let shown: String = uri.chars().take(80).collect();
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(format!(
@@ -172,6 +180,12 @@ pub(crate) fn check_http_uri(uri: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `logging.level` and `logging.format`, the same for both daemons.
+fn check_logging(logging: &super::common::LoggingConfig, out: &mut Vec<Diagnostic>) {
+    check_level(logging.tracing_level().is_none(), &logging.level, out);
+    check_log_format(logging, out);
 }
 
 /// `logging.format`: `text` (the default) or `json`; a Python format string is tolerated.
@@ -343,12 +357,7 @@ pub fn validate_fusion_with(
         }
     }
     check_receivers(loaded, &mut out);
-    check_level(
-        cfg.logging.tracing_level().is_none(),
-        &cfg.logging.level,
-        &mut out,
-    );
-    check_log_format(&cfg.logging, &mut out);
+    check_logging(&cfg.logging, &mut out);
     out
 }
 

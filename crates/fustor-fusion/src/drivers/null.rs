@@ -12,6 +12,7 @@ use fustor_core::view::{
 };
 use fustor_core::{Event, FsRow, Now};
 use http_body_util::BodyExt;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tower_service::Service;
 
@@ -19,13 +20,33 @@ use crate::http::{Metrics, main_app};
 use crate::limits::Limits;
 use crate::state::{Fusion, Generation};
 
-struct NullView {
+pub(crate) struct NullView {
     id: String,
+    /// Held by a test to make this view's pipe consumer hang in `session_closed` (a backed-up
+    /// pipe).
+    gate: Option<&'static Mutex<()>>,
 }
 
-fn build(id: &str, _cfg: &ViewConfig) -> Result<BuiltView, FieldError> {
+pub(crate) fn build(id: &str, _cfg: &ViewConfig) -> Result<BuiltView, FieldError> {
     Ok(BuiltView {
-        driver: Arc::new(NullView { id: id.into() }),
+        driver: Arc::new(NullView {
+            id: id.into(),
+            gate: None,
+        }),
+        max_tree_items: None,
+    })
+}
+
+/// Whoever holds this lock stalls the consumers of every `null-gated` view.
+pub(crate) static SESSION_CLOSE_GATE: Mutex<()> = Mutex::new(());
+
+/// A `null` view whose `session_closed` waits for [`SESSION_CLOSE_GATE`].
+pub(crate) fn build_gated(id: &str, _cfg: &ViewConfig) -> Result<BuiltView, FieldError> {
+    Ok(BuiltView {
+        driver: Arc::new(NullView {
+            id: id.into(),
+            gate: Some(&SESSION_CLOSE_GATE),
+        }),
         max_tree_items: None,
     })
 }
@@ -61,7 +82,11 @@ impl ViewDriver for NullView {
         }
     }
     fn session_started(&self, _ctx: &ViewContext<'_>) {}
-    fn session_closed(&self, _ctx: &ViewContext<'_>, _last: bool) {}
+    fn session_closed(&self, _ctx: &ViewContext<'_>, _last: bool) {
+        if let Some(gate) = self.gate {
+            drop(gate.lock());
+        }
+    }
     fn audit_start(&self, _now: Now) {}
     fn audit_end(&self, _now: Now) -> bool {
         false

@@ -1,5 +1,6 @@
 //! Health, pipe info and metrics routes (`wire-protocol.md` §10, `query-api.md` §6).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -7,12 +8,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use crate::state::{Generation, PipeEntry, pipe_dto};
+use crate::state::{Generation, PipeDto, PipeEntry, pipe_dto};
 
 pub async fn root() -> Json<Value> {
     Json(json!({"message": "Welcome to Fusion Storage Engine Ingest API"}))
@@ -36,22 +37,28 @@ fn may_see_sessions(caller: Option<&str>, p: &PipeEntry) -> bool {
     caller.is_some_and(|c| c == p.id || p.views.iter().any(|v| v == c))
 }
 
-pub async fn pipes(State(st): State<AppState>, headers: HeaderMap) -> Json<Value> {
+pub async fn pipes(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Json<BTreeMap<String, PipeDto>> {
     let generation = st.fusion.current();
     let who = caller(&headers, &generation);
-    let mut out = Map::new();
-    for (id, p) in &generation.pipes {
-        let show = may_see_sessions(who.as_deref(), p);
-        out.insert(id.clone(), pipe_dto(&st.fusion, p, show));
-    }
-    Json(Value::Object(out))
+    let out = generation
+        .pipes
+        .iter()
+        .map(|(id, p)| {
+            let show = may_see_sessions(who.as_deref(), p);
+            (id.clone(), pipe_dto(&st.fusion, p, show))
+        })
+        .collect();
+    Json(out)
 }
 
 pub async fn pipe(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PipeDto>> {
     let generation = st.fusion.current();
     let p = generation
         .pipes

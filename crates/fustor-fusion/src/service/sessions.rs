@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use fustor_core::Now;
 use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest, Role};
+use futures_util::future::join_all;
 use serde_json::{Map, Value};
 
 use super::writes::run_unfed;
@@ -159,18 +160,19 @@ impl Fusion {
     }
 
     /// Ends every session whose timeout passed.
+    ///
+    /// Concurrently: ending a session waits for its pipe's queue, and one backed-up pipe must
+    /// not keep the sessions of the others alive (nor their followers from being promoted).
     pub async fn expire_sessions(&self) {
         let now = Now::system();
-        for id in self.sessions.expired(now.mono) {
-            self.end_session(&id, "expired").await;
-        }
+        let ids = self.sessions.expired(now.mono);
+        join_all(ids.iter().map(|id| self.end_session(id, "expired"))).await;
     }
 
-    /// Ends every session (shutdown).
+    /// Ends every session (shutdown), concurrently for the same reason.
     pub async fn end_all_sessions(&self, why: &str) {
-        for id in self.sessions.ids() {
-            self.end_session(&id, why).await;
-        }
+        let ids = self.sessions.ids();
+        join_all(ids.iter().map(|id| self.end_session(id, why))).await;
     }
 
     /// Replaces the generation (reload). Every session is terminated first: their views are

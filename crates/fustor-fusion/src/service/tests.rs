@@ -165,3 +165,66 @@ async fn an_audit_end_batch_is_answered_after_the_rows_before_it() {
         serde_json::from_value(json!({"type": "other", "updates": []})).unwrap();
     assert_eq!(f.sentinel_feedback("p1", fb).await, None);
 }
+
+/// Expiry of a session on a healthy pipe does not wait for a backed-up pipe: p1's consumer hangs
+/// in `session_closed` while p2's session ends. Sequential expiry failed this whenever one of
+/// p1's sessions came first (4 of 5 orders).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Holding the gate across awaits is the point: it stalls p1's consumer thread, not this task.
+#[allow(clippy::await_holding_lock)]
+async fn a_backed_up_pipe_does_not_delay_expiry_on_another() {
+    use crate::drivers::null::{SESSION_CLOSE_GATE, build, build_gated};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("default.yaml"),
+        r#"
+receivers:
+  r: {port: 0, api_keys: [{key: k1, pipe_id: p1}, {key: k2, pipe_id: p2}]}
+views:
+  stuck: {driver: null-gated}
+  free: {driver: "null"}
+pipes:
+  p1: {receiver: r, views: [stuck]}
+  p2: {receiver: r, views: [free]}
+"#,
+    )
+    .unwrap();
+    let loaded = fustor_core::config::load_fusion_dir(dir.path());
+    let mut registry = crate::drivers::view_registry();
+    registry
+        .register("null", build)
+        .register("null-gated", build_gated);
+    let limits = Limits::default();
+    let pipes = ["p1".to_string(), "p2".to_string()];
+    let (generation, errors) = Generation::build_with(loaded.config, &pipes, &limits, &registry);
+    assert!(errors.is_empty(), "{errors:?}");
+    let f = Fusion::new(generation, limits, 0);
+    let p1 = f.current().pipes.get("p1").cloned().unwrap();
+    let p2 = f.current().pipes.get("p2").cloned().unwrap();
+    let mut short = request("agent-a:t");
+    short.session_timeout_seconds = Some(1);
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        stuck.push(f.open_session(&p1, &short, None).await.session_id);
+    }
+    let free = f.open_session(&p2, &short, None).await.session_id;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let gate = SESSION_CLOSE_GATE.lock();
+    let expiring = tokio::spawn({
+        let f = f.clone();
+        async move { f.expire_sessions().await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let ended = |id: &str| f.route(id).is_some_and(|r| r.ended_at.is_some());
+    while !ended(&free) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let free_ended = ended(&free);
+    let stuck_ended = stuck.iter().filter(|id| ended(id)).count();
+    drop(gate);
+    expiring.await.unwrap();
+    assert!(free_ended, "p2's session waited for p1's queue");
+    assert_eq!(stuck_ended, 0, "p1's consumer was not held");
+    assert!(stuck.iter().all(|id| ended(id)));
+}

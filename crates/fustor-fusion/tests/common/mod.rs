@@ -548,18 +548,7 @@ impl Drop for KeepAlive {
 }
 
 /// Percent-encodes a query value (paths and glob patterns).
-pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use fustor_testkit::encode_query as enc;
 
 /// Polls `cond` every 100 ms until it holds or `secs` elapse; returns whether it held.
 #[macro_export]

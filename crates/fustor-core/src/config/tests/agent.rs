@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use super::super::*;
-use super::{config_dir, messages};
+use super::{config_dir, messages, no_drivers};
 
 /// `configuration.md` §2, verbatim.
 const SPEC_AGENT: &str = r#"
@@ -56,7 +56,7 @@ pipes:
 
 fn load(files: &[(&str, &str)]) -> Loaded<AgentConfig> {
     let (_tmp, dir) = config_dir("agent-config", files);
-    load_agent_dir(&dir)
+    load_agent_dir(&dir, &no_drivers())
 }
 
 #[test]
@@ -77,17 +77,10 @@ fn spec_example_parses_with_documented_values() {
         (s.max_queue_size, s.max_retries, s.retry_delay_sec),
         (1000, 10, 5)
     );
-    let fsp = s.fs_params().unwrap();
-    assert_eq!(fsp.throttle_interval_sec, 5.0);
-    assert_eq!(fsp.min_monitoring_window_days, 30.0);
-    assert_eq!(fsp.file_pattern, "*");
-    assert_eq!(fsp.max_sync_delay_seconds, 1.0);
-    assert!(!fsp.message_only());
-    assert!((1..=4).contains(&fsp.scan_workers()));
+    // `driver_params` defaults: `fustor-agent/tests/config_drivers.rs`.
     let f = &c.senders["fusion-main"];
     assert_eq!(f.api_key(), Some("agent-key"));
     assert_eq!((f.batch_size, f.timeout_sec), (1000, 30));
-    assert_eq!(f.http_timeout_secs().unwrap(), 30.0);
     let p = &c.pipes["pipe-1"];
     assert_eq!(
         (p.audit_interval_sec, p.sentinel_interval_sec),
@@ -97,7 +90,7 @@ fn spec_example_parses_with_documented_values() {
     assert_eq!(p.max_consecutive_errors, 5);
     assert!(p.fields_mapping.is_empty());
     assert_eq!(c.enabled_pipes(), ["pipe-1"]);
-    assert!(validate_agent(&l).is_empty());
+    assert!(validate_agent(&l, &no_drivers()).is_empty());
 }
 
 #[test]
@@ -118,7 +111,6 @@ fn omitted_keys_take_the_agent_loader_defaults() {
         (f.batch_size, f.max_retries, f.retry_delay_sec),
         (1000, 10, 5)
     );
-    assert_eq!(f.http_timeout_secs().unwrap(), 30.0);
     let p = &c.pipes["p"];
     assert_eq!(
         (p.audit_interval_sec, p.sentinel_interval_sec),
@@ -126,46 +118,6 @@ fn omitted_keys_take_the_agent_loader_defaults() {
     );
     assert_eq!((p.error_retry_interval, p.backoff_multiplier), (5.0, 2.0));
     assert_eq!((p.max_backoff_seconds, p.disabled), (60.0, false));
-}
-
-#[test]
-fn fs_driver_params_are_typed() {
-    let yaml = "
-sources:
-  s:
-    driver: fs
-    uri: /data
-    driver_params:
-      throttle_interval_sec: 1
-      min_monitoring_window_days: 7
-      max_scan_workers: 2
-      file_pattern: '*.csv'
-      startup_mode: message-only
-      max_sync_delay_seconds: 0.2
-";
-    let l = load(&[("a.yaml", yaml)]);
-    let p = l.config.sources["s"].fs_params().unwrap();
-    assert_eq!(
-        (p.throttle_interval_sec, p.min_monitoring_window_days),
-        (1.0, 7.0)
-    );
-    assert_eq!((p.scan_workers(), p.file_pattern.as_str()), (2, "*.csv"));
-    assert!(p.message_only());
-    assert_eq!(p.max_sync_delay_seconds, 0.2);
-}
-
-#[test]
-fn bad_fs_driver_param_names_file_and_key() {
-    let yaml =
-        "sources:\n  s: {driver: fs, uri: /d, driver_params: {throttle_interval_sec: fast}}\n";
-    let l = load(&[("a.yaml", yaml)]);
-    assert!(l.config.sources.is_empty());
-    assert_eq!(
-        messages(&l),
-        [
-            r#"agent-config/a.yaml: sources.s.driver_params.throttle_interval_sec: expected a number, found string "fast""#
-        ]
-    );
 }
 
 #[test]
@@ -306,7 +258,7 @@ pipes:
 fn redundant_pipes_are_rejected_s88() {
     let yaml = format!("{MINIMAL}  q: {{source: s, sender: f}}\n");
     let l = load(&[("default.yaml", &yaml)]);
-    let errs = validate_agent(&l);
+    let errs = validate_agent(&l, &no_drivers());
     assert_eq!(errs.len(), 1, "{errs:?}");
     let msg = errs[0].to_string();
     assert!(msg.contains("Redundant configuration"), "{msg}");
@@ -329,7 +281,10 @@ pipes:
   p: {source: nope, sender: gone}
 ";
     let l = load(&[("a.yaml", yaml)]);
-    let msgs: Vec<String> = validate_agent(&l).iter().map(ToString::to_string).collect();
+    let msgs: Vec<String> = validate_agent(&l, &no_drivers())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         msgs,
         [

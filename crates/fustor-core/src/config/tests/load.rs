@@ -2,7 +2,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use super::super::*;
-use super::{config_dir, messages, write};
+use super::{config_dir, messages, no_drivers, write};
 
 const SRC_A: &str = "sources:\n  s: {driver: fs, uri: /from-a}\n  only-a: {driver: fs, uri: /a}\n";
 const SRC_B: &str = "sources:\n  s: {driver: fs, uri: /from-b}\n";
@@ -10,7 +10,7 @@ const SRC_B: &str = "sources:\n  s: {driver: fs, uri: /from-b}\n";
 #[test]
 fn files_merge_in_name_order_and_later_ids_replace_earlier() {
     let (_tmp, dir) = config_dir("agent-config", &[("b.yaml", SRC_B), ("a.yaml", SRC_A)]);
-    let l = load_agent_dir(&dir);
+    let l = load_agent_dir(&dir, &no_drivers());
     assert_eq!(l.config.sources["s"].uri, "/from-b");
     assert_eq!(l.config.sources["only-a"].uri, "/a");
     assert!(!l.has_errors());
@@ -33,8 +33,8 @@ fn cross_file_references_resolve() {
             ("3.yaml", SRC_B),
         ],
     );
-    let l = load_agent_dir(&dir);
-    assert!(validate_agent(&l).is_empty());
+    let l = load_agent_dir(&dir, &no_drivers());
+    assert!(validate_agent(&l, &no_drivers()).is_empty());
     assert_eq!(l.config.enabled_pipes(), ["p"]);
     assert_eq!(l.pipes_by_file["1-pipes.yaml"], ["p"]);
 }
@@ -50,7 +50,7 @@ fn only_dot_yaml_files_are_read() {
             ("README", "x"),
         ],
     );
-    let l = load_agent_dir(&dir);
+    let l = load_agent_dir(&dir, &no_drivers());
     assert_eq!(l.config.sources["s"].uri, "/from-a");
     assert!(l.diagnostics.is_empty());
     assert_eq!(l.pipes_by_file.keys().collect::<Vec<_>>(), ["a.yaml"]);
@@ -67,7 +67,7 @@ fn syntax_error_skips_only_that_file() {
             ("c.yaml", "agent_id: c\n"),
         ],
     );
-    let l = load_agent_dir(&dir);
+    let l = load_agent_dir(&dir, &no_drivers());
     assert_eq!(l.config.sources["s"].uri, "/from-a");
     assert_eq!(l.config.agent_id.as_deref(), Some("c"));
     let errors: Vec<String> = l.errors().map(ToString::to_string).collect();
@@ -94,7 +94,7 @@ pipes:
 ";
     let after = "sources:\n  later: {driver: fs, uri: /later}\n";
     let (_tmp, dir) = config_dir("agent-config", &[("a.yaml", yaml), ("b.yaml", after)]);
-    let l = load_agent_dir(&dir);
+    let l = load_agent_dir(&dir, &no_drivers());
     let c = &l.config;
     // "Earlier" is document order, not id order.
     assert!(c.pipes.contains_key("z1"));
@@ -119,7 +119,7 @@ sources:
   s: {driver: fs}
 ";
     let (_tmp, dir) = config_dir("agent-config", &[("a.yaml", yaml)]);
-    let l = load_agent_dir(&dir);
+    let l = load_agent_dir(&dir, &no_drivers());
     // Sections are processed sources, senders, pipes whatever their order in the file.
     assert!(l.config.pipes.is_empty());
     assert_eq!(
@@ -172,7 +172,7 @@ fn missing_directory_is_created_empty() {
     assert!(l.diagnostics.is_empty());
     assert!(paths.config_dir(Daemon::Fusion).is_dir());
     assert_eq!(l.config, FusionConfig::default());
-    let l = load_agent(&paths);
+    let l = load_agent(&paths, &no_drivers());
     assert!(l.config.pipes.is_empty());
     assert!(tmp.path().join("agent-config").is_dir());
 }
@@ -180,9 +180,9 @@ fn missing_directory_is_created_empty() {
 #[test]
 fn reload_sees_new_files() {
     let (_tmp, dir) = config_dir("agent-config", &[("a.yaml", SRC_A)]);
-    let before = load_agent_dir(&dir).config.signature();
+    let before = load_agent_dir(&dir, &no_drivers()).config.signature();
     write(&dir, "b.yaml", SRC_B);
-    let after = load_agent_dir(&dir).config;
+    let after = load_agent_dir(&dir, &no_drivers()).config;
     assert_eq!(after.sources["s"].uri, "/from-b");
     assert_ne!(before, after.signature());
 }

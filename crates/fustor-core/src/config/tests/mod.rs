@@ -27,3 +27,9 @@ fn write(dir: &Path, name: &str, text: &str) {
 fn messages<T>(loaded: &super::Loaded<T>) -> Vec<String> {
     loaded.diagnostics.iter().map(ToString::to_string).collect()
 }
+
+/// The generic rules only: the drivers' own checks are tested with the agent's registry
+/// (`fustor-agent/tests/config_drivers.rs`), since the drivers live in other crates.
+fn no_drivers() -> super::AgentDriverSchemas {
+    super::AgentDriverSchemas::default()
+}

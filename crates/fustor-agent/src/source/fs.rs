@@ -1,6 +1,5 @@
-//! Shared sources (`agent-runtime.md` §1, §10): one `fs` driver per source signature, with one
-//! inotify reader, one producer thread and one event bus, shared by every pipe of that source
-//! and reference-counted (§14 item 9: closing one pipe must not stop the others' realtime).
+//! The `fs` source driver (`agent-runtime.md` §1, §10): one inotify reader, one producer thread
+//! and one event bus per source signature, shared by every pipe of that source.
 //!
 //! Degraded mode: when the realtime reader fails (watch window violation, inotify error), the
 //! source keeps serving scans, reports `realtime_ok() == false` (pipes then send
@@ -8,10 +7,9 @@
 //! subscriber to rescan the whole tree for the changes made in between (§14 item 8 fixed:
 //! realtime never stays dead).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,52 +19,18 @@ use fustor_source_fs::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use super::{Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError};
 use crate::backoff::Backoff;
 use crate::bus::EventBus;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("source driver {0:?} is not supported by this agent (only \"fs\")")]
-    UnsupportedDriver(String),
-    #[error("invalid fs driver_params: {0}")]
-    Params(String),
-    #[error("fs driver: {0}")]
-    Fs(#[from] FsError),
-    #[error("source start was interrupted")]
-    Interrupted,
-}
-
-/// The identity under which pipes share a source: `(driver, uri, credential)`.
-pub fn source_signature(cfg: &SourceConfig) -> String {
-    let cred = serde_json::to_string(&cfg.credential).unwrap_or_default();
-    format!("{}\u{0}{}\u{0}{}", cfg.driver, cfg.uri, cred)
-}
-
-/// `driver_params` of an fs source as the driver wants them.
-pub fn fs_driver_params(cfg: &SourceConfig) -> Result<(FsDriverParams, bool), SourceError> {
-    let p = cfg
-        .fs_params()
-        .map_err(|e| SourceError::Params(e.to_string()))?;
-    let params = FsDriverParams {
-        file_pattern: p.file_pattern.clone(),
-        max_scan_workers: p.scan_workers(),
-        throttle_interval_sec: p.throttle_interval_sec,
-        min_monitoring_window_days: p.min_monitoring_window_days,
-        watch_limit: None,
-    };
-    Ok((params, p.message_only()))
-}
-
 /// A running fs source.
 pub struct FsSource {
-    signature: String,
-    uri: String,
+    core: SourceCore,
     root: PathBuf,
     params: FsDriverParams,
     pattern: FilePattern,
     message_only: bool,
     scanner: Arc<RwLock<Scanner>>,
-    bus: Arc<EventBus>,
     realtime_ok: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     producer: Mutex<Option<JoinHandle<()>>>,
@@ -76,7 +40,7 @@ impl std::fmt::Debug for FsSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FsSource")
             .field("root", &self.root)
-            .field("realtime_ok", &self.realtime_ok())
+            .field("realtime_ok", &Source::realtime_ok(self))
             .finish_non_exhaustive()
     }
 }
@@ -84,11 +48,8 @@ impl std::fmt::Debug for FsSource {
 impl FsSource {
     /// Blocking: pre-scan (drift, watch priorities), realtime watches, producer thread. When
     /// this returns, changes are captured (message-first, wire §7).
-    pub fn open(cfg: &SourceConfig) -> Result<Arc<FsSource>, SourceError> {
-        if cfg.driver != "fs" {
-            return Err(SourceError::UnsupportedDriver(cfg.driver.clone()));
-        }
-        let (params, message_only) = fs_driver_params(cfg)?;
+    pub fn start(cfg: &SourceConfig, params: FsDriverParams) -> Result<Arc<FsSource>, SourceError> {
+        let message_only = params.message_only();
         let pattern = FilePattern::new(&params.file_pattern)?;
         let mut scanner = Scanner::new(&cfg.uri, &params)?;
         let root = scanner.root().to_path_buf();
@@ -115,16 +76,13 @@ impl FsSource {
                 None
             }
         };
-        let capacity = usize::try_from(cfg.max_queue_size).unwrap_or(usize::MAX);
         let src = Arc::new(FsSource {
-            signature: source_signature(cfg),
-            uri: cfg.uri.clone(),
+            core: SourceCore::new(cfg),
             root,
             params,
             pattern,
             message_only,
             scanner: Arc::new(RwLock::new(scanner)),
-            bus: Arc::new(EventBus::new(capacity)),
             realtime_ok: Arc::new(AtomicBool::new(rt.is_some())),
             stop: Arc::new(AtomicBool::new(false)),
             producer: Mutex::new(None),
@@ -133,7 +91,7 @@ impl FsSource {
             root: src.root.clone(),
             params: src.params.clone(),
             scanner: src.scanner.clone(),
-            bus: src.bus.clone(),
+            bus: src.core.bus.clone(),
             realtime_ok: src.realtime_ok.clone(),
             stop: src.stop.clone(),
         };
@@ -143,15 +101,6 @@ impl FsSource {
             .map_err(|e| SourceError::Fs(FsError::Thread(e)))?;
         *src.producer.lock() = Some(handle);
         Ok(src)
-    }
-
-    pub fn signature(&self) -> &str {
-        &self.signature
-    }
-
-    /// The configured `uri` (sent as `client_info.source_uri`).
-    pub fn uri(&self) -> &str {
-        &self.uri
     }
 
     pub fn root(&self) -> &Path {
@@ -170,15 +119,6 @@ impl FsSource {
     /// A scanner with the current drift and watch hook.
     pub fn scanner(&self) -> Scanner {
         self.scanner.read().clone()
-    }
-
-    pub fn bus(&self) -> &Arc<EventBus> {
-        &self.bus
-    }
-
-    /// False while the realtime reader is down (degraded mode).
-    pub fn realtime_ok(&self) -> bool {
-        self.realtime_ok.load(Ordering::SeqCst)
     }
 
     fn shutdown(&self) {
@@ -295,47 +235,43 @@ impl Producer {
     }
 }
 
-/// Sources by signature; a source lives while a pipe holds it.
-#[derive(Default)]
-pub struct SourceRegistry {
-    map: tokio::sync::Mutex<HashMap<String, Weak<FsSource>>>,
-}
-
-impl SourceRegistry {
-    pub fn new() -> Self {
-        SourceRegistry::default()
+impl Source for FsSource {
+    fn driver(&self) -> &'static str {
+        "fs"
     }
 
-    /// The running source for this configuration, started (blocking work off the async
-    /// threads) if no pipe holds one.
-    pub async fn acquire(&self, cfg: &SourceConfig) -> Result<Arc<FsSource>, SourceError> {
-        let sig = source_signature(cfg);
-        let mut map = self.map.lock().await;
-        if let Some(src) = map.get(&sig).and_then(Weak::upgrade) {
-            return Ok(src);
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            audit: true,
+            sentinel: true,
+            on_demand: true,
         }
-        let cfg = cfg.clone();
-        let src = tokio::task::spawn_blocking(move || FsSource::open(&cfg))
-            .await
-            .map_err(|_| SourceError::Interrupted)??;
-        map.retain(|_, w| w.strong_count() > 0);
-        map.insert(sig, Arc::downgrade(&src));
-        Ok(src)
     }
 
-    /// Number of live sources.
-    pub async fn live(&self) -> usize {
-        self.map
-            .lock()
-            .await
-            .values()
-            .filter(|w| w.strong_count() > 0)
-            .count()
+    fn core(&self) -> &SourceCore {
+        &self.core
+    }
+
+    fn realtime_ok(&self) -> bool {
+        self.realtime_ok.load(Ordering::SeqCst)
+    }
+
+    fn snapshot(&self) -> SnapshotStream {
+        if self.message_only {
+            return Box::new(std::iter::empty());
+        }
+        Box::new(self.scanner().snapshot())
+    }
+
+    fn fs(&self) -> Option<&FsSource> {
+        Some(self)
     }
 }
 
-/// Drops a pipe's reference; the last one stops the source (joins threads, off the async
-/// threads).
-pub async fn release(src: Arc<FsSource>) {
-    let _ = tokio::task::spawn_blocking(move || drop(src)).await;
+impl SourceDriver for FsSource {
+    type Params = FsDriverParams;
+
+    fn open(cfg: &SourceConfig, params: FsDriverParams) -> Result<Arc<dyn Source>, SourceError> {
+        Ok(FsSource::start(cfg, params)?)
+    }
 }

@@ -1,0 +1,225 @@
+//! Sources: the drivers that produce rows, and the table that shares one running source between
+//! the pipes that name the same `(driver, uri, credential)` (`agent-runtime.md` §1, §10; §14
+//! item 9: closing one pipe must not stop the others' realtime).
+//!
+//! A source driver is a [`SourceDriver`]: its own `driver_params` type, read once, and an
+//! `open` that starts a [`Source`]. Drivers are listed by name in a [`SourceDrivers`] table
+//! (`crate::drivers`), so adding one is its module plus one registration line.
+
+mod fs;
+#[cfg(test)]
+mod null;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use fustor_core::config::{
+    AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema, SourceConfig,
+};
+use fustor_core::{Event, FsRow};
+use fustor_source_fs::FsError;
+
+use crate::bus::EventBus;
+
+pub use fs::FsSource;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source driver {driver:?} is not supported by this agent (expected {known})")]
+    UnsupportedDriver { driver: String, known: String },
+    #[error("invalid driver_params: {0}")]
+    Params(String),
+    #[error("fs driver: {0}")]
+    Fs(#[from] FsError),
+    #[error("source start was interrupted")]
+    Interrupted,
+}
+
+/// What a source offers beyond its snapshot and change streams; a pipe starts only the tasks
+/// its source supports (the others are skipped, never faked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Periodic audits and the rescans of lost events (`agent-runtime.md` §6.2).
+    pub audit: bool,
+    /// Checks of the suspect files Fusion asks about (§6.3).
+    pub sentinel: bool,
+    /// `scan` commands (§9); without it a job is answered complete and empty.
+    pub on_demand: bool,
+}
+
+/// A snapshot: rows of the whole source, produced on a blocking thread.
+pub type SnapshotStream = Box<dyn Iterator<Item = Event<FsRow>> + Send>;
+
+/// What every running source has: its identity and its change stream.
+pub struct SourceCore {
+    signature: String,
+    uri: String,
+    bus: Arc<EventBus>,
+}
+
+impl SourceCore {
+    /// The bus holds `max_queue_size` events.
+    pub fn new(cfg: &SourceConfig) -> Self {
+        let capacity = usize::try_from(cfg.max_queue_size).unwrap_or(usize::MAX);
+        SourceCore {
+            signature: source_signature(cfg),
+            uri: cfg.uri.clone(),
+            bus: Arc::new(EventBus::new(capacity)),
+        }
+    }
+}
+
+/// A running source, shared by the pipes of its signature; dropping the last reference stops it
+/// (off the async threads, see [`release`]).
+pub trait Source: Send + Sync + 'static {
+    /// Sent as the session's `source_type`.
+    fn driver(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    fn core(&self) -> &SourceCore;
+    /// See [`source_signature`].
+    fn signature(&self) -> &str {
+        &self.core().signature
+    }
+    /// The configured `uri` (sent as `client_info.source_uri`).
+    fn uri(&self) -> &str {
+        &self.core().uri
+    }
+    /// The change stream: the driver puts realtime events here, each pipe reads at its own
+    /// position.
+    fn bus(&self) -> &Arc<EventBus> {
+        &self.core().bus
+    }
+    /// False while the change stream is down (degraded mode: pipes send `can_realtime=false`).
+    fn realtime_ok(&self) -> bool;
+    /// Blocking; the pipe calls it on the blocking pool.
+    fn snapshot(&self) -> SnapshotStream;
+    /// The fs scanner behind audits, sentinel checks, rescans and on-demand scans. These are
+    /// the fs driver's today; a driver that declares them in [`Capabilities`] without being
+    /// `fs` needs them generalised first (issue 12).
+    fn fs(&self) -> Option<&FsSource> {
+        None
+    }
+}
+
+/// One source driver: its parameter type and how to start it.
+pub trait SourceDriver {
+    type Params: DriverParams + 'static;
+
+    /// Blocking (runs on the blocking pool). When it returns, changes are captured
+    /// (message-first, wire §7).
+    fn open(cfg: &SourceConfig, params: Self::Params) -> Result<Arc<dyn Source>, SourceError>;
+
+    /// What `validate` requires of the definition's `uri`.
+    fn check_uri(_uri: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+type Open = fn(&SourceConfig) -> Result<Arc<dyn Source>, SourceError>;
+
+/// Source drivers by configured `driver` name.
+#[derive(Clone, Default)]
+pub struct SourceDrivers(DriverTable<Open>);
+
+impl SourceDrivers {
+    pub fn register<D: SourceDriver>(&mut self, name: &'static str) -> &mut Self {
+        let schema = ParamsSchema::of::<D::Params>().with_uri_check(D::check_uri);
+        self.0.insert(name, schema, open::<D>);
+        self
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.names()
+    }
+
+    /// Blocking: starts the source of a definition, reading its `driver_params` once.
+    pub fn open(&self, cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
+        let open = self
+            .0
+            .get(&cfg.driver)
+            .ok_or_else(|| SourceError::UnsupportedDriver {
+                driver: cfg.driver.clone(),
+                known: self.0.expected(),
+            })?;
+        open(cfg)
+    }
+
+    /// Adds what the configuration loader checks of each driver.
+    pub fn add_schemas(&self, out: &mut AgentDriverSchemas) {
+        for (name, schema) in self.0.schemas() {
+            out.source(name, schema);
+        }
+    }
+}
+
+fn open<D: SourceDriver>(cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
+    let params = D::Params::from_params(&cfg.driver_params)
+        .map_err(|e| SourceError::Params(e.to_string()))?;
+    D::open(cfg, params)
+}
+
+/// The identity under which pipes share a source: `(driver, uri, credential)`.
+pub fn source_signature(cfg: &SourceConfig) -> String {
+    let cred = serde_json::to_string(&cfg.credential).unwrap_or_default();
+    format!("{}\u{0}{}\u{0}{}", cfg.driver, cfg.uri, cred)
+}
+
+/// Running sources by signature; a source lives while a pipe holds it.
+pub struct SourceRegistry {
+    drivers: SourceDrivers,
+    map: tokio::sync::Mutex<HashMap<String, Weak<dyn Source>>>,
+}
+
+impl Default for SourceRegistry {
+    fn default() -> Self {
+        SourceRegistry::with_drivers(crate::drivers::source_drivers())
+    }
+}
+
+impl SourceRegistry {
+    /// With this build's drivers.
+    pub fn new() -> Self {
+        SourceRegistry::default()
+    }
+
+    pub fn with_drivers(drivers: SourceDrivers) -> Self {
+        SourceRegistry {
+            drivers,
+            map: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The running source for this configuration, started (blocking work off the async
+    /// threads) if no pipe holds one.
+    pub async fn acquire(&self, cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
+        let sig = source_signature(cfg);
+        let mut map = self.map.lock().await;
+        if let Some(src) = map.get(&sig).and_then(Weak::upgrade) {
+            return Ok(src);
+        }
+        let cfg = cfg.clone();
+        let drivers = self.drivers.clone();
+        let src = tokio::task::spawn_blocking(move || drivers.open(&cfg))
+            .await
+            .map_err(|_| SourceError::Interrupted)??;
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(sig, Arc::downgrade(&src));
+        Ok(src)
+    }
+
+    /// Number of live sources.
+    pub async fn live(&self) -> usize {
+        self.map
+            .lock()
+            .await
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+}
+
+/// Drops a pipe's reference; the last one stops the source (joins threads, off the async
+/// threads).
+pub async fn release(src: Arc<dyn Source>) {
+    let _ = tokio::task::spawn_blocking(move || drop(src)).await;
+}
