@@ -34,7 +34,7 @@ unknown keys), 3 for `status` when the agent is not running, 7 for `reload` when
 running.";
 
 #[derive(Parser)]
-#[command(name = "fustor-agent", version, about = "Fustor agent: file metadata sync to Fusion", long_about = LONG_ABOUT)]
+#[command(name = "fustor-agent", version = fustor_daemon::VERSION, propagate_version = true, about = "Fustor agent: file metadata sync to Fusion", long_about = LONG_ABOUT)]
 struct Cli {
     /// Use this home instead of $FUSTOR_HOME / ~/.fustor.
     #[arg(long, global = true, value_name = "DIR")]
@@ -56,7 +56,7 @@ enum Cmd {
         #[arg(short = 'D', long)]
         daemon: bool,
         /// Debug logging.
-        #[arg(short = 'V', long)]
+        #[arg(short = 'v', long)]
         verbose: bool,
         /// Start even when no pipe is selected (it idles until a reload adds one); by default
         /// that is an error, so that a typo does not leave an agent syncing nothing.
@@ -86,7 +86,10 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(fustor_daemon::compat_args(
+        std::env::args_os(),
+        "fustor-agent",
+    ));
     let paths = match &cli.home {
         Some(h) => FustorPaths::new(h),
         None => FustorPaths::from_env(),

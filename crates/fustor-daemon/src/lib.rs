@@ -7,9 +7,11 @@
 //! configuration and what its foreground `start` runs. Pid files, signals and readiness are
 //! [`fustor_core::process`].
 
+mod cli;
 pub mod logging;
 mod shell;
 
+pub use cli::{VERSION, compat_args};
 pub use shell::{DAEMON_CHILD_FLAG, NO_CONSOLE_LOG_FLAG, Shell};
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use fustor_core::config::{Daemon, FustorPaths};
 use fustor_core::outln;
 use fustor_core::process::{self, PidFile};
@@ -23,7 +23,7 @@ use fustor_fusion::daemon::{self, FusionServer, Overrides};
 /// Exit status: 0 on success, 1 on failure (including a refused reload), 3 for `status` when
 /// Fusion is not running, 7 for `reload` when it is not running.
 #[derive(Parser)]
-#[command(name = "fustor-fusion", version, about, long_about)]
+#[command(name = "fustor-fusion", version = fustor_daemon::VERSION, propagate_version = true, about, long_about)]
 struct Cli {
     /// Use this home instead of $FUSTOR_HOME / ~/.fustor.
     #[arg(long, global = true, value_name = "DIR")]
@@ -36,20 +36,20 @@ struct Cli {
 enum Cmd {
     /// Start Fusion (foreground unless -D). ARGS select pipes: a `.yaml` file name starts the
     /// pipes defined in it, anything else is a pipe id; none starts every enabled pipe.
-    #[command(disable_help_flag = true)]
     Start {
         /// Detach and run in the background; returns once Fusion listens, or fails with the
         /// daemon's error.
         #[arg(short = 'D', long)]
         daemon: bool,
         /// Debug logging.
-        #[arg(short = 'V', long)]
+        #[arg(short = 'v', long)]
         verbose: bool,
         /// Main API port (overrides `port` in the configuration).
         #[arg(short = 'p', long)]
         port: Option<u16>,
-        /// Main API bind address (overrides `host`).
-        #[arg(short = 'h', long)]
+        /// Main API bind address (overrides `host`). The reference's `-h HOST` is read as
+        /// `--host HOST`; `-h` alone prints help.
+        #[arg(short = 'H', long)]
         host: Option<String>,
         /// Start even when no pipe can run (no configuration yet, or every file broken); by
         /// default that is an error, so that a typo does not leave an empty Fusion serving.
@@ -61,8 +61,6 @@ enum Cmd {
         /// Internal: this process is the detached child of `start -D`.
         #[arg(long, hide = true)]
         daemon_child: bool,
-        #[arg(long, action = ArgAction::Help, help = "Print help")]
-        help: Option<bool>,
         args: Vec<String>,
     },
     /// Stop the running Fusion (SIGTERM, then SIGKILL after 10 s).
@@ -94,7 +92,10 @@ struct StartOpts {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(fustor_daemon::compat_args(
+        std::env::args_os(),
+        "fustor-fusion",
+    ));
     let paths = match cli.home {
         Some(h) => FustorPaths::new(h),
         None => FustorPaths::from_env(),

@@ -151,3 +151,50 @@ pipes:
     let log = std::fs::read_to_string(home.join("logs/fusion.log")).unwrap();
     assert!(!log.is_empty(), "empty log");
 }
+
+/// Issue 13: `-h` is help and `-V` the version (with the git revision) everywhere; the
+/// reference's `start -h HOST` still binds HOST, with a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h_is_help_capital_v_is_version_and_h_with_a_value_is_the_host() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["start", "-h"][..], &["-h"], &["status", "-h"]] {
+        let (out, text) = run(home.path(), args);
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+    let (out, text) = run(home.path(), &["start", "-h"]);
+    assert!(out.status.success() && text.contains("--verbose"), "{text}");
+    for args in [&["-V"][..], &["start", "-V"]] {
+        let (out, text) = run(home.path(), args);
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("(git "), "{args:?}: {text}");
+    }
+    // `start -h 127.0.0.1 -p PORT` serves on that address, as with the reference.
+    let port = free_port();
+    std::fs::create_dir_all(home.path().join("fusion-config")).unwrap();
+    let mut child = std::process::Command::new(cli_support::BIN)
+        .arg("--home")
+        .arg(home.path())
+        .args([
+            "start",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--allow-empty",
+        ])
+        .env_remove("FUSTOR_HOME")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = wait_for(10.0, async || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(up, "not listening on 127.0.0.1:{port}: {err}");
+    assert!(err.contains("read as `start --host HOST`"), "{err}");
+}

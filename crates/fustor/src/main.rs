@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 /// Fustor: know what is on your NFS servers without running `find`.
 #[derive(Parser)]
-#[command(name = "fustor", version, about)]
+#[command(name = "fustor", version = fustor_daemon::VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
