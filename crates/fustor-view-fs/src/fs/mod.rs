@@ -8,6 +8,7 @@ mod invariants;
 mod json;
 mod lineage;
 mod names;
+pub mod persist;
 mod query;
 mod rules;
 mod state;
