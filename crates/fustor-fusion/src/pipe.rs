@@ -14,10 +14,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fustor_core::view::{SuspectUpdate, ViewContext, ViewDriver};
+use bytes::Bytes;
+use fustor_core::view::{ApplyReport, SuspectUpdate, ViewContext, ViewDriver};
 use fustor_core::{Event, FsRow, Now};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::persist::wal::Wal;
+use crate::persist::{Stores, record};
+
+/// Log records a batch was written as: the answer waits until each is durable.
+pub type Tickets = Vec<(Arc<Wal>, u64)>;
 
 /// Counters exposed by `/api/v1/pipe/pipes` and `/metrics`.
 #[derive(Debug, Default)]
@@ -59,6 +66,10 @@ pub struct Batch {
     pub session_id: String,
     pub agent_id: Arc<str>,
     pub source_uri: Option<Arc<str>>,
+    /// The request body, logged as is for persisted views.
+    raw: Option<Bytes>,
+    /// Told the log records of the batch, once written (persisted views only).
+    ack: Option<oneshot::Sender<Tickets>>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -155,6 +166,8 @@ pub enum PipeError {
     DrainTimeout(String, Duration),
     #[error("pipe {0}: control operation failed")]
     ControlFailed(String),
+    #[error("{0}")]
+    Persist(String),
 }
 
 pub struct FusionPipe {
@@ -164,6 +177,8 @@ pub struct FusionPipe {
     tx: mpsc::Sender<Item>,
     rows: Arc<Semaphore>,
     max_rows: usize,
+    /// Whether a view of this pipe is persisted (its batches are acknowledged once durable).
+    persisted: bool,
 }
 
 impl FusionPipe {
@@ -173,6 +188,7 @@ impl FusionPipe {
         views: Vec<Arc<dyn ViewDriver>>,
         queue_batches: usize,
         queue_rows: usize,
+        stores: Arc<Stores>,
     ) -> std::io::Result<Arc<Self>> {
         let (tx, mut rx) = mpsc::channel::<Item>(queue_batches.max(1));
         let stats = Arc::new(PipeStats::default());
@@ -183,6 +199,7 @@ impl FusionPipe {
             tx,
             rows: Arc::new(Semaphore::new(queue_rows.max(1))),
             max_rows: queue_rows.max(1),
+            persisted: views.iter().any(|v| stores.contains_key(v.id())),
         });
         let pipe_id = id.to_string();
         std::thread::Builder::new()
@@ -190,8 +207,8 @@ impl FusionPipe {
             .spawn(move || {
                 while let Some(item) = rx.blocking_recv() {
                     match item {
-                        Item::Batch(b) => apply(&pipe_id, &views, &stats, b),
-                        Item::Control(c) => run_control(&pipe_id, *c),
+                        Item::Batch(b) => apply(&pipe_id, &views, &stats, &stores, b),
+                        Item::Control(c) => run_control(&pipe_id, *c, &stores),
                     }
                 }
                 tracing::debug!(pipe = %pipe_id, "pipe consumer stopped");
@@ -199,14 +216,16 @@ impl FusionPipe {
         Ok(pipe)
     }
 
-    /// Queues a batch, waiting while the queue is full.
+    /// Queues a batch, waiting while the queue is full. For a pipe with persisted views,
+    /// answers where to learn the batch's log records (see [`FusionPipe::durable`]).
     pub async fn enqueue(
         &self,
         events: Vec<Event<FsRow>>,
         session_id: &str,
         agent_id: Arc<str>,
         source_uri: Option<Arc<str>>,
-    ) -> Result<(), PipeError> {
+        raw: Option<Bytes>,
+    ) -> Result<Option<oneshot::Receiver<Tickets>>, PipeError> {
         let rows: usize = events.iter().map(|e| e.rows.len()).sum();
         let want = u32::try_from(rows.clamp(1, self.max_rows)).unwrap_or(u32::MAX);
         let permit = self
@@ -219,17 +238,39 @@ impl FusionPipe {
             .events_received
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         self.stats.queued_batches.fetch_add(1, Ordering::Relaxed);
+        let (ack, rx) = if self.persisted {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let batch = Batch {
             events,
             session_id: session_id.to_string(),
             agent_id,
             source_uri,
+            raw: raw.filter(|_| self.persisted),
+            ack,
             _permit: Some(permit),
         };
         self.tx
             .send(Item::Batch(batch))
             .await
-            .map_err(|_| PipeError::Stopped(self.id.clone()))
+            .map_err(|_| PipeError::Stopped(self.id.clone()))?;
+        Ok(rx)
+    }
+
+    /// Waits until the log records of a batch queued by [`FusionPipe::enqueue`] are durable.
+    pub async fn durable(&self, rx: oneshot::Receiver<Tickets>) -> Result<(), PipeError> {
+        let tickets = rx
+            .await
+            .map_err(|_| PipeError::ControlFailed(self.id.clone()))?;
+        for (wal, seq) in tickets {
+            wal.durable(seq)
+                .await
+                .map_err(|e| PipeError::Persist(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Queues `op` for every view of this pipe and waits until the consumer has run it.
@@ -271,9 +312,11 @@ impl FusionPipe {
     }
 }
 
-fn run_control(pipe_id: &str, c: ControlItem) {
+fn run_control(pipe_id: &str, c: ControlItem, stores: &Stores) {
     // A panicking view must not stop the consumer; the waiter learns of it by the dropped sender.
-    let run = std::panic::AssertUnwindSafe(|| c.op.run(pipe_id, &c.views, Now::system()));
+    let run = std::panic::AssertUnwindSafe(|| {
+        run_logged(pipe_id, &c.op, &c.views, stores, Now::system())
+    });
     match std::panic::catch_unwind(run) {
         Ok(n) => {
             let _ = c.done.send(n);
@@ -282,7 +325,67 @@ fn run_control(pipe_id: &str, c: ControlItem) {
     }
 }
 
-fn apply(pipe_id: &str, views: &[Arc<dyn ViewDriver>], stats: &PipeStats, b: Batch) {
+/// Runs a control operation, logging it first for the persisted views among `views`.
+pub fn run_logged(
+    pipe_id: &str,
+    op: &Control,
+    views: &[Arc<dyn ViewDriver>],
+    stores: &Stores,
+    now: Now,
+) -> usize {
+    let mut held = Vec::new();
+    let mut rec: Option<Option<Vec<u8>>> = None;
+    for v in views {
+        if let Some(store) = stores.get(v.id())
+            && let Some(log) = store.begin()
+        {
+            let Some(r) = rec.get_or_insert_with(|| record::control(now, pipe_id, op)) else {
+                break;
+            };
+            log.wal.append(&[r], false);
+            held.push((store, v, log));
+        }
+    }
+    let n = op.run(pipe_id, views, now);
+    for (store, v, _) in &held {
+        if record::empties(op, v.driver_name()) {
+            store.emptied();
+        }
+    }
+    drop(held);
+    n
+}
+
+/// Applies events to one view, keeping only those of the view's schema.
+pub fn apply_events(
+    view: &Arc<dyn ViewDriver>,
+    events: &[Event<FsRow>],
+    ctx: &ViewContext<'_>,
+    now: Now,
+) -> ApplyReport {
+    let schema = view.target_schema();
+    if events
+        .iter()
+        .all(|e| schema.is_empty() || e.event_schema == schema)
+    {
+        view.apply(events, ctx, now)
+    } else {
+        let mine: Vec<Event<FsRow>> = events
+            .iter()
+            .filter(|e| schema.is_empty() || e.event_schema == schema)
+            .cloned()
+            .collect();
+        view.apply(&mine, ctx, now)
+    }
+}
+
+fn apply(
+    pipe_id: &str,
+    views: &[Arc<dyn ViewDriver>],
+    stats: &PipeStats,
+    stores: &Stores,
+    mut b: Batch,
+) {
     let ctx = ViewContext {
         pipe_id,
         session_id: &b.session_id,
@@ -290,28 +393,42 @@ fn apply(pipe_id: &str, views: &[Arc<dyn ViewDriver>], stats: &PipeStats, b: Bat
         source_uri: b.source_uri.as_deref(),
     };
     let now = Now::system();
+    // Log first (every persisted view), acknowledge, then apply: the answer waits for the
+    // disk, not for the views.
+    let mut held = Vec::new();
+    if !stores.is_empty() {
+        let mut tickets = Tickets::new();
+        let mut rec: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+        for v in views {
+            if let Some(log) = stores.get(v.id()).and_then(|s| s.begin()) {
+                let (head, body) = rec.get_or_insert_with(|| {
+                    let session = SessionRef {
+                        session_id: b.session_id.clone(),
+                        agent_id: b.agent_id.clone(),
+                        source_uri: b.source_uri.clone(),
+                    };
+                    let head = record::batch_head(now, pipe_id, &session, b.raw.is_some());
+                    let body = b.raw.is_none().then(|| record::events_json(&b.events));
+                    (head, body)
+                });
+                let body: &[u8] = body.as_deref().or(b.raw.as_deref()).unwrap_or_default();
+                let seq = log.wal.append(&[head, body], b.ack.is_some());
+                tickets.push((log.wal.clone(), seq));
+                held.push(log);
+            }
+        }
+        if let Some(ack) = b.ack.take() {
+            let _ = ack.send(tickets);
+        }
+    }
     for view in views {
-        let schema = view.target_schema();
-        let report = if b
-            .events
-            .iter()
-            .all(|e| schema.is_empty() || e.event_schema == schema)
-        {
-            view.apply(&b.events, &ctx, now)
-        } else {
-            let mine: Vec<Event<FsRow>> = b
-                .events
-                .iter()
-                .filter(|e| schema.is_empty() || e.event_schema == schema)
-                .cloned()
-                .collect();
-            view.apply(&mine, &ctx, now)
-        };
+        let report = apply_events(view, &b.events, &ctx, now);
         stats.rows_applied.fetch_add(report.rows, Ordering::Relaxed);
         stats
             .rows_rejected
             .fetch_add(report.rejected, Ordering::Relaxed);
     }
+    drop(held);
     stats
         .events_processed
         .fetch_add(b.events.len() as u64, Ordering::Relaxed);

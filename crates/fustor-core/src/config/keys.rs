@@ -147,6 +147,10 @@ const VIEW: Shape = Shape::Keys(&[
             by_driver: &[("fs", FS_VIEW_PARAMS), ("forest-fs", FS_VIEW_PARAMS)],
         },
     ),
+    ("persist", Shape::Any),
+    ("persist_dir", Shape::Any),
+    ("persist_snapshot_interval_seconds", Shape::Any),
+    ("persist_fsync", Shape::Any),
 ]);
 
 const FUSION_PIPE: Shape = Shape::Keys(&[

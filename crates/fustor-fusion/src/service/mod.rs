@@ -11,6 +11,7 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use ingest::own_lineage;
 pub use ingest::{Ingested, check_batch};
 pub use sessions::{Beat, OpenedSession};
 

@@ -195,6 +195,10 @@ impl<'a> Rd<'a> {
     pub fn is_empty(&self) -> bool {
         self.b.is_empty()
     }
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.b)
+    }
     pub fn u8(&mut self) -> Result<u8, SnapshotError> {
         let (&v, rest) = self.b.split_first().ok_or_else(short)?;
         self.b = rest;
