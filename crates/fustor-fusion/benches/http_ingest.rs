@@ -338,7 +338,10 @@ fn dir_bytes(dir: &Path) -> u64 {
 async fn first_tree(c: &reqwest::Client, f: &Fusion, t: Instant) -> f64 {
     loop {
         if let Ok(r) = c
-            .get(format!("{}/api/v1/views/p0/tree?path=/&max_depth=1", f.main))
+            .get(format!(
+                "{}/api/v1/views/p0/tree?path=/&max_depth=1",
+                f.main
+            ))
             .header("X-API-Key", "q0")
             .send()
             .await
@@ -347,7 +350,10 @@ async fn first_tree(c: &reqwest::Client, f: &Fusion, t: Instant) -> f64 {
             let _ = r.bytes().await;
             return t.elapsed().as_secs_f64();
         }
-        assert!(t.elapsed() < Duration::from_secs(600), "no 200 after restart");
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "no 200 after restart"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use fustor_core::view::{ApplyReport, SuspectUpdate, ViewContext, ViewDriver};
 use fustor_core::{Event, FsRow, Now};
 use serde::Serialize;
@@ -66,8 +65,6 @@ pub struct Batch {
     pub session_id: String,
     pub agent_id: Arc<str>,
     pub source_uri: Option<Arc<str>>,
-    /// The request body, logged as is for persisted views.
-    raw: Option<Bytes>,
     /// Told the log records of the batch, once written (persisted views only).
     ack: Option<oneshot::Sender<Tickets>>,
     _permit: Option<OwnedSemaphorePermit>,
@@ -224,7 +221,6 @@ impl FusionPipe {
         session_id: &str,
         agent_id: Arc<str>,
         source_uri: Option<Arc<str>>,
-        raw: Option<Bytes>,
     ) -> Result<Option<oneshot::Receiver<Tickets>>, PipeError> {
         let rows: usize = events.iter().map(|e| e.rows.len()).sum();
         let want = u32::try_from(rows.clamp(1, self.max_rows)).unwrap_or(u32::MAX);
@@ -249,7 +245,6 @@ impl FusionPipe {
             session_id: session_id.to_string(),
             agent_id,
             source_uri,
-            raw: raw.filter(|_| self.persisted),
             ack,
             _permit: Some(permit),
         };
@@ -398,21 +393,18 @@ fn apply(
     let mut held = Vec::new();
     if !stores.is_empty() {
         let mut tickets = Tickets::new();
-        let mut rec: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+        let mut rec: Option<Vec<u8>> = None;
         for v in views {
             if let Some(log) = stores.get(v.id()).and_then(|s| s.begin()) {
-                let (head, body) = rec.get_or_insert_with(|| {
+                let rec = rec.get_or_insert_with(|| {
                     let session = SessionRef {
                         session_id: b.session_id.clone(),
                         agent_id: b.agent_id.clone(),
                         source_uri: b.source_uri.clone(),
                     };
-                    let head = record::batch_head(now, pipe_id, &session, b.raw.is_some());
-                    let body = b.raw.is_none().then(|| record::events_json(&b.events));
-                    (head, body)
+                    record::batch(now, pipe_id, &session, &b.events)
                 });
-                let body: &[u8] = body.as_deref().or(b.raw.as_deref()).unwrap_or_default();
-                let seq = log.wal.append(&[head, body], b.ack.is_some());
+                let seq = log.wal.append(&[rec], b.ack.is_some());
                 tickets.push((log.wal.clone(), seq));
                 held.push(log);
             }

@@ -32,7 +32,7 @@ fn config(home: &Path, mp: u16, rp: u16) {
     let dir = home.join("fusion-config");
     std::fs::create_dir_all(&dir).unwrap();
     // v1: log only (no periodic snapshot during the test); v2: snapshots every second, so its
-    // restore is a snapshot plus a log tail.
+    // restore is a snapshot plus a log tail; forest: a forest view on p1 next to v1.
     let y = format!(
         r#"
 host: 127.0.0.1
@@ -42,8 +42,9 @@ receivers:
 views:
   v1: {{driver: fs, api_keys: [q1]}}
   v2: {{driver: fs, api_keys: [q2], persist_snapshot_interval_seconds: 1}}
+  forest: {{driver: forest-fs, api_keys: [q3]}}
 pipes:
-  p1: {{receiver: r, views: [v1], session_timeout_seconds: 600}}
+  p1: {{receiver: r, views: [v1, forest], session_timeout_seconds: 600}}
   p2: {{receiver: r, views: [v2], session_timeout_seconds: 600}}
 "#
     );
@@ -251,6 +252,16 @@ async fn acknowledged_batches_survive_kill_9_and_the_restart_answers_at_once() {
     assert_eq!(stats["total_files"].as_u64(), Some(40 * 50), "{stats}");
     assert!(stats["restored_at"].as_f64().is_some(), "{stats}");
     assert_eq!(stats["reconciling"], json!(true), "{stats}");
+    // The forest's member tree of p1 came back too.
+    let (status, fstats) = total_files(&c, &f, "forest", "q3").await;
+    assert_eq!(status, 200);
+    assert_eq!(fstats["members"][0]["view_id"], json!("p1"), "{fstats}");
+    assert_eq!(
+        fstats["members"][0]["file_count"].as_u64(),
+        Some(40 * 50),
+        "{fstats}"
+    );
+    assert_eq!(fstats["reconciling"], json!(true), "{fstats}");
     eprintln!("first 200 on /tree {after:?} after the restart began");
 
     // The leader's complete snapshot ends the reconciliation; the view served 200 throughout.

@@ -59,13 +59,6 @@ pub struct Limited {
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-impl Limited {
-    /// The body, shared without a copy (it outlives the budget permit).
-    pub fn shared(&self) -> Bytes {
-        self.bytes.clone()
-    }
-}
-
 impl Deref for Limited {
     type Target = [u8];
 

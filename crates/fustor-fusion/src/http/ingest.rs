@@ -32,7 +32,6 @@ pub async fn ingest(
         .ok_or_else(|| ApiError::not_found(format!("Session {id} not found or expired")));
     let route = refused(route, &mut body, &headers).await?;
     let bytes = st.ingest_body(body, &headers).await?;
-    let raw = bytes.shared();
     // Parsing a large batch takes a millisecond or more: keep it off the async workers so
     // queries stay responsive while agents push.
     let fusion = st.fusion.clone();
@@ -43,7 +42,7 @@ pub async fn ingest(
         Ok(batch)
     })
     .await??;
-    match st.fusion.ingest(&id, &route, batch, Some(raw)).await? {
+    match st.fusion.ingest(&id, &route, batch).await? {
         Ingested::JobComplete => Ok(Json(json!({"status": "ok", "phase": "job_complete"}))),
         Ingested::Accepted { count } => Ok(Json(json!({"status": "ok", "count": count}))),
     }

@@ -3,14 +3,16 @@
 //! every agent to rescan.
 //!
 //! - [`wal`]: the log and its group commit; [`record`]: what is logged and how it is replayed;
+//!   [`events`]: the compact form of a batch's events;
 //! - [`store`]: one view's files, restore, snapshots and restore status;
 //! - [`files`]: atomic replace, directory sync, quarantine of damaged files.
 //!
-//! The pipe consumer logs every write it applies to a persisted view (batches as their request
-//! body, control operations), under the view's gate, before applying it; the ingest answer
+//! The pipe consumer logs every write it applies to a persisted view (batches, control
+//! operations), under the view's gate, before applying it; the ingest answer
 //! waits until the record is durable. A snapshot takes the gate exclusively, so it sees a
 //! state at a record boundary, and records the last sequence number it contains.
 
+pub mod events;
 pub mod files;
 pub mod record;
 pub mod store;

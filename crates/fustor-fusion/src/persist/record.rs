@@ -1,21 +1,20 @@
 //! Log records: what a pipe consumer applied to a view, enough to apply it again in order.
 //!
-//! A batch is logged as the request body it came in (already validated, parsed again on
-//! replay through the same code), so logging costs one copy of the body and no
-//! serialization on the ingest path. Every record carries the time it was applied with, so
-//! replay makes the same decisions (tombstones, suspects, clock).
+//! A batch is logged as its events in a compact binary form ([`super::events`]), about a
+//! quarter of the JSON it came in: the answer waits for this record to reach the disk. Every
+//! record carries the time it was applied with, so replay makes the same decisions
+//! (tombstones, suspects, clock).
 
 use std::sync::Arc;
 
 use fustor_core::view::{SuspectUpdate, ViewContext, ViewDriver};
-use fustor_core::{Event, EventBatch, FsRow, Now};
+use fustor_core::{Event, FsRow, Now};
 use fustor_view_fs::fs::persist::chunk::{Put, Rd};
 
 use crate::pipe::{Control, SessionRef};
 
-const K_BODY: u8 = 1;
-const K_EVENTS: u8 = 2;
-const K_CONTROL: u8 = 3;
+const K_EVENTS: u8 = 1;
+const K_CONTROL: u8 = 2;
 
 const C_SESSION_STARTED: u8 = 1;
 const C_SESSION_CLOSED: u8 = 2;
@@ -37,19 +36,12 @@ fn head(kind: u8, now: Now, pipe_id: &str, s: Option<&SessionRef>) -> Vec<u8> {
     b
 }
 
-/// The head of a batch record whose body (the wire JSON) follows as a second part.
-pub fn batch_head(now: Now, pipe_id: &str, s: &SessionRef, raw_body: bool) -> Vec<u8> {
-    head(
-        if raw_body { K_BODY } else { K_EVENTS },
-        now,
-        pipe_id,
-        Some(s),
-    )
-}
-
-/// A batch without its request body (legacy route, in-process callers): the events as JSON.
-pub fn events_json(events: &[Event<FsRow>]) -> Vec<u8> {
-    serde_json::to_vec(events).unwrap_or_default()
+/// A batch record.
+pub fn batch(now: Now, pipe_id: &str, s: &SessionRef, events: &[Event<FsRow>]) -> Vec<u8> {
+    let mut b = head(K_EVENTS, now, pipe_id, Some(s));
+    b.reserve(events.iter().map(|e| e.rows.len() * 48 + 64).sum());
+    super::events::encode(events, &mut b);
+    b
 }
 
 /// A control record; `None` for operations that change no view (barriers).
@@ -124,14 +116,11 @@ pub fn replay(view: &Arc<dyn ViewDriver>, payload: &[u8], offset: f64) -> Result
         source_uri,
     };
     match kind {
-        K_BODY | K_EVENTS => {
-            let rest = r.rest();
-            let events: Vec<Event<FsRow>> = if kind == K_BODY {
-                let batch: EventBatch = serde_json::from_slice(rest).map_err(bad)?;
-                crate::service::own_lineage(batch.events)
-            } else {
-                serde_json::from_slice(rest).map_err(bad)?
-            };
+        K_EVENTS => {
+            let events = super::events::decode(&mut r).map_err(bad)?;
+            if !r.is_empty() {
+                return Err(bad("bytes after the events"));
+            }
             crate::pipe::apply_events(view, &events, &ctx, now);
             Ok(())
         }

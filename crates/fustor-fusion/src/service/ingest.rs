@@ -86,14 +86,12 @@ impl Fusion {
     /// caller's pipe): job completions and config reports are recorded, rows are queued with
     /// the session's lineage, and an end marker runs the snapshot or audit end after them.
     ///
-    /// `raw` is the request body the batch was parsed from: a persisted view logs it as is.
     /// For a pipe with persisted views the answer waits until the batch is durable.
     pub async fn ingest(
         &self,
         session: &str,
         route: &IngestRoute,
         batch: EventBatch,
-        raw: Option<bytes::Bytes>,
     ) -> Result<Ingested, ServiceError> {
         let generation = self.current();
         let pipe = generation
@@ -142,7 +140,6 @@ impl Fusion {
                     session,
                     route.agent_id.clone(),
                     route.source_uri.clone(),
-                    raw,
                 )
                 .await
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -188,7 +185,7 @@ impl Fusion {
         events.is_empty()
             || match pipe
                 .pipe
-                .enqueue(events, session, route.agent_id, route.source_uri, None)
+                .enqueue(events, session, route.agent_id, route.source_uri)
                 .await
             {
                 Ok(Some(rx)) => pipe.pipe.durable(rx).await.is_ok(),

@@ -11,7 +11,6 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use ingest::own_lineage;
 pub use ingest::{Ingested, check_batch};
 pub use sessions::{Beat, OpenedSession};
 

@@ -87,7 +87,6 @@ async fn a_view_write_lands_after_the_batches_queued_before_it() {
                 &s.session_id,
                 route.agent_id.clone(),
                 None,
-                None,
             )
             .await
             .unwrap();
@@ -99,13 +98,7 @@ async fn a_view_write_lands_after_the_batches_queued_before_it() {
         "the reset ran after every batch"
     );
     pipe.pipe
-        .enqueue(
-            rows(10, 0),
-            &s.session_id,
-            route.agent_id.clone(),
-            None,
-            None,
-        )
+        .enqueue(rows(10, 0), &s.session_id, route.agent_id.clone(), None)
         .await
         .unwrap();
     f.write_pipe(&pipe, Control::Barrier).await;
@@ -165,9 +158,7 @@ async fn an_audit_end_batch_is_answered_after_the_rows_before_it() {
         }))
         .unwrap()
     };
-    let got = f
-        .ingest(&s.session_id, &route, batch(300, true), None)
-        .await;
+    let got = f.ingest(&s.session_id, &route, batch(300, true)).await;
     assert_eq!(got.unwrap(), super::Ingested::Accepted { count: 1 });
     assert!(view.driver.node_count() >= empty + 300);
     let fb: fustor_core::wire::SentinelFeedback =
