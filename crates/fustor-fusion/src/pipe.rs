@@ -19,6 +19,7 @@ use fustor_core::{Event, FsRow, Now};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+use crate::persist::store::begin_all;
 use crate::persist::wal::Wal;
 use crate::persist::{Stores, record};
 
@@ -328,17 +329,17 @@ pub fn run_logged(
     stores: &Stores,
     now: Now,
 ) -> usize {
-    let mut held = Vec::new();
-    let mut rec: Option<Option<Vec<u8>>> = None;
-    for v in views {
-        if let Some(store) = stores.get(v.id())
-            && let Some(log) = store.begin()
-        {
-            let Some(r) = rec.get_or_insert_with(|| record::control(now, pipe_id, op)) else {
-                break;
-            };
-            log.wal.append(&[r], false);
-            held.push((store, v, log));
+    let held = begin_all(
+        stores,
+        views,
+        |v| v.id(),
+        !matches!(op, Control::ExpireSuspects),
+    );
+    if !held.is_empty()
+        && let Some(r) = record::control(now, pipe_id, op)
+    {
+        for (_, _, log) in &held {
+            log.wal.append(&[&r], false);
         }
     }
     let n = op.run(pipe_id, views, now);
@@ -392,21 +393,18 @@ fn apply(
     // disk, not for the views.
     let mut held = Vec::new();
     if !stores.is_empty() {
+        held = begin_all(stores, views, |v| v.id(), true);
         let mut tickets = Tickets::new();
-        let mut rec: Option<Vec<u8>> = None;
-        for v in views {
-            if let Some(log) = stores.get(v.id()).and_then(|s| s.begin()) {
-                let rec = rec.get_or_insert_with(|| {
-                    let session = SessionRef {
-                        session_id: b.session_id.clone(),
-                        agent_id: b.agent_id.clone(),
-                        source_uri: b.source_uri.clone(),
-                    };
-                    record::batch(now, pipe_id, &session, &b.events)
-                });
-                let seq = log.wal.append(&[rec], b.ack.is_some());
+        if !held.is_empty() {
+            let session = SessionRef {
+                session_id: b.session_id.clone(),
+                agent_id: b.agent_id.clone(),
+                source_uri: b.source_uri.clone(),
+            };
+            let rec = record::batch(now, pipe_id, &session, &b.events);
+            for (_, _, log) in &held {
+                let seq = log.wal.append(&[&rec], b.ack.is_some());
                 tickets.push((log.wal.clone(), seq));
-                held.push(log);
             }
         }
         if let Some(ack) = b.ack.take() {

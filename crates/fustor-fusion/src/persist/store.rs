@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fustor_core::Now;
 use fustor_core::view::{SnapshotError, ViewDriver};
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use super::files::{finish_replace, quarantine, sync_dir, tmp_path};
 use super::record;
@@ -53,6 +53,12 @@ pub struct ViewStore {
     /// Appliers hold it shared from logging a record to the end of applying it; a snapshot
     /// holds it exclusively, so it sees a state at a record boundary.
     gate: RwLock<()>,
+    /// For a view with one tree (fs), appliers also hold this from logging to the end of
+    /// applying, so that two pipes feeding the view apply in the order they logged (their
+    /// writes to the tree are serialized anyway). A forest's pipes write different trees and
+    /// keep applying in parallel.
+    order: Mutex<()>,
+    exclusive: bool,
     wal: RwLock<Option<Arc<Wal>>>,
     snapshotting: Mutex<()>,
     status: Mutex<RestoreStatus>,
@@ -63,19 +69,44 @@ pub struct ViewStore {
     pub last_pause_us: AtomicU64,
 }
 
-/// Guards held by an applier for one record.
+/// Guards held by an applier for one record. Stores are always entered in the order of their
+/// view ids ([`begin_all`]), so appliers of several views never wait on each other in a cycle.
 pub struct Logging<'a> {
     pub wal: Arc<Wal>,
+    _order: Option<MutexGuard<'a, ()>>,
     _gate: RwLockReadGuard<'a, ()>,
+}
+
+/// Enters the stores of the persisted views among `views` in view-id order; answers each with
+/// the view it belongs to.
+pub fn begin_all<'a, V>(
+    stores: &'a super::Stores,
+    views: &'a [V],
+    id: impl Fn(&V) -> &str,
+    dirties: bool,
+) -> Vec<(&'a Arc<ViewStore>, &'a V, Logging<'a>)> {
+    let mut found: Vec<(&Arc<ViewStore>, &V)> = views
+        .iter()
+        .filter_map(|v| stores.get(id(v)).map(|s| (s, v)))
+        .collect();
+    found.sort_by(|a, b| a.0.view_id.cmp(&b.0.view_id));
+    found.dedup_by(|a, b| a.0.view_id == b.0.view_id);
+    found
+        .into_iter()
+        .filter_map(|(s, v)| s.begin_record(dirties).map(|l| (s, v, l)))
+        .collect()
 }
 
 impl ViewStore {
     pub fn new(view_id: &str, driver: Arc<dyn ViewDriver>, cfg: StoreConfig) -> Self {
+        let exclusive = driver.driver_name() == fustor_core::config::ViewDriverKind::Fs.name();
         ViewStore {
             view_id: view_id.to_string(),
             driver,
             cfg,
+            exclusive,
             gate: RwLock::new(()),
+            order: Mutex::new(()),
             wal: RwLock::new(None),
             snapshotting: Mutex::new(()),
             status: Mutex::new(RestoreStatus::default()),
@@ -91,10 +122,24 @@ impl ViewStore {
 
     /// Starts logging one record: `None` while the store is not open.
     pub fn begin(&self) -> Option<Logging<'_>> {
+        self.begin_record(true)
+    }
+
+    /// [`ViewStore::begin`] for a record that alone does not call for a new snapshot (the
+    /// suspect expiry that runs twice a second on every view: replaying it is cheap, and an
+    /// idle view must not rewrite its snapshot every interval).
+    pub fn begin_record(&self, dirties: bool) -> Option<Logging<'_>> {
         let gate = self.gate.read();
         let wal = self.wal.read().clone()?;
-        self.dirty.store(true, Ordering::Relaxed);
-        Some(Logging { wal, _gate: gate })
+        let order = self.exclusive.then(|| self.order.lock());
+        if dirties {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        Some(Logging {
+            wal,
+            _order: order,
+            _gate: gate,
+        })
     }
 
     pub fn status(&self) -> RestoreStatus {
