@@ -18,6 +18,9 @@ const T_SEEN_ABSENT: u8 = 6;
 const T_NODES: u8 = 7;
 const T_END: u8 = 8;
 
+/// Index entries reserved at most before reading (64M: about 320 MB of index).
+const MAX_RESERVE: u64 = 64 << 20;
+
 const N_DIR: u8 = 1;
 const N_SUSPECT_FLAG: u8 = 2;
 const N_KNOWN: u8 = 4;
@@ -190,6 +193,9 @@ pub(crate) fn read_state(
     let (tag, mut c) = r.next_chunk()?;
     expect(tag, T_HEADER)?;
     let expected_nodes = c.var()?;
+    // The count is checksummed; the cap bounds what a crafted header could make us allocate.
+    st.tree
+        .reserve(usize::try_from(expected_nodes.min(MAX_RESERVE)).unwrap_or(0));
     st.audit.last_start = match c.u8()? {
         0 => None,
         _ => Some(c.f64()?),
@@ -332,7 +338,10 @@ fn read_node(
         if !st.tree.node(parent).is_dir() {
             return Err(SnapshotError::corrupt("a node's parent is a file"));
         }
-        if name.is_empty() || name.contains('/') || st.tree.find_child(parent, name).is_some() {
+        if name.is_empty()
+            || memchr::memchr(b'/', name.as_bytes()).is_some()
+            || st.tree.find_child(parent, name).is_some()
+        {
             return Err(SnapshotError::corrupt(
                 "a node name is empty, holds '/' or repeats in its directory",
             ));
