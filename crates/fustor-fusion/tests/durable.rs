@@ -513,3 +513,46 @@ pipes:
         "restored view differs from the one served before the crash"
     );
 }
+
+/// A reload ends every session (the views empty, as in the reference) and reopens the logs:
+/// the emptied content does not come back after a crash, and what is pushed after the reload
+/// does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_the_logs_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (mp, rp) = (free_port(), free_port());
+    config(home, mp, rp);
+    let c = reqwest::Client::new();
+    let mut f = start(home, mp, rp, 1);
+    let s1 = f.session(&c, "k1").await;
+    assert_eq!(push(&c, &f, "k1", &s1, 0, 5).await, 5);
+    let pid = f.child.id().to_string();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let t = Instant::now();
+    while !f.log(1).contains("configuration reloaded") {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no reload:\n{}",
+            f.log(1)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s1 = f.session(&c, "k1").await;
+    assert_eq!(push(&c, &f, "k1", &s1, 100, 103).await, 103);
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    drop(f);
+    let f = start(home, mp, rp, 2);
+    let (status, stats, _) = f.first_answer(&c, "v1", "q1", "stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["total_files"].as_u64(), Some(3 * 50), "{stats}");
+    let (_, tree, _) = f
+        .first_answer(&c, "v1", "q1", "tree?path=/&recursive=true")
+        .await;
+    let text = tree.to_string();
+    assert!(
+        text.contains(&path(100, 0)) && !text.contains(&path(0, 0)),
+        "{text}"
+    );
+}
