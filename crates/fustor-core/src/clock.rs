@@ -35,14 +35,7 @@ impl LogicalClock {
             return;
         }
         // `as` saturates, which is what we want for absurd values.
-        let d = d.trunc() as i64;
-        if self.ring.len() == CLOCK_SAMPLES
-            && let Some(old) = self.ring.pop_front()
-        {
-            self.bump(old, -1);
-        }
-        self.ring.push_back(d);
-        self.bump(d, 1);
+        self.push_sample(d.trunc() as i64);
     }
 
     fn bump(&mut self, value: i64, delta: i32) {
@@ -82,6 +75,22 @@ impl LogicalClock {
 
     pub fn reset(&mut self) {
         *self = Self::default();
+    }
+
+    /// The samples, oldest first (`trunc(epoch − mtime)` each), for persistence.
+    pub fn samples(&self) -> impl Iterator<Item = i64> + '_ {
+        self.ring.iter().copied()
+    }
+
+    /// Appends a sample read back from persistence, as [`LogicalClock::update`] would have.
+    pub fn push_sample(&mut self, d: i64) {
+        if self.ring.len() == CLOCK_SAMPLES
+            && let Some(old) = self.ring.pop_front()
+        {
+            self.bump(old, -1);
+        }
+        self.ring.push_back(d);
+        self.bump(d, 1);
     }
 }
 

@@ -4,7 +4,9 @@
 //! `cargo bench -p fustor-fusion --bench http_ingest` — env: `ROWS` (per pipe, default
 //! 1,000,000), `PIPES` (comma list of concurrency levels, default `1,2,4`), `RSS_FILES` (files for
 //! the memory run, default 0 = skip; 10000000 for the figure), `FUSION_BIN` (another
-//! fustor-fusion binary to measure).
+//! fustor-fusion binary to measure), `PERSIST` (comma list of `off`, `on` (log fsynced before
+//! each answer), `write` (log written to the OS before each answer, `persist_fsync: false`);
+//! default `off,on,write`: each concurrency level is measured in each mode in the same run), `RESTART_FILES` (files for the restart-time run of a persisted view, default 0 = skip).
 //!
 //! Fusion runs as its own process (the real binary), so client and server do not share an
 //! allocator, and its RSS is read from /proc.
@@ -13,56 +15,114 @@
 #![allow(clippy::expect_used)]
 
 use std::io::Write;
+use std::net::TcpListener;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fustor_testkit::{FusionProcess, env_usize, fusion_bin, proc_status_mb};
 use serde_json::{Value, json};
 
 const BATCH: usize = 1000;
 
-/// The real binary with `pipes` pipes `p<i>` (agent key `k<i>`, view `p<i>`, query key `q<i>`).
-struct Fusion {
-    proc: FusionProcess,
-    main: String,
-    recv: String,
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
-fn start_fusion(pipes: usize) -> Fusion {
-    let yaml = |mp: u16, rp: u16| {
-        let mut y = format!(
-            "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
-        );
-        for i in 0..pipes {
-            y.push_str(&format!("{{key: k{i}, pipe_id: p{i}}},"));
-        }
-        y.push_str("]}\nviews:\n");
-        for i in 0..pipes {
-            y.push_str(&format!(
-                "  p{i}: {{driver: fs, api_keys: [q{i}], driver_params: {{max_tree_items: 0}}}}\n"
-            ));
-        }
-        y.push_str("pipes:\n");
-        for i in 0..pipes {
-            y.push_str(&format!(
-                "  p{i}: {{receiver: r, views: [p{i}], session_timeout_seconds: 600}}\n"
-            ));
-        }
-        y
-    };
-    // `FUSION_BIN` probes another build (e.g. the previous release) under the same load.
-    let proc = FusionProcess::start(&fusion_bin(env!("CARGO_BIN_EXE_fustor-fusion")), yaml);
-    Fusion {
-        main: format!("http://127.0.0.1:{}", proc.main_port),
-        recv: format!("http://127.0.0.1:{}", proc.recv_port),
-        proc,
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Fusion {
+    child: Child,
+    main: String,
+    recv: String,
+    _home: Option<tempfile::TempDir>,
+}
+
+impl Drop for Fusion {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
+fn start_fusion(pipes: usize, persist: &str) -> Fusion {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mp, rp) = (free_port(), free_port());
+    let mut f = start_fusion_in(home.path(), mp, rp, pipes, persist);
+    f._home = Some(home);
+    f
+}
+
+fn start_fusion_in(home: &Path, mp: u16, rp: u16, pipes: usize, persist: &str) -> Fusion {
+    let persist = match persist {
+        "off" => "persist: false",
+        "write" => "persist: true, persist_fsync: false",
+        _ => "persist: true",
+    };
+    let dir = home.join("fusion-config");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let mut y = format!(
+        "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
+    );
+    for i in 0..pipes {
+        y.push_str(&format!("{{key: k{i}, pipe_id: p{i}}},"));
+    }
+    y.push_str("]}\nviews:\n");
+    for i in 0..pipes {
+        y.push_str(&format!(
+            "  p{i}: {{driver: fs, api_keys: [q{i}], {persist}, driver_params: {{max_tree_items: 0}}}}\n"
+        ));
+    }
+    y.push_str("pipes:\n");
+    for i in 0..pipes {
+        y.push_str(&format!(
+            "  p{i}: {{receiver: r, views: [p{i}], session_timeout_seconds: 600}}\n"
+        ));
+    }
+    std::fs::write(dir.join("default.yaml"), y).expect("config");
+    // `FUSION_BIN` probes another build (e.g. the previous release) under the same load.
+    let bin = std::env::var("FUSION_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fustor-fusion").to_string());
+    let child = Command::new(bin)
+        .arg("--home")
+        .arg(home)
+        .args(["start", "--no-console-log"])
+        .env("RUST_LOG", "warn,fustor_fusion::persist=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fusion");
+    let f = Fusion {
+        child,
+        main: format!("http://127.0.0.1:{mp}"),
+        recv: format!("http://127.0.0.1:{rp}"),
+        _home: None,
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", rp)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f
+}
+
 fn rss_mb(pid: u32) -> f64 {
-    proc_status_mb(pid, "VmRSS:")
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// One snapshot batch body of `BATCH` rows (10 events x 100), paths unique per (pipe, batch).
@@ -136,8 +196,8 @@ async fn push_all(
     rows
 }
 
-async fn ingest_run(pipes: usize, rows_per_pipe: usize) {
-    let f = start_fusion(pipes);
+async fn ingest_run(pipes: usize, rows_per_pipe: usize, persist: &str) {
+    let f = start_fusion(pipes, persist);
     let c = reqwest::Client::builder()
         .pool_max_idle_per_host(16)
         .build()
@@ -161,9 +221,9 @@ async fn ingest_run(pipes: usize, rows_per_pipe: usize) {
     // The last batch carries is_end: its response returns after the queue drained.
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "http_ingest pipes={pipes} rows={total} secs={secs:.2} rows_per_sec={:.0} fusion_rss_mb={:.0}",
+        "http_ingest pipes={pipes} persist={persist} rows={total} secs={secs:.2} rows_per_sec={:.0} fusion_rss_mb={:.0}",
         total as f64 / secs,
-        rss_mb(f.proc.pid())
+        rss_mb(f.child.id())
     );
 }
 
@@ -173,7 +233,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn query_under_load(rows: usize) {
-    let f = start_fusion(1);
+    let f = start_fusion(1, "on");
     let c = reqwest::Client::new();
     let sid = session(&c, &f, "k0").await;
     // Make the view ready and non-trivial first.
@@ -238,10 +298,10 @@ async fn query_under_load(rows: usize) {
 }
 
 async fn rss_run(files: usize) {
-    let f = start_fusion(1);
+    let f = start_fusion(1, "off");
     let c = reqwest::Client::new();
     let sid = session(&c, &f, "k0").await;
-    let base = rss_mb(f.proc.pid());
+    let base = rss_mb(f.child.id());
     let t = Instant::now();
     let n = push_all(
         c,
@@ -252,7 +312,7 @@ async fn rss_run(files: usize) {
     )
     .await;
     let secs = t.elapsed().as_secs_f64();
-    let rss = rss_mb(f.proc.pid());
+    let rss = rss_mb(f.child.id());
     println!(
         "fusion_rss files={n} load_secs={secs:.1} rows_per_sec={:.0} rss_mb={rss:.0} bytes_per_file={:.1}",
         n as f64 / secs,
@@ -260,14 +320,112 @@ async fn rss_run(files: usize) {
     );
 }
 
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Start of the process → first 200 on `/tree` of the view.
+async fn first_tree(c: &reqwest::Client, f: &Fusion, t: Instant) -> f64 {
+    loop {
+        if let Ok(r) = c
+            .get(format!(
+                "{}/api/v1/views/p0/tree?path=/&max_depth=1",
+                f.main
+            ))
+            .header("X-API-Key", "q0")
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            let _ = r.bytes().await;
+            return t.elapsed().as_secs_f64();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "no 200 after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Restart time of a persisted view of `files` files: after `kill -9` (log replay, no
+/// snapshot since the load) and after a clean stop (final snapshot), plus the bytes on disk.
+async fn restart_run(files: usize) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mp, rp) = (free_port(), free_port());
+    let mut f = start_fusion_in(home.path(), mp, rp, 1, "on");
+    let c = reqwest::Client::new();
+    let sid = session(&c, &f, "k0").await;
+    let t = Instant::now();
+    let n = push_all(
+        c.clone(),
+        format!("{}/api/v1/pipe/ingest/{sid}/events", f.recv),
+        "k0".into(),
+        0,
+        files / BATCH,
+    )
+    .await;
+    let load = t.elapsed().as_secs_f64();
+    let data = home.path().join("fusion-data");
+    let log_bytes = dir_bytes(&data);
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    drop(f);
+    // 1. After kill -9: everything comes from the log.
+    let t = Instant::now();
+    let f = start_fusion_in(home.path(), mp, rp, 1, "on");
+    let replay = first_tree(&c, &f, t).await;
+    // 2. Clean stop (final snapshot), then start from the snapshot alone.
+    let pid = f.child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let mut f = f;
+    let _ = f.child.wait();
+    drop(f);
+    let snap_bytes = dir_bytes(&data);
+    let t = Instant::now();
+    let f = start_fusion_in(home.path(), mp, rp, 1, "on");
+    let from_snapshot = first_tree(&c, &f, t).await;
+    let rss = rss_mb(f.child.id());
+    // Longest pause of the writers while a snapshot was streamed (from Fusion's own log).
+    let log = std::fs::read_to_string(home.path().join("logs/fusion.log")).unwrap_or_default();
+    let pause_ms = log
+        .lines()
+        .filter(|l| l.contains("view snapshot written"))
+        .filter_map(|l| l.split("pause_ms=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "restart files={n} snapshot_pause_ms={pause_ms} load_secs={load:.1} log_bytes_per_file={:.1} restart_from_log_secs={replay:.2} snapshot_bytes_per_file={:.1} restart_from_snapshot_secs={from_snapshot:.2} rss_mb={rss:.0}",
+        log_bytes as f64 / n as f64,
+        snap_bytes as f64 / n as f64,
+    );
+}
+
 fn main() {
-    let rows = env_usize("ROWS", 1_000_000);
+    let rows = env("ROWS", 1_000_000);
     let levels: Vec<usize> = std::env::var("PIPES")
         .unwrap_or_else(|_| "1,2,4".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let rss_files = env_usize("RSS_FILES", 0);
+    let rss_files = env("RSS_FILES", 0);
+    let restart_files = env("RESTART_FILES", 0);
+    let modes: Vec<String> = std::env::var("PERSIST")
+        .unwrap_or_else(|_| "off,on,write".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -276,11 +434,16 @@ fn main() {
     let _ = Path::new(".");
     rt.block_on(async {
         for p in levels {
-            ingest_run(p, rows / p).await;
+            for persist in &modes {
+                ingest_run(p, rows / p, persist).await;
+            }
         }
         query_under_load(rows).await;
         if rss_files > 0 {
             rss_run(rss_files).await;
+        }
+        if restart_files > 0 {
+            restart_run(restart_files).await;
         }
     });
 }

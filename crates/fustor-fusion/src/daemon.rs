@@ -109,9 +109,20 @@ fn log_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-fn build(cfg: FusionConfig, pipes: &[String]) -> Result<(Generation, Limits), DaemonError> {
+fn build(
+    cfg: FusionConfig,
+    pipes: &[String],
+    config_dir: &Path,
+) -> Result<(Generation, Limits), DaemonError> {
     let limits = Limits::from_extra(&cfg.extra).map_err(DaemonError::Config)?;
-    let (generation, errors) = Generation::build(cfg, pipes, &limits);
+    let root = crate::persist::default_root(config_dir);
+    let (generation, errors) = Generation::build_with(
+        cfg,
+        pipes,
+        &limits,
+        &crate::drivers::view_registry(),
+        Some(&root),
+    );
     for e in errors {
         tracing::error!("{e}; skipped");
     }
@@ -169,7 +180,10 @@ impl FusionServer {
         }
         let (host, port) = (cfg.host.clone(), cfg.port);
         let main_port = overrides.main_port_hint.unwrap_or(port);
-        let (generation, limits) = build(cfg, &pipes)?;
+        let (generation, limits) = build(cfg, &pipes, config_dir)?;
+        // Persisted views are loaded before any port opens: the first answer already has them.
+        let stores = generation.stores.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::persist::open_all(&stores)).await;
         let fusion = Fusion::new(generation, limits, main_port);
         let metrics = Arc::new(Metrics::default());
         let shares_main = Self::receiver_ports(&fusion).contains(&main_port) && main_port != 0;
@@ -265,6 +279,19 @@ impl FusionServer {
         }));
         let f = self.fusion.clone();
         tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::persist::CHECK_EVERY);
+            loop {
+                tick.tick().await;
+                let stores = f.current().stores.clone();
+                if !stores.is_empty() {
+                    let _ =
+                        tokio::task::spawn_blocking(move || crate::persist::snapshot_due(&stores))
+                            .await;
+                }
+            }
+        }));
+        let f = self.fusion.clone();
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             let mut n: u64 = 0;
             loop {
@@ -301,7 +328,7 @@ impl FusionServer {
         if let Some(p) = self.overrides.port {
             cfg.port = p;
         }
-        let (generation, _) = build(cfg, &pipes)?;
+        let (generation, _) = build(cfg, &pipes, &self.config_dir)?;
         self.fusion.replace(generation).await;
         self.sync_receivers().await?;
         tracing::info!(pipes = ?pipes, "configuration reloaded");
@@ -327,6 +354,10 @@ impl FusionServer {
                 tracing::warn!(error = %e, "pipe not drained at shutdown");
             }
         }
+        // A final snapshot makes the next start fast; then the logs close, so the session ends
+        // below (which empty the views) are not recorded.
+        let stores = generation.stores.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::persist::close_all(&stores, true)).await;
         self.fusion.end_all_sessions("shutdown").await;
         for l in listeners {
             let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;

@@ -8,6 +8,7 @@ pub mod drivers;
 pub mod http;
 pub mod jobs;
 pub mod limits;
+pub mod persist;
 pub mod pipe;
 pub mod service;
 pub mod sessions;

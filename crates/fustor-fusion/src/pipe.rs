@@ -14,10 +14,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fustor_core::view::{SuspectUpdate, ViewContext, ViewDriver};
+use fustor_core::view::{ApplyReport, SuspectUpdate, ViewContext, ViewDriver};
 use fustor_core::{Event, FsRow, Now};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::persist::store::begin_all;
+use crate::persist::wal::Wal;
+use crate::persist::{Stores, record};
+
+/// Log records a batch was written as: the answer waits until each is durable.
+pub type Tickets = Vec<(Arc<Wal>, u64)>;
 
 /// Counters exposed by `/api/v1/pipe/pipes` and `/metrics`.
 #[derive(Debug, Default)]
@@ -60,6 +67,10 @@ pub struct Batch {
     pub session_id: String,
     pub agent_id: Arc<str>,
     pub source_uri: Option<Arc<str>>,
+    /// Told the log records of the batch, once written (persisted views only).
+    ack: Option<oneshot::Sender<Tickets>>,
+    /// The sender waits until the batch is fsynced, not only written (realtime batches).
+    sync: bool,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -156,6 +167,8 @@ pub enum PipeError {
     DrainTimeout(String, Duration),
     #[error("pipe {0}: control operation failed")]
     ControlFailed(String),
+    #[error("{0}")]
+    Persist(String),
 }
 
 pub struct FusionPipe {
@@ -165,6 +178,8 @@ pub struct FusionPipe {
     tx: mpsc::Sender<Item>,
     rows: Arc<Semaphore>,
     max_rows: usize,
+    /// Whether a view of this pipe is persisted (its batches are acknowledged once durable).
+    persisted: bool,
 }
 
 impl FusionPipe {
@@ -174,6 +189,7 @@ impl FusionPipe {
         views: Vec<Arc<dyn ViewDriver>>,
         queue_batches: usize,
         queue_rows: usize,
+        stores: Arc<Stores>,
     ) -> std::io::Result<Arc<Self>> {
         let (tx, mut rx) = mpsc::channel::<Item>(queue_batches.max(1));
         let stats = Arc::new(PipeStats::default());
@@ -184,6 +200,7 @@ impl FusionPipe {
             tx,
             rows: Arc::new(Semaphore::new(queue_rows.max(1))),
             max_rows: queue_rows.max(1),
+            persisted: views.iter().any(|v| stores.contains_key(v.id())),
         });
         let pipe_id = id.to_string();
         std::thread::Builder::new()
@@ -191,8 +208,8 @@ impl FusionPipe {
             .spawn(move || {
                 while let Some(item) = rx.blocking_recv() {
                     match item {
-                        Item::Batch(b) => apply(&pipe_id, &views, &stats, b),
-                        Item::Control(c) => run_control(&pipe_id, *c),
+                        Item::Batch(b) => apply(&pipe_id, &views, &stats, &stores, b),
+                        Item::Control(c) => run_control(&pipe_id, *c, &stores),
                     }
                 }
                 tracing::debug!(pipe = %pipe_id, "pipe consumer stopped");
@@ -200,14 +217,16 @@ impl FusionPipe {
         Ok(pipe)
     }
 
-    /// Queues a batch, waiting while the queue is full.
+    /// Queues a batch, waiting while the queue is full. For a pipe with persisted views,
+    /// answers where to learn the batch's log records (see [`FusionPipe::durable`]).
     pub async fn enqueue(
         &self,
         events: Vec<Event<FsRow>>,
         session_id: &str,
         agent_id: Arc<str>,
         source_uri: Option<Arc<str>>,
-    ) -> Result<(), PipeError> {
+        sync: bool,
+    ) -> Result<Option<oneshot::Receiver<Tickets>>, PipeError> {
         let rows: usize = events.iter().map(|e| e.rows.len()).sum();
         let want = u32::try_from(rows.clamp(1, self.max_rows)).unwrap_or(u32::MAX);
         let permit = self
@@ -220,17 +239,44 @@ impl FusionPipe {
             .events_received
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         self.stats.queued_batches.fetch_add(1, Ordering::Relaxed);
+        let (ack, rx) = if self.persisted {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let batch = Batch {
             events,
             session_id: session_id.to_string(),
             agent_id,
             source_uri,
+            ack,
+            sync,
             _permit: Some(permit),
         };
         self.tx
             .send(Item::Batch(batch))
             .await
-            .map_err(|_| PipeError::Stopped(self.id.clone()))
+            .map_err(|_| PipeError::Stopped(self.id.clone()))?;
+        Ok(rx)
+    }
+
+    /// Waits until the log records of a batch queued by [`FusionPipe::enqueue`] are safe: see
+    /// [`crate::persist::wal::Wal::durable`] for what `sync` asks.
+    pub async fn durable(
+        &self,
+        rx: oneshot::Receiver<Tickets>,
+        sync: bool,
+    ) -> Result<(), PipeError> {
+        let tickets = rx
+            .await
+            .map_err(|_| PipeError::ControlFailed(self.id.clone()))?;
+        for (wal, seq) in tickets {
+            wal.durable(seq, sync)
+                .await
+                .map_err(|e| PipeError::Persist(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Queues `op` for every view of this pipe and waits until the consumer has run it.
@@ -272,9 +318,11 @@ impl FusionPipe {
     }
 }
 
-fn run_control(pipe_id: &str, c: ControlItem) {
+fn run_control(pipe_id: &str, c: ControlItem, stores: &Stores) {
     // A panicking view must not stop the consumer; the waiter learns of it by the dropped sender.
-    let run = std::panic::AssertUnwindSafe(|| c.op.run(pipe_id, &c.views, Now::system()));
+    let run = std::panic::AssertUnwindSafe(|| {
+        run_logged(pipe_id, &c.op, &c.views, stores, Now::system())
+    });
     match std::panic::catch_unwind(run) {
         Ok(n) => {
             let _ = c.done.send(n);
@@ -283,7 +331,67 @@ fn run_control(pipe_id: &str, c: ControlItem) {
     }
 }
 
-fn apply(pipe_id: &str, views: &[Arc<dyn ViewDriver>], stats: &PipeStats, b: Batch) {
+/// Runs a control operation, logging it first for the persisted views among `views`.
+pub fn run_logged(
+    pipe_id: &str,
+    op: &Control,
+    views: &[Arc<dyn ViewDriver>],
+    stores: &Stores,
+    now: Now,
+) -> usize {
+    let held = begin_all(
+        stores,
+        views,
+        |v| v.id(),
+        !matches!(op, Control::ExpireSuspects),
+    );
+    if !held.is_empty()
+        && let Some(r) = record::control(now, pipe_id, op)
+    {
+        for (_, _, log) in &held {
+            log.wal.append(&[&r], false, false);
+        }
+    }
+    let n = op.run(pipe_id, views, now);
+    for (store, v, _) in &held {
+        if record::empties(op, v.driver_name()) {
+            store.emptied();
+        }
+    }
+    drop(held);
+    n
+}
+
+/// Applies events to one view, keeping only those of the view's schema.
+pub fn apply_events(
+    view: &Arc<dyn ViewDriver>,
+    events: &[Event<FsRow>],
+    ctx: &ViewContext<'_>,
+    now: Now,
+) -> ApplyReport {
+    let schema = view.target_schema();
+    if events
+        .iter()
+        .all(|e| schema.is_empty() || e.event_schema == schema)
+    {
+        view.apply(events, ctx, now)
+    } else {
+        let mine: Vec<Event<FsRow>> = events
+            .iter()
+            .filter(|e| schema.is_empty() || e.event_schema == schema)
+            .cloned()
+            .collect();
+        view.apply(&mine, ctx, now)
+    }
+}
+
+fn apply(
+    pipe_id: &str,
+    views: &[Arc<dyn ViewDriver>],
+    stats: &PipeStats,
+    stores: &Stores,
+    mut b: Batch,
+) {
     let ctx = ViewContext {
         pipe_id,
         session_id: &b.session_id,
@@ -291,28 +399,36 @@ fn apply(pipe_id: &str, views: &[Arc<dyn ViewDriver>], stats: &PipeStats, b: Bat
         source_uri: b.source_uri.as_deref(),
     };
     let now = Now::system();
+    // Log first (every persisted view), acknowledge, then apply: the answer waits for the
+    // disk, not for the views.
+    let mut held = Vec::new();
+    if !stores.is_empty() {
+        held = begin_all(stores, views, |v| v.id(), true);
+        let mut tickets = Tickets::new();
+        if !held.is_empty() {
+            let session = SessionRef {
+                session_id: b.session_id.clone(),
+                agent_id: b.agent_id.clone(),
+                source_uri: b.source_uri.clone(),
+            };
+            let rec = record::batch(now, pipe_id, &session, &b.events);
+            for (_, _, log) in &held {
+                let seq = log.wal.append(&[&rec], b.ack.is_some(), b.sync);
+                tickets.push((log.wal.clone(), seq));
+            }
+        }
+        if let Some(ack) = b.ack.take() {
+            let _ = ack.send(tickets);
+        }
+    }
     for view in views {
-        let schema = view.target_schema();
-        let report = if b
-            .events
-            .iter()
-            .all(|e| schema.is_empty() || e.event_schema == schema)
-        {
-            view.apply(&b.events, &ctx, now)
-        } else {
-            let mine: Vec<Event<FsRow>> = b
-                .events
-                .iter()
-                .filter(|e| schema.is_empty() || e.event_schema == schema)
-                .cloned()
-                .collect();
-            view.apply(&mine, &ctx, now)
-        };
+        let report = apply_events(view, &b.events, &ctx, now);
         stats.rows_applied.fetch_add(report.rows, Ordering::Relaxed);
         stats
             .rows_rejected
             .fetch_add(report.rejected, Ordering::Relaxed);
     }
+    drop(held);
     stats
         .events_processed
         .fetch_add(b.events.len() as u64, Ordering::Relaxed);

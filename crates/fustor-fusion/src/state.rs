@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::jobs::JobManager;
 use crate::limits::Limits;
+use crate::persist::Stores;
 use crate::pipe::{FusionPipe, PipeStatsView};
 use crate::sessions::SessionManager;
 
@@ -38,6 +39,8 @@ pub struct Generation {
     pub pipes: BTreeMap<String, Arc<PipeEntry>>,
     /// Receiver port → (agent key → pipe id), for the keys of pipes that run on it.
     pub receiver_keys: HashMap<u16, HashMap<String, String>>,
+    /// Persisted views (opened by the daemon before it serves).
+    pub stores: Arc<Stores>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,15 +76,23 @@ impl Generation {
         pipe_ids: &[String],
         limits: &Limits,
     ) -> (Generation, Vec<BuildError>) {
-        Self::build_with(cfg, pipe_ids, limits, &crate::drivers::view_registry())
+        Self::build_with(
+            cfg,
+            pipe_ids,
+            limits,
+            &crate::drivers::view_registry(),
+            None,
+        )
     }
 
-    /// [`Self::build`] with the view drivers of `registry`.
+    /// [`Self::build`] with the view drivers of `registry`; views are persisted under
+    /// `persist_root` when it is given (the stores still have to be opened).
     pub fn build_with(
         cfg: FusionConfig,
         pipe_ids: &[String],
         limits: &Limits,
         registry: &ViewRegistry,
+        persist_root: Option<&std::path::Path>,
     ) -> (Generation, Vec<BuildError>) {
         let mut errors = Vec::new();
         let mut views = BTreeMap::new();
@@ -96,6 +107,15 @@ impl Generation {
                 Err(e) => errors.push(e),
             }
         }
+        let stores = Arc::new(match persist_root {
+            Some(root) => crate::persist::build(
+                root,
+                views
+                    .iter()
+                    .map(|(id, v): (&String, &Arc<ViewEntry>)| (id, &v.cfg, &v.driver)),
+            ),
+            None => Stores::new(),
+        });
         let mut pipes = BTreeMap::new();
         for pid in pipe_ids {
             let Some(pc) = cfg.pipes.get(pid) else {
@@ -123,7 +143,13 @@ impl Generation {
                 .first()
                 .map(|d| d.election_key(pid))
                 .unwrap_or_else(|| pid.clone());
-            match FusionPipe::start(pid, drivers, limits.queue_batches, limits.queue_rows) {
+            match FusionPipe::start(
+                pid,
+                drivers,
+                limits.queue_batches,
+                limits.queue_rows,
+                stores.clone(),
+            ) {
                 Ok(pipe) => {
                     pipes.insert(
                         pid.clone(),
@@ -155,6 +181,7 @@ impl Generation {
                 views,
                 pipes,
                 receiver_keys,
+                stores,
             },
             errors,
         )

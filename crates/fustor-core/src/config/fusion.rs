@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::LoggingConfig;
-use super::de::{FieldError, duration_secs, from_value, opt_interval_secs, positive_secs_u64};
+use super::de::{
+    FieldError, duration_secs, from_value, interval_secs, opt_interval_secs, positive_secs_u64,
+};
 
 pub const DEFAULT_HOST: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 8101;
@@ -114,12 +116,59 @@ pub struct ViewConfig {
     pub api_keys: Vec<String>,
     #[serde(default)]
     pub driver_params: Map<String, Value>,
+    /// Keep the view on disk (snapshot + write-ahead log) so it survives restarts. Absent: on
+    /// for drivers that can persist (`fs`, `forest-fs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<bool>,
+    /// Where the view's files live; default `$FUSTOR_HOME/fusion-data/<view>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist_dir: Option<String>,
+    /// Seconds between snapshots (the log is replayed only from the last one).
+    #[serde(
+        default = "d_snapshot_interval",
+        deserialize_with = "interval_secs",
+        skip_serializing_if = "is_default_snapshot_interval"
+    )]
+    pub persist_snapshot_interval_seconds: f64,
+    /// `fsync` the log before a batch is acknowledged (survives power loss); `false` only
+    /// writes it to the OS before the answer (survives a crash of Fusion, not of the machine).
+    #[serde(default = "d_true", skip_serializing_if = "is_true")]
+    pub persist_fsync: bool,
     #[serde(skip)]
     pub extra: Map<String, Value>,
 }
 
+/// Snapshot period when `persist_snapshot_interval_seconds` is absent.
+pub const DEFAULT_SNAPSHOT_INTERVAL: f64 = 300.0;
+
+fn d_snapshot_interval() -> f64 {
+    DEFAULT_SNAPSHOT_INTERVAL
+}
+
+fn is_default_snapshot_interval(v: &f64) -> bool {
+    *v == DEFAULT_SNAPSHOT_INTERVAL
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
 impl ViewConfig {
-    pub(crate) const KEYS: &[&str] = &["driver", "disabled", "api_keys", "driver_params"];
+    pub(crate) const KEYS: &[&str] = &[
+        "driver",
+        "disabled",
+        "api_keys",
+        "driver_params",
+        "persist",
+        "persist_dir",
+        "persist_snapshot_interval_seconds",
+        "persist_fsync",
+    ];
+
+    /// Whether this view is persisted: `persist`, else on for drivers that can.
+    pub fn persisted(&self) -> bool {
+        self.persist.unwrap_or(self.view_driver().is_some())
+    }
 
     /// The installed driver this view names, if any.
     pub fn view_driver(&self) -> Option<ViewDriverKind> {
@@ -135,6 +184,14 @@ impl ViewConfig {
     pub(crate) fn check(&self) -> Result<(), FieldError> {
         if self.view_driver().is_some() {
             self.fs_params()?;
+        }
+        if self
+            .persist_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(FieldError::new("must be a directory path, not empty")
+                .within_keys(&["persist_dir"]));
         }
         Ok(())
     }

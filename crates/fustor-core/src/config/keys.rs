@@ -166,6 +166,10 @@ const VIEW: Shape = Shape::Keys(&[
             default_driver: Some("fs"),
         },
     ),
+    ("persist", Shape::Any),
+    ("persist_dir", Shape::Any),
+    ("persist_snapshot_interval_seconds", Shape::Any),
+    ("persist_fsync", Shape::Any),
 ]);
 
 const FUSION_PIPE: Shape = Shape::Keys(&[

@@ -5,9 +5,11 @@
 //! routes by it. This is the "pass-through" contract of the forest design: no layer in between
 //! unpacks or guesses at the context.
 
+mod persist;
 mod query;
 mod registry;
 
+pub use persist::{PersistView, SnapshotError};
 pub use query::{
     Answer, QueryError, QueryResult, QueryRoute, SearchQuery, StatsQuery, SuspectEntry,
     TreeOptions, TreeQuery, ViewQuery,
@@ -93,4 +95,8 @@ pub trait ViewDriver: ViewQuery {
     fn update_suspects(&self, updates: &[SuspectUpdate], now: Now) -> usize;
     /// Nodes held, for metrics and limits.
     fn node_count(&self) -> usize;
+    /// The driver's persistence, if it has one (`fs` and `forest-fs` do).
+    fn persistence(&self) -> Option<&dyn PersistView> {
+        None
+    }
 }

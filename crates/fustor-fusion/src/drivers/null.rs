@@ -144,7 +144,7 @@ pipes: {p: {receiver: r, views: [n]}}
     assert!(!unknown(&registered));
     let limits = Limits::default();
     let (generation, errors) =
-        Generation::build_with(loaded.config, &["p".to_string()], &limits, &registry);
+        Generation::build_with(loaded.config, &["p".to_string()], &limits, &registry, None);
     assert!(errors.is_empty(), "{errors:?}");
     let fusion = Fusion::new(generation, limits, 0);
     let mut app = main_app(fusion, Arc::new(Metrics::default()), 0, false);

@@ -70,7 +70,7 @@ impl ViewRef {
                 .entry
                 .as_ref()
                 .is_none_or(|e| e.driver.readiness_gated() || !e.driver.supports(route));
-        if gated {
+        if gated && !self.restored() {
             ready(st, name)?;
         }
         let entry = self
@@ -81,6 +81,15 @@ impl ViewRef {
             return Err(ApiError::not_found("Not Found"));
         }
         Ok(entry)
+    }
+
+    /// A view restored from disk answers with its last content at once (issue 11; recorded in
+    /// `docs/deviations.md`), instead of 503 until a leader's snapshot.
+    pub fn restored(&self) -> bool {
+        self.generation
+            .stores
+            .get(&self.name)
+            .is_some_and(|s| s.status().restored_at.is_some())
     }
 
     /// Runs `f` on the driver of `route` off the async threads.

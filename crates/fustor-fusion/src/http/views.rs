@@ -152,15 +152,28 @@ pub async fn stats(
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
     let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
-    v.query(&st, QueryRoute::Stats, move |d| {
-        d.stats(&StatsQuery {
-            path: path.as_deref(),
-            best: best.as_deref(),
-            now: Now::system(),
+    let mut stats = v
+        .query(&st, QueryRoute::Stats, move |d| {
+            d.stats(&StatsQuery {
+                path: path.as_deref(),
+                best: best.as_deref(),
+                now: Now::system(),
+            })
         })
-    })
-    .await
-    .map(LosslessJson)
+        .await?;
+    // Persisted views say whether they serve restored content not yet reconciled.
+    if let Some(store) = v.generation.stores.get(&v.name)
+        && let Value::Object(m) = &mut stats
+    {
+        let status = store.status();
+        m.insert("persisted".into(), Value::Bool(true));
+        m.insert(
+            "restored_at".into(),
+            status.restored_at.map_or(Value::Null, Value::from),
+        );
+        m.insert("reconciling".into(), Value::Bool(status.reconciling));
+    }
+    Ok(LosslessJson(stats))
 }
 
 pub async fn blind_spots(State(st): State<AppState>, v: ViewRef) -> ApiResult<LosslessJson<Value>> {

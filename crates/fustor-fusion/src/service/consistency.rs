@@ -24,7 +24,20 @@ impl Fusion {
     /// Audit end on every view of `id`, after every batch queued before it in every pipe that
     /// feeds them.
     pub async fn audit_end(&self, id: &str) -> usize {
-        self.consistency_op(id, Control::AuditEnd).await
+        let generation = self.current();
+        let views = generation.views_for(id);
+        if self
+            .write_views(&generation, &views, Control::AuditEnd)
+            .await
+            > 0
+        {
+            for v in &views {
+                if let Some(s) = generation.stores.get(&v.id) {
+                    s.reconciled();
+                }
+            }
+        }
+        views.len()
     }
 
     /// Sentinel paths of the views of `id`: sorted, without duplicates.

@@ -146,7 +146,7 @@ impl Fusion {
                     }
                 }
                 None => {
-                    run_unfed(op, views).await;
+                    run_unfed(op, views, generation.stores.clone()).await;
                 }
             }
         }
@@ -181,6 +181,15 @@ impl Fusion {
         self.end_all_sessions("reload").await;
         self.routes.lock().clear();
         self.sessions.reset_readiness();
+        // The new views read what the old ones left on disk (their closes included), so the
+        // old logs are closed before the new ones are opened.
+        let old = self.current().stores.clone();
+        let new = generation.stores.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::persist::close_all(&old, false);
+            crate::persist::open_all(&new);
+        })
+        .await;
         self.set_generation(generation);
     }
 }

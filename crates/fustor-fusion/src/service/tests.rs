@@ -87,6 +87,7 @@ async fn a_view_write_lands_after_the_batches_queued_before_it() {
                 &s.session_id,
                 route.agent_id.clone(),
                 None,
+                false,
             )
             .await
             .unwrap();
@@ -98,7 +99,13 @@ async fn a_view_write_lands_after_the_batches_queued_before_it() {
         "the reset ran after every batch"
     );
     pipe.pipe
-        .enqueue(rows(10, 0), &s.session_id, route.agent_id.clone(), None)
+        .enqueue(
+            rows(10, 0),
+            &s.session_id,
+            route.agent_id.clone(),
+            None,
+            false,
+        )
         .await
         .unwrap();
     f.write_pipe(&pipe, Control::Barrier).await;
@@ -196,7 +203,8 @@ pipes:
         .register("null-gated", build_gated);
     let limits = Limits::default();
     let pipes = ["p1".to_string(), "p2".to_string()];
-    let (generation, errors) = Generation::build_with(loaded.config, &pipes, &limits, &registry);
+    let (generation, errors) =
+        Generation::build_with(loaded.config, &pipes, &limits, &registry, None);
     assert!(errors.is_empty(), "{errors:?}");
     let f = Fusion::new(generation, limits, 0);
     let p1 = f.current().pipes.get("p1").cloned().unwrap();

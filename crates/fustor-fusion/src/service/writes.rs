@@ -8,7 +8,8 @@ use std::sync::Arc;
 use fustor_core::Now;
 use fustor_core::view::ViewDriver;
 
-use crate::pipe::{Control, PipeError};
+use crate::persist::Stores;
+use crate::pipe::{Control, PipeError, run_logged};
 use crate::state::{Fusion, Generation, PipeEntry, ViewEntry};
 
 impl Fusion {
@@ -33,7 +34,7 @@ impl Fusion {
             .collect();
         let drivers: Vec<Arc<dyn ViewDriver>> = views.iter().map(|v| v.driver.clone()).collect();
         let Some((writer, others)) = feeding.split_first() else {
-            return run_unfed(op, drivers).await;
+            return run_unfed(op, drivers, generation.stores.clone()).await;
         };
         for p in others {
             log_failure(p.pipe.control_on(Control::Barrier, Vec::new()).await);
@@ -72,7 +73,7 @@ impl Fusion {
             .map(|v| v.driver.clone())
             .collect();
         if !unfed.is_empty() {
-            run_unfed(Control::ExpireSuspects, unfed).await;
+            run_unfed(Control::ExpireSuspects, unfed, generation.stores.clone()).await;
         }
         while let Some(r) = tasks.join_next().await {
             if let Ok(r) = r {
@@ -84,8 +85,12 @@ impl Fusion {
 
 /// A write to views no running pipe feeds: nothing else writes them, so it only has to leave
 /// the async workers.
-pub(super) async fn run_unfed(op: Control, views: Vec<Arc<dyn ViewDriver>>) -> usize {
-    tokio::task::spawn_blocking(move || op.run("", &views, Now::system()))
+pub(super) async fn run_unfed(
+    op: Control,
+    views: Vec<Arc<dyn ViewDriver>>,
+    stores: Arc<Stores>,
+) -> usize {
+    tokio::task::spawn_blocking(move || run_logged("", &op, &views, &stores, Now::system()))
         .await
         .unwrap_or(0)
 }

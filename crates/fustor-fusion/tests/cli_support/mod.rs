@@ -1,5 +1,5 @@
 //! Driving the real `fustor-fusion` binary on a temp home: shared by the CLI tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

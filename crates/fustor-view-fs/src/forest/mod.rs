@@ -15,6 +15,7 @@
 pub mod best;
 mod diff;
 mod member;
+mod persist;
 mod query;
 mod tree;
 mod view;

@@ -201,3 +201,30 @@ fn max_nodes_applies_per_tree() {
     let r = f.apply(&rt(rows[..2].to_vec()), &ctx("pb"), now());
     assert_eq!(r.capacity_refused, 0, "pb has its own budget");
 }
+
+#[test]
+fn persisted_forest_restores_every_member() {
+    use fustor_core::view::PersistView;
+    let f = forest();
+    f.apply(&rt(vec![file("/x/1"), file("/x/2")]), &ctx("pb"), now());
+    f.apply(&rt(vec![file("/y")]), &ctx("pa"), now());
+    f.session_started(&ctx("pc"));
+    let mut bytes = Vec::new();
+    f.write_snapshot(&mut bytes, now()).unwrap();
+    let back = forest();
+    back.read_snapshot(&mut bytes.as_slice(), now()).unwrap();
+    assert_eq!(back.pipes(), vec!["pa", "pb", "pc"]);
+    assert!(exists(&back, "pb", "/x/2") && exists(&back, "pa", "/y"));
+    assert!(!exists(&back, "pa", "/x/1"));
+    assert_eq!(ViewDriver::node_count(&back), 6 + 1);
+    assert_eq!(
+        back.member("pb").map(|t| t.id().to_string()),
+        Some("forest:pb".into())
+    );
+    // A damaged forest leaves the view empty, not half restored.
+    let mut bad = bytes.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 1;
+    assert!(back.read_snapshot(&mut bad.as_slice(), now()).is_err());
+    assert_eq!(back.member_count(), 0);
+}

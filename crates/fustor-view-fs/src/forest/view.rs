@@ -83,6 +83,13 @@ impl ForestView {
         self.trees.read().len()
     }
 
+    /// The member map, for restoring a persisted forest.
+    pub(crate) fn trees_mut(
+        &self,
+    ) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<String, Arc<FsView>>> {
+        self.trees.write()
+    }
+
     fn each(&self, mut f: impl FnMut(&FsView)) {
         for (_, t) in self.members() {
             f(&t);
@@ -180,5 +187,9 @@ impl ViewDriver for ForestView {
         let mut n = 0;
         self.each(|t| n += t.read().node_count());
         n
+    }
+
+    fn persistence(&self) -> Option<&dyn fustor_core::view::PersistView> {
+        Some(self)
     }
 }

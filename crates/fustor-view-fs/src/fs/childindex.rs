@@ -44,6 +44,15 @@ impl ChildIndex {
         }
     }
 
+    /// Room for `additional` more entries spread over the shards, so a bulk load does not
+    /// rehash.
+    pub fn reserve(&mut self, additional: usize, rehash: impl Fn(&NodeId) -> u64) {
+        let per = additional / SHARDS + additional / SHARDS / 8 + 1;
+        for s in &mut self.shards {
+            s.reserve(per, &rehash);
+        }
+    }
+
     pub fn capacity(&self) -> usize {
         self.shards.iter().map(HashTable::capacity).sum()
     }

@@ -85,6 +85,33 @@ impl Lineages {
         r
     }
 
+    /// Every interned pair in id order, for persistence.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+        self.pairs.iter().map(|(a, u)| (a.as_deref(), u.as_deref()))
+    }
+
+    /// Re-interns persisted pairs in order, so node lineage ids keep their meaning. `None` if
+    /// the list is not one this table could have produced (duplicates, or not starting with the
+    /// empty pair).
+    pub(crate) fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Option<Lineages> {
+        let mut l = Lineages {
+            pairs: Vec::new(),
+            ids: HashMap::new(),
+            last: None,
+            overflow_warned: false,
+        };
+        for (i, (a, u)) in pairs.into_iter().enumerate() {
+            let pair = (a.map(Arc::from), u.map(Arc::from));
+            if l.ids.contains_key(&pair) || l.pairs.len() != i || i > usize::from(u16::MAX) {
+                return None;
+            }
+            l.intern(pair);
+        }
+        (l.pairs.first() == Some(&(None, None))).then_some(l)
+    }
+
     pub fn get(&self, id: LineageId) -> (Option<&str>, Option<&str>) {
         match self.pairs.get(id as usize) {
             Some((a, u)) => (a.as_deref(), u.as_deref()),

@@ -10,6 +10,7 @@ mod lineage;
 mod nameindex;
 mod names;
 mod pattern;
+pub mod persist;
 mod query;
 mod rules;
 mod search;

@@ -707,6 +707,16 @@ impl Tree {
             + self.index.capacity() * (std::mem::size_of::<NodeId>() + 1)
             + self.name_ix.heap_bytes()
     }
+
+    /// Room for `additional` more nodes in the child index, so restoring a persisted view
+    /// (which knows its node count) does not rehash as it grows.
+    pub fn reserve(&mut self, additional: usize) {
+        let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
+        self.index.reserve(additional, |&n| {
+            let node = &nodes[n as usize];
+            hash_of_bytes(hasher, node.parent, names.get_bytes(node.name))
+        });
+    }
 }
 
 pub struct Children<'a> {

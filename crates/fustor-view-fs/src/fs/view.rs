@@ -4,7 +4,7 @@
 //! so a query waits at most one batch. `parking_lot`'s lock is fair enough that a stream of
 //! readers cannot starve the writer.
 
-use fustor_core::view::{ApplyReport, SuspectUpdate, ViewContext};
+use fustor_core::view::{ApplyReport, PersistView, SnapshotError, SuspectUpdate, ViewContext};
 use fustor_core::{Event, FsRow, Now};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -56,6 +56,14 @@ impl FsView {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// A view holding a state read back from persistence.
+    pub(crate) fn from_state(id: impl Into<String>, st: FsState) -> Self {
+        FsView {
+            id: id.into(),
+            state: RwLock::new(st),
+        }
     }
 
     /// Applies events in order under one write lock.
@@ -200,5 +208,29 @@ impl fustor_core::view::ViewDriver for FsView {
 
     fn node_count(&self) -> usize {
         self.read().node_count()
+    }
+
+    fn persistence(&self) -> Option<&dyn PersistView> {
+        Some(self)
+    }
+}
+
+impl PersistView for FsView {
+    fn write_snapshot(&self, out: &mut dyn std::io::Write, now: Now) -> std::io::Result<()> {
+        super::persist::write_fs(&self.read(), out, now)
+    }
+
+    fn read_snapshot(&self, input: &mut dyn std::io::Read, now: Now) -> Result<(), SnapshotError> {
+        let cfg = self.read().config().clone();
+        match super::persist::read_fs(&cfg, input, now) {
+            Ok(st) => {
+                *self.state.write() = st;
+                Ok(())
+            }
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
     }
 }

@@ -398,3 +398,42 @@ pipes: {p: {receiver: r, views: [v], disabled: true, max_batch_bytes: 1000}}
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].path.to_string(), "pipes.p.disabled");
 }
+
+#[test]
+fn persistence_keys_parse_default_and_are_checked() {
+    let yaml = "
+views:
+  a: {driver: fs}
+  b: {driver: forest-fs, persist: false}
+  c: {driver: fs, persist_dir: /srv/fustor/c, persist_snapshot_interval_seconds: 60, persist_fsync: false}
+";
+    let l = load(&[("a.yaml", yaml)]);
+    assert!(l.diagnostics.is_empty(), "{:?}", messages(&l));
+    let v = &l.config.views;
+    assert!(v["a"].persisted() && !v["b"].persisted() && v["c"].persisted());
+    assert_eq!(v["a"].persist_snapshot_interval_seconds, 300.0);
+    assert!(v["a"].persist_fsync && !v["c"].persist_fsync);
+    assert_eq!(v["c"].persist_dir.as_deref(), Some("/srv/fustor/c"));
+    for (bad, want) in [
+        ("{persist: maybe}", "views.v.persist: "),
+        (
+            "{persist_snapshot_interval_seconds: 0}",
+            "views.v.persist_snapshot_interval_seconds: must be",
+        ),
+        (
+            "{persist_dir: ''}",
+            "views.v.persist_dir: must be a directory path",
+        ),
+        ("{persist_fsync: 2}", "views.v.persist_fsync: "),
+    ] {
+        let l = load(&[("a.yaml", &format!("views:\n  v: {bad}\n"))]);
+        let msg = messages(&l).join("\n");
+        assert!(l.has_errors() && msg.contains(want), "{bad}: {msg}");
+    }
+    let l = load(&[("a.yaml", "views:\n  v: {persist_snapshot_interval: 5}\n")]);
+    let msg = messages(&l).join("\n");
+    assert!(
+        l.fails_check() && msg.contains("persist_snapshot_interval_seconds"),
+        "{msg}"
+    );
+}

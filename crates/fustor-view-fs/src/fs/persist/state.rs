@@ -1,0 +1,373 @@
+//! One fs state as chunks: see the module doc of [`super`] for the layout.
+
+use fustor_core::Now;
+use fustor_core::view::{ApplyReport, SnapshotError};
+
+use super::chunk::{ChunkReader, ChunkWriter, Put, Rd, unzigzag, zigzag};
+use crate::fs::FsViewConfig;
+use crate::fs::lineage::Lineages;
+use crate::fs::state::{FsState, Tombstone};
+use crate::fs::tree::{NodeId, ROOT};
+
+const T_HEADER: u8 = 1;
+const T_LINEAGES: u8 = 2;
+const T_CLOCK: u8 = 3;
+const T_TOMBSTONES: u8 = 4;
+const T_BLIND_DELETIONS: u8 = 5;
+const T_SEEN_ABSENT: u8 = 6;
+const T_NODES: u8 = 7;
+const T_END: u8 = 8;
+
+/// Index entries reserved at most before reading (64M: about 320 MB of index).
+const MAX_RESERVE: u64 = 64 << 20;
+
+const N_DIR: u8 = 1;
+const N_SUSPECT_FLAG: u8 = 2;
+const N_KNOWN: u8 = 4;
+const N_AUDIT_SKIPPED: u8 = 8;
+const N_SEEN: u8 = 16;
+const N_BLIND_ADDITION: u8 = 32;
+const N_SUSPECT_ENTRY: u8 = 64;
+const N_LAST_UPDATED: u8 = 128;
+
+fn put_totals(b: &mut Vec<u8>, t: &ApplyReport) {
+    for v in [
+        t.events,
+        t.rows,
+        t.rejected,
+        t.skipped,
+        t.zombies,
+        t.stale,
+        t.capacity_refused,
+    ] {
+        b.put_var(v);
+    }
+}
+
+fn get_totals(r: &mut Rd<'_>) -> Result<ApplyReport, SnapshotError> {
+    Ok(ApplyReport {
+        events: r.var()?,
+        rows: r.var()?,
+        rejected: r.var()?,
+        skipped: r.var()?,
+        zombies: r.var()?,
+        stale: r.var()?,
+        capacity_refused: r.var()?,
+    })
+}
+
+/// Streams `st`. Memory: one chunk plus a stack of child iterators as deep as the tree.
+pub(crate) fn write_state(st: &FsState, w: &mut ChunkWriter<'_>, now: Now) -> std::io::Result<()> {
+    let b = w.buf();
+    b.put_var(st.tree.len() as u64);
+    match st.audit.last_start {
+        Some(t) => {
+            b.put_u8(1);
+            b.put_f64(t);
+        }
+        None => b.put_u8(0),
+    }
+    b.put_u8(u8::from(st.audit.seen_any));
+    b.put_f64(st.audit.last_finished_at);
+    b.put_var(st.audit.cycle_count);
+    b.put_f64(st.last_event_latency_ms);
+    b.put_u8(u8::from(st.capacity_hit));
+    put_totals(b, &st.totals);
+    w.write_chunk(T_HEADER, &[])?;
+
+    let pairs: Vec<_> = st.lineages.pairs().collect();
+    let b = w.buf();
+    b.put_var(pairs.len() as u64);
+    for (a, u) in pairs {
+        b.put_opt_str(a);
+        b.put_opt_str(u);
+    }
+    w.write_chunk(T_LINEAGES, &[])?;
+
+    let b = w.buf();
+    b.put_var(st.clock.sample_count() as u64);
+    for s in st.clock.samples() {
+        b.put_var(zigzag(s));
+    }
+    w.write_chunk(T_CLOCK, &[])?;
+
+    w.begin(T_TOMBSTONES)?;
+    for (path, t) in &st.tombstones {
+        let b = w.buf();
+        b.put_bytes(path.as_bytes());
+        b.put_f64(t.logical);
+        b.put_f64(t.physical);
+        w.end_record()?;
+    }
+    w.begin(T_BLIND_DELETIONS)?;
+    for path in &st.blind_deletions {
+        w.buf().put_bytes(path.as_bytes());
+        w.end_record()?;
+    }
+    w.begin(T_SEEN_ABSENT)?;
+    for path in &st.audit.seen_absent {
+        w.buf().put_bytes(path.as_bytes());
+        w.end_record()?;
+    }
+    w.begin(T_NODES)?;
+    let mut nodes = 0u64;
+    put_node(st, w, ROOT, 0, now)?;
+    nodes += 1;
+    let mut stack = vec![st.tree.children(ROOT)];
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(id) => {
+                put_node(st, w, id, stack.len() as u64, now)?;
+                nodes += 1;
+                if st.tree.node(id).is_dir() {
+                    stack.push(st.tree.children(id));
+                }
+            }
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    w.flush()?;
+    let b = w.buf();
+    for n in [
+        nodes,
+        st.tombstones.len() as u64,
+        st.blind_deletions.len() as u64,
+        st.audit.seen_absent.len() as u64,
+    ] {
+        b.put_var(n);
+    }
+    w.write_chunk(T_END, &[])
+}
+
+fn put_node(
+    st: &FsState,
+    w: &mut ChunkWriter<'_>,
+    id: NodeId,
+    depth: u64,
+    now: Now,
+) -> std::io::Result<()> {
+    let n = st.tree.node(id);
+    let suspect = st.suspects.get(&id);
+    let mut flags = 0u8;
+    for (on, f) in [
+        (n.is_dir(), N_DIR),
+        (n.suspect(), N_SUSPECT_FLAG),
+        (n.known_by_agent(), N_KNOWN),
+        (n.audit_skipped(), N_AUDIT_SKIPPED),
+        (st.audit.is_seen(id), N_SEEN),
+        (st.blind_additions.contains(&id), N_BLIND_ADDITION),
+        (suspect.is_some(), N_SUSPECT_ENTRY),
+        (n.last_updated != 0.0, N_LAST_UPDATED),
+    ] {
+        if on {
+            flags |= f;
+        }
+    }
+    let b = w.buf();
+    b.put_var(depth);
+    b.put_u8(flags);
+    b.put_bytes(st.tree.name_bytes(id));
+    b.put_var(n.size);
+    b.put_f64(n.mtime);
+    b.put_f64(n.ctime);
+    if n.last_updated != 0.0 {
+        b.put_f64(n.last_updated);
+    }
+    b.put_var(u64::from(n.lineage));
+    if let Some(s) = suspect {
+        b.put_f64(s.expiry - now.mono + now.epoch);
+        b.put_f64(s.mtime);
+    }
+    w.end_record()
+}
+
+/// Rebuilds a state from chunks written by [`write_state`].
+pub(crate) fn read_state(
+    cfg: &FsViewConfig,
+    r: &mut ChunkReader<'_>,
+    now: Now,
+) -> Result<FsState, SnapshotError> {
+    let mut st = FsState::new(cfg.clone());
+    let (tag, mut c) = r.next_chunk()?;
+    expect(tag, T_HEADER)?;
+    let expected_nodes = c.var()?;
+    // The count is checksummed; the cap bounds what a crafted header could make us allocate.
+    st.tree
+        .reserve(usize::try_from(expected_nodes.min(MAX_RESERVE)).unwrap_or(0));
+    st.audit.last_start = match c.u8()? {
+        0 => None,
+        _ => Some(c.f64()?),
+    };
+    let seen_any = c.u8()? != 0;
+    st.audit.last_finished_at = c.f64()?;
+    st.audit.cycle_count = c.var()?;
+    st.last_event_latency_ms = c.f64()?;
+    st.capacity_hit = c.u8()? != 0;
+    st.totals = get_totals(&mut c)?;
+
+    let (tag, mut c) = r.next_chunk()?;
+    expect(tag, T_LINEAGES)?;
+    let n = c.var()?;
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        pairs.push((c.opt_str()?, c.opt_str()?));
+    }
+    st.lineages = Lineages::from_pairs(pairs)
+        .ok_or_else(|| SnapshotError::corrupt("lineage table is inconsistent"))?;
+    let lineage_count = n;
+
+    let (tag, mut c) = r.next_chunk()?;
+    expect(tag, T_CLOCK)?;
+    for _ in 0..c.var()? {
+        st.clock.push_sample(unzigzag(c.var()?));
+    }
+
+    let mut depth_stack: Vec<NodeId> = Vec::new();
+    let mut nodes = 0u64;
+    let mut last_tag = T_CLOCK;
+    loop {
+        let (tag, mut c) = r.next_chunk()?;
+        if tag < last_tag || !(T_TOMBSTONES..=T_END).contains(&tag) {
+            return Err(SnapshotError::corrupt(format!(
+                "section {tag} where a section after {last_tag} was expected"
+            )));
+        }
+        last_tag = tag;
+        match tag {
+            T_TOMBSTONES => {
+                while !c.is_empty() {
+                    let path: Box<str> = c.str()?.into();
+                    let (logical, physical) = (c.f64()?, c.f64()?);
+                    st.tombstones.insert(path, Tombstone { logical, physical });
+                }
+            }
+            T_BLIND_DELETIONS => {
+                while !c.is_empty() {
+                    st.blind_deletions.insert(c.str()?.into());
+                }
+            }
+            T_SEEN_ABSENT => {
+                while !c.is_empty() {
+                    st.audit.seen_absent.insert(c.str()?.into());
+                }
+            }
+            T_NODES => {
+                while !c.is_empty() {
+                    read_node(&mut st, &mut c, &mut depth_stack, nodes, lineage_count, now)?;
+                    nodes += 1;
+                }
+            }
+            _ => {
+                let counts = [c.var()?, c.var()?, c.var()?, c.var()?];
+                let found = [
+                    nodes,
+                    st.tombstones.len() as u64,
+                    st.blind_deletions.len() as u64,
+                    st.audit.seen_absent.len() as u64,
+                ];
+                if counts != found || nodes != expected_nodes || st.tree.len() as u64 != nodes {
+                    return Err(SnapshotError::corrupt(format!(
+                        "counts at the end marker {counts:?} differ from what was read {found:?}"
+                    )));
+                }
+                break;
+            }
+        }
+    }
+    // `seen_any` is recomputed by set_seen; the header value wins (a seen path may be absent).
+    st.audit.seen_any = seen_any || st.audit.seen_any;
+    st.finish_write();
+    Ok(st)
+}
+
+fn expect(tag: u8, want: u8) -> Result<(), SnapshotError> {
+    if tag == want {
+        Ok(())
+    } else {
+        Err(SnapshotError::corrupt(format!(
+            "section {tag} where section {want} was expected"
+        )))
+    }
+}
+
+fn read_node(
+    st: &mut FsState,
+    c: &mut Rd<'_>,
+    stack: &mut Vec<NodeId>,
+    index: u64,
+    lineage_count: u64,
+    now: Now,
+) -> Result<(), SnapshotError> {
+    let depth = usize::try_from(c.var()?).map_err(|_| SnapshotError::corrupt("bad depth"))?;
+    let flags = c.u8()?;
+    let name = c.str()?;
+    let size = c.var()?;
+    let mtime = c.f64()?;
+    let ctime = c.f64()?;
+    let last_updated = if flags & N_LAST_UPDATED != 0 {
+        c.f64()?
+    } else {
+        0.0
+    };
+    let lineage = c.var()?;
+    if lineage >= lineage_count {
+        return Err(SnapshotError::corrupt("node lineage out of range"));
+    }
+    let suspect = if flags & N_SUSPECT_ENTRY != 0 {
+        Some((c.f64()?, c.f64()?))
+    } else {
+        None
+    };
+    let is_dir = flags & N_DIR != 0;
+    let id = if index == 0 {
+        if depth != 0 || !name.is_empty() || !is_dir {
+            return Err(SnapshotError::corrupt("the first node is not the root"));
+        }
+        ROOT
+    } else {
+        if depth == 0 || depth > stack.len() {
+            return Err(SnapshotError::corrupt(format!(
+                "node at depth {depth} below a parent at depth {}",
+                stack.len().saturating_sub(1)
+            )));
+        }
+        stack.truncate(depth);
+        let parent = stack[depth - 1];
+        if !st.tree.node(parent).is_dir() {
+            return Err(SnapshotError::corrupt("a node's parent is a file"));
+        }
+        if name.is_empty()
+            || memchr::memchr(b'/', name.as_bytes()).is_some()
+            || st.tree.find_child(parent, name).is_some()
+        {
+            return Err(SnapshotError::corrupt(
+                "a node name is empty, holds '/' or repeats in its directory",
+            ));
+        }
+        st.tree
+            .create(parent, name, is_dir)
+            .map_err(|_| SnapshotError::corrupt("more nodes than a tree can hold"))?
+    };
+    stack.truncate(depth);
+    stack.push(id);
+    let tree = &mut st.tree;
+    tree.set_attrs(id, size, mtime, ctime);
+    tree.set_known(id, flags & N_KNOWN != 0);
+    tree.set_audit_skipped(id, flags & N_AUDIT_SKIPPED != 0);
+    tree.set_last_updated(id, last_updated);
+    tree.set_lineage(id, lineage as u16);
+    if let Some((expiry, smtime)) = suspect {
+        st.put_suspect(id, expiry - now.epoch + now.mono, smtime);
+    }
+    // After put_suspect, which always sets the flag: the flag may exist without an entry.
+    st.tree.set_suspect(id, flags & N_SUSPECT_FLAG != 0);
+    if flags & N_SEEN != 0 {
+        st.audit.set_seen(id, true);
+    }
+    if flags & N_BLIND_ADDITION != 0 {
+        st.blind_additions.insert(id);
+    }
+    Ok(())
+}
