@@ -398,3 +398,39 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A record whose sender does not ask for an fsync is answered once written, and is still
+    /// fsynced within [`SYNC_AT_LEAST_EVERY`] even when nothing else is appended; one that asks
+    /// for it is answered only once synced.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsynced_records_are_written_at_once_and_synced_within_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open("v", dir.path(), 1, Vec::new(), true).unwrap();
+        let seq = wal.append(&[b"snapshot rows"], true, false);
+        tokio::time::timeout(Duration::from_secs(2), wal.durable(seq, false))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(*wal.written.borrow() >= seq);
+        let mut synced = wal.synced.subscribe();
+        tokio::time::timeout(
+            SYNC_AT_LEAST_EVERY + LAZY_FLUSH * 3,
+            synced.wait_for(|s| *s >= seq),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let seq = wal.append(&[b"realtime rows"], true, true);
+        tokio::time::timeout(Duration::from_secs(2), wal.durable(seq, true))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(*wal.synced.borrow() >= seq);
+        wal.close().unwrap();
+    }
+}
