@@ -166,7 +166,7 @@ test('blind spots, suspects and an on-demand scan', async () => {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-fs.png') });
 });
 
-test('names that are not valid UTF-8: two rows, shown escaped, each clickable', async () => {
+test('names that are not valid UTF-8 or hold a newline: shown escaped on one line, each clickable', async () => {
   const e9 = '/home/latin1/caf\udce9.txt';
   const e8 = '/home/latin1/caf\udce8.txt';
   await row('/home').click();
@@ -177,6 +177,11 @@ test('names that are not valid UTF-8: two rows, shown escaped, each clickable', 
   assert.equal(await row(e9).locator('.label').textContent(), 'caf\\xE9.txt');
   assert.equal(await row(e8).locator('.label').textContent(), 'caf\\xE8.txt');
   assert.equal(await row(e9).locator('.label .esc').count(), 1);
+  // a newline in a name stays on one line, shown as a visible \n
+  const nl = page.locator('#tree .row .label', { hasText: 'two\\nlines.txt' });
+  await nl.waitFor();
+  assert.equal(await nl.locator('.esc').textContent(), '\\n');
+  assert.equal((await nl.boundingBox()).height < 40, true);
   // clicking asks Fusion for the right bytes (%E8), not for U+FFFD
   await row(e8).click();
   await page.locator('#detail dd', { hasText: '/home/latin1/caf\\xE8.txt' }).waitFor();

@@ -94,6 +94,8 @@ async function waitReady(view, key) {
     dir('/home/latin1', now - 10 * DAY),
     file('/home/latin1/caf\udce9.txt', 1, now - 10 * DAY),
     file('/home/latin1/caf\udce8.txt', 22, now - 10 * DAY),
+    // A newline is a legal byte in a POSIX file name.
+    file('/home/latin1/two\nlines.txt', 3, now - 10 * DAY),
   ];
   for (let i = 1; i <= 24; i += 1) {
     rows.push(file(`/data/run42/raw/frame_${String(i).padStart(4, '0')}.tif`, 8388608 + i, run42 + i));

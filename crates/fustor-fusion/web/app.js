@@ -42,8 +42,16 @@
   const byteOf = (c) => c.charCodeAt(0) & 0xff;
   const hex2 = (b) => b.toString(16).toUpperCase().padStart(2, '0');
 
-  /** A name for display: undecodable bytes as `\xE9`. */
-  const shown = (s) => String(s).replace(loneBytes(), (c) => `\\x${hex2(byteOf(c))}`);
+  // What a name may hold that must not be drawn as is: undecodable bytes, and control
+  // characters (a newline in a file name would otherwise break a row in two).
+  const oddChars = () => /[\u0000-\u001F\u007F]|(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g;
+  const CONTROL = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  const isLoneByte = (c) => c.charCodeAt(0) >= 0xdc80 && c.charCodeAt(0) <= 0xdcff;
+  /** The visible form of one odd char: `\xE9` for a byte, `\n` or `\x07` for a control. */
+  const escOf = (c) => (isLoneByte(c) ? `\\x${hex2(byteOf(c))}` : CONTROL[c] || `\\x${hex2(c.charCodeAt(0))}`);
+
+  /** A name for display: undecodable bytes as `\xE9`, control characters as `\n`, `\x07`. */
+  const shown = (s) => String(s).replace(oddChars(), escOf);
 
   /** Percent-encodes a query value; an undecodable name byte goes out as that byte (`%E9`). */
   function encodeParam(v) {
@@ -57,19 +65,21 @@
     return out + encodeURIComponent(s.slice(last));
   }
 
-  /** Text with undecodable bytes marked up as `<span class="esc">\xE9</span>` (text nodes only). */
+  /** Text with odd chars marked up as `<span class="esc">\xE9</span>` (text nodes only). */
   function textNodes(s) {
     const str = String(s);
-    if (!loneBytes().test(str)) return [document.createTextNode(str)];
+    if (!oddChars().test(str)) return [document.createTextNode(str)];
     const out = [];
     let last = 0;
-    for (const m of str.matchAll(loneBytes())) {
+    for (const m of str.matchAll(oddChars())) {
       if (m.index > last) out.push(document.createTextNode(str.slice(last, m.index)));
-      const b = byteOf(m[0]);
+      const c = m[0];
       const esc = document.createElement('span');
       esc.className = 'esc';
-      esc.title = `byte 0x${hex2(b)}: not valid UTF-8`;
-      esc.textContent = `\\x${hex2(b)}`;
+      esc.title = isLoneByte(c)
+        ? `byte 0x${hex2(byteOf(c))}: not valid UTF-8`
+        : `control character U+00${hex2(c.charCodeAt(0))} in the name`;
+      esc.textContent = escOf(c);
       out.push(esc);
       last = m.index + 1;
     }
