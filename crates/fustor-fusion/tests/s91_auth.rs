@@ -111,4 +111,13 @@ async fn s91_unknown_routes_and_open_routes() {
     assert_eq!(r.body["detail"], "Not Found");
     let r = fx.qv("nosuchview", "qk1", "tree").await;
     assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["detail"], "View 'nosuchview' is not configured");
+    let long = "v".repeat(300);
+    let r = fx.qv(&long, "qk1", "stats").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.len() < 130 && detail.ends_with("…' is not configured"),
+        "{detail}"
+    );
 }

@@ -43,13 +43,22 @@ impl FromRequestParts<AppState> for ViewRef {
     }
 }
 
+/// The 404 of a view name that is not configured. The reference answers `Not Found` (its
+/// per-view routes do not exist); naming the view tells a user which name was wrong. The name
+/// comes from the URL: at most 100 characters are echoed.
+fn unknown_view(name: &str) -> String {
+    let shown: String = name.chars().take(100).collect();
+    let more = if shown.len() < name.len() { "…" } else { "" };
+    format!("View '{shown}{more}' is not configured")
+}
+
 impl ViewRef {
     /// For routes with a body, which must see the error before they read it.
     pub fn resolve(st: &AppState, headers: &HeaderMap, name: String) -> ApiResult<ViewRef> {
         let generation = st.fusion.current();
         let resolved = extract::resolve(headers, &generation)?;
         if !generation.cfg.views.contains_key(&name) {
-            return Err(ApiError::not_found("Not Found"));
+            return Err(ApiError::not_found(unknown_view(&name)));
         }
         let entry = generation.views.get(&name).cloned();
         Ok(ViewRef {
