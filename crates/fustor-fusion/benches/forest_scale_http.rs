@@ -20,98 +20,49 @@
 #![allow(clippy::expect_used)]
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fustor_testkit::{FusionProcess, env_usize, fusion_bin, proc_status_mb, wait_for_port};
 use serde_json::{Value, json};
 
 const BATCH: usize = 1000;
 const PER_DIR: usize = 1000;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 struct Fusion {
-    child: Child,
+    proc: FusionProcess,
     main: String,
     recv: String,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for Fusion {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_fusion(members: usize) -> Fusion {
-    let home = tempfile::tempdir().expect("tempdir");
-    let (mp, rp) = (free_port(), free_port());
-    let dir = home.path().join("fusion-config");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    let mut y = format!(
-        "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
-    );
-    for i in 0..members {
-        y.push_str(&format!("{{key: k{i}, pipe_id: m{i:02}}},"));
-    }
-    y.push_str("]}\nviews:\n  forest: {driver: forest-fs, api_keys: [q], driver_params: {max_tree_items: 0}}\npipes:\n");
-    for i in 0..members {
-        y.push_str(&format!(
-            "  m{i:02}: {{receiver: r, views: [forest], session_timeout_seconds: 3600}}\n"
-        ));
-    }
-    std::fs::write(dir.join("default.yaml"), y).expect("config");
-    let bin = std::env::var("FUSION_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fustor-fusion").to_string());
-    let child = Command::new(bin)
-        .arg("--home")
-        .arg(home.path())
-        .args(["start", "--no-console-log"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fusion");
-    let f = Fusion {
-        child,
-        main: format!("http://127.0.0.1:{mp}"),
-        recv: format!("http://127.0.0.1:{rp}"),
-        _home: home,
-    };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", rp)).is_ok()
-            && std::net::TcpStream::connect(("127.0.0.1", mp)).is_ok()
-        {
-            break;
+    let bin = fusion_bin(env!("CARGO_BIN_EXE_fustor-fusion"));
+    let proc = FusionProcess::start(&bin, |mp, rp| {
+        let mut y = format!(
+            "host: 127.0.0.1\nport: {mp}\nreceivers:\n  r: {{port: {rp}, bind_host: 127.0.0.1, api_keys: ["
+        );
+        for i in 0..members {
+            y.push_str(&format!("{{key: k{i}, pipe_id: m{i:02}}},"));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        y.push_str("]}\nviews:\n  forest: {driver: forest-fs, api_keys: [q], driver_params: {max_tree_items: 0}}\npipes:\n");
+        for i in 0..members {
+            y.push_str(&format!(
+                "  m{i:02}: {{receiver: r, views: [forest], session_timeout_seconds: 3600}}\n"
+            ));
+        }
+        y
+    });
+    wait_for_port(proc.main_port, Duration::from_secs(10));
+    Fusion {
+        main: format!("http://127.0.0.1:{}", proc.main_port),
+        recv: format!("http://127.0.0.1:{}", proc.recv_port),
+        proc,
     }
-    f
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+fn rss_mb(f: &Fusion) -> f64 {
+    proc_status_mb(f.proc.pid(), "VmRSS:")
 }
 
 fn row(s: &mut Vec<u8>, path: &str, size: usize) {
@@ -283,10 +234,10 @@ async fn visibility_probe(
 
 async fn run() {
     let (members, files, rate, secs) = (
-        env("N", 4),
-        env("F", 2_000_000),
-        env("R", 1000),
-        env("SECS", 10),
+        env_usize("N", 4),
+        env_usize("F", 2_000_000),
+        env_usize("R", 1000),
+        env_usize("SECS", 10),
     );
     println!(
         "# forest_scale_http: N={members} members x F={files} files, R={rate} rows/s/member, {secs} s per phase"
@@ -301,7 +252,7 @@ async fn run() {
         let sid = session(&c, &f, &format!("k{i}")).await;
         urls.push(format!("{}/api/v1/pipe/ingest/{sid}/events", f.recv));
     }
-    let base = rss_mb(f.child.id());
+    let base = rss_mb(&f);
     let t = Instant::now();
     let loads: Vec<_> = (0..members)
         .map(|i| {
@@ -318,7 +269,7 @@ async fn run() {
     }
     let secs_load = t.elapsed().as_secs_f64();
     let total = members * files;
-    let rss = rss_mb(f.child.id());
+    let rss = rss_mb(&f);
     println!(
         "load: {total} files in {secs_load:.1} s = {:.0} files/s; fusion RSS {rss:.0} MB = {:.1} B/file",
         total as f64 / secs_load,
@@ -414,7 +365,7 @@ async fn run() {
     for r in rt {
         let _ = r.await;
     }
-    println!("fusion RSS at end {:.0} MB", rss_mb(f.child.id()));
+    println!("fusion RSS at end {:.0} MB", rss_mb(&f));
 }
 
 fn main() {

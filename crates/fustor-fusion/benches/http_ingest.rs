@@ -15,30 +15,16 @@
 #![allow(clippy::expect_used)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use fustor_testkit::{env_usize, free_port, proc_status_mb, wait_for_port};
 use serde_json::{Value, json};
 
 const BATCH: usize = 1000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Fusion {
     child: Child,
@@ -107,22 +93,12 @@ fn start_fusion_in(home: &Path, mp: u16, rp: u16, pipes: usize, persist: &str) -
         recv: format!("http://127.0.0.1:{rp}"),
         _home: None,
     };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", rp)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(rp, Duration::from_secs(5));
     f
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_status_mb(pid, "VmRSS:")
 }
 
 /// One snapshot batch body of `BATCH` rows (10 events x 100), paths unique per (pipe, batch).
@@ -413,14 +389,14 @@ async fn restart_run(files: usize) {
 }
 
 fn main() {
-    let rows = env("ROWS", 1_000_000);
+    let rows = env_usize("ROWS", 1_000_000);
     let levels: Vec<usize> = std::env::var("PIPES")
         .unwrap_or_else(|_| "1,2,4".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let rss_files = env("RSS_FILES", 0);
-    let restart_files = env("RESTART_FILES", 0);
+    let rss_files = env_usize("RSS_FILES", 0);
+    let restart_files = env_usize("RESTART_FILES", 0);
     let modes: Vec<String> = std::env::var("PERSIST")
         .unwrap_or_else(|_| "off,on,write".into())
         .split(',')

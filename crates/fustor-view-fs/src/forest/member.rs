@@ -30,13 +30,6 @@ pub(crate) fn error_json(msg: &str) -> Value {
     json!({"status": "error", "error": msg})
 }
 
-/// Cores available to this process, read once: `available_parallelism` reads the cgroup files
-/// on every call, which costs more than a small member query.
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// Runs `f` on every member, each call [`guarded`], on up to `available_parallelism` scoped
 /// threads when `parallel` (the caller knows whether the work pays for a spawn, ~20-50 µs).
 /// Results keep the order of `members` (pipe-id order).
@@ -47,7 +40,7 @@ pub(crate) fn per_member<T: Send>(
     f: impl Fn(&str, &FsView) -> T + Sync,
 ) -> Vec<Result<T, String>> {
     let one = |(pipe, tree): &(String, Arc<FsView>)| guarded(view, pipe, || f(pipe, tree));
-    let workers = cores().min(members.len());
+    let workers = crate::cores().min(members.len());
     if workers <= 1 || !parallel {
         return members.iter().map(one).collect();
     }

@@ -469,9 +469,7 @@ fn scan_all<S: Source>(src: &S, pat: &SearchPattern, out: &mut Collector) {
     let workers = if nodes < 100_000 {
         1
     } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8)
+        crate::cores().clamp(1, 8)
     };
     let limits = out.limits;
     let found = AtomicUsize::new(0);
