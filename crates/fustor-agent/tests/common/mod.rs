@@ -354,7 +354,20 @@ impl AgentProc {
 
     pub fn spawn(&mut self) {
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(AGENT_BIN);
+        // Run as another user, the agent may not reach the build's binary (a clone under a
+        // 0700 home or a `mktemp -d` directory): it runs a copy beside its home, which the
+        // test opened up for that user.
+        let bin = match (self.uid, self.home.parent()) {
+            (Some(_), Some(dir)) => {
+                let copy = dir.join("fustor-agent");
+                if !copy.exists() {
+                    std::fs::copy(AGENT_BIN, &copy).unwrap();
+                }
+                copy
+            }
+            _ => PathBuf::from(AGENT_BIN),
+        };
+        let mut cmd = Command::new(bin);
         cmd.arg("--home")
             .arg(&self.home)
             .args(["start", "--no-console-log"])
