@@ -314,6 +314,10 @@ impl Agent {
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
         let mut tick = tokio::time::interval(LIVE_STATUS_PERIOD);
+        // Pipes started and the signal handlers in place (a `systemctl stop` right after start
+        // must stop cleanly): `systemctl start` may return.
+        fustor_daemon::notify::ready(&format!("{} pipe(s) running", self.pipe_ids().len()));
+        fustor_daemon::notify::spawn_watchdog();
         loop {
             tokio::select! {
                 _ = tick.tick() => self.write_live_status(),
@@ -327,6 +331,7 @@ impl Agent {
                 Some(req) = self.req_rx.recv() => self.handle(req).await,
             }
         }
+        fustor_daemon::notify::stopping();
         self.shutdown().await;
         Ok(())
     }

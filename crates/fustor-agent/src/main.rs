@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use fustor_agent::{Agent, AgentOptions, drivers};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
 use fustor_core::outln;
 use fustor_core::process::PidFile;
 use fustor_daemon::Shell;
+use fustor_daemon::generate::{self, Shell as CompletionShell};
 use fustor_daemon::logging::{self, LogSettings};
 
 const LONG_ABOUT: &str = "\
@@ -83,6 +84,12 @@ enum Cmd {
     /// Check the configuration; exit status 1 on errors and on unknown keys.
     #[command(alias = "check-config")]
     Validate,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions { shell: CompletionShell },
+    /// Write the man pages (fustor-agent.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -162,6 +169,16 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             outln!("Configuration is valid.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Completions { shell } => {
+            generate::completions(Cli::command(), shell)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man { dir } => {
+            let n = generate::man_pages(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            outln!("{n} man pages in {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -8,7 +8,9 @@
 //! [`fustor_core::process`].
 
 mod cli;
+pub mod generate;
 pub mod logging;
+pub mod notify;
 mod shell;
 
 pub use cli::{VERSION, compat_args};

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use fustor_core::config::{Daemon, FustorPaths};
 use fustor_core::outln;
 use fustor_core::process::{self, PidFile};
 use fustor_daemon::Shell;
+use fustor_daemon::generate::{self, Shell as CompletionShell};
 use fustor_daemon::logging::{self, LogSettings};
+use fustor_daemon::notify;
 use fustor_fusion::daemon::{self, FusionServer, Overrides};
 
 /// Fustor Fusion: receives file-system events from fustor-agents, keeps an in-memory tree per
@@ -80,6 +82,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions { shell: CompletionShell },
+    /// Write the man pages (fustor-fusion.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 /// Options of `start` that the `-D` parent hands to its child.
@@ -159,6 +167,16 @@ fn run(command: Cmd, paths: &FustorPaths) -> Result<ExitCode> {
         Cmd::Status { pipe_id } => status(paths, pipe_id.as_deref()),
         Cmd::List => list(paths),
         Cmd::CheckConfig { json } => check_config(paths, json),
+        Cmd::Completions { shell } => {
+            generate::completions(Cli::command(), shell)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man { dir } => {
+            let n = generate::man_pages(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            outln!("{n} man pages in {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -259,6 +277,11 @@ async fn serve_until_signal(server: &FusionServer, reload_file: &std::path::Path
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    // Listeners bound and persisted views loaded (`FusionServer::start`), and the signal
+    // handlers in place (a `systemctl stop` right after start must stop cleanly, not kill):
+    // `systemctl start` may return.
+    notify::ready(&format!("listening on {}", server.main_addr));
+    notify::spawn_watchdog();
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -276,6 +299,7 @@ async fn serve_until_signal(server: &FusionServer, reload_file: &std::path::Path
         }
     }
     tracing::info!("shutting down");
+    notify::stopping();
     server.shutdown().await;
     Ok(())
 }
