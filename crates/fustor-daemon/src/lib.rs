@@ -8,6 +8,7 @@
 //! [`fustor_core::process`].
 
 mod cli;
+pub mod env;
 pub mod logging;
 mod shell;
 

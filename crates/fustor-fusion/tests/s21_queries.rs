@@ -134,7 +134,31 @@ async fn s24_not_found() {
     let (fx, _a, _m) = given().await;
     let r = fx.q("tree?path=/nope").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.body, json!({"detail": "路径未找到或尚未同步"}));
+    // The reference's detail stays (Python clients match on it); `message` is the only other
+    // field and says in English which path of which view (a Rust addition, deviations.md).
+    assert_eq!(r.body["detail"], json!("路径未找到或尚未同步"));
+    assert_eq!(
+        r.body,
+        json!({
+            "detail": "路径未找到或尚未同步",
+            "message": "Path '/nope' not found in view 'v1' (or not yet synced)",
+        })
+    );
+    // `stats?path=` of a missing path is the same 404, not 200 with `subtree: null`.
+    let r = fx.q("stats?path=/nope").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["detail"], json!("路径未找到或尚未同步"));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'/nope'"),
+        "{}",
+        r.text
+    );
+    let r = fx.q("stats?path=/data").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["subtree"].is_object(), "{}", r.text);
     let r = fx.q("tree?path=data").await;
     assert_eq!(r.status, 404, "{}", r.text);
     // Normalisation: trailing slash, `.` and duplicate slashes (query-api §3.1).
