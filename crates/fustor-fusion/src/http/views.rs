@@ -85,6 +85,7 @@ pub async fn tree(
     let e2 = entry.clone();
     let limit = entry.max_tree_items;
     let asked = raw_path.clone();
+    let dir_stats = bool_param(&p, "dir_stats", false)?;
     let found = blocking(move || {
         e2.driver.tree(&TreeQuery {
             path: &asked,
@@ -92,6 +93,7 @@ pub async fn tree(
             best: best.as_deref(),
             limit,
             extra: &extra,
+            dir_stats,
         })
     })
     .await?;

@@ -19,7 +19,7 @@ impl ViewQuery for FsView {
     fn tree(&self, q: &TreeQuery<'_>) -> QueryResult<Answer> {
         let path = normalize_query_path(q.path).ok_or(QueryError::NotFound)?;
         self.read()
-            .tree_json(&path, &q.options, q.limit, q.extra)
+            .tree_json_with(&path, &q.options, q.limit, q.extra, q.dir_stats)
             .map(Answer::Bytes)
     }
 
