@@ -31,7 +31,7 @@ pub enum DaemonError {
     },
     #[error("configuration: {0}")]
     Config(String),
-    #[error(transparent)]
+    #[error("tls: {0}")]
     Tls(#[from] TlsError),
 }
 

@@ -39,18 +39,18 @@ pub const KEYS: &[&str] = &["cert_file", "key_file", "client_ca_file"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("tls: {0}")]
+    #[error("{0}")]
     Config(String),
-    #[error("tls: cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("tls: {path}: {message}")]
+    #[error("{path}: {message}")]
     Pem { path: String, message: String },
-    #[error("tls: {0}")]
+    #[error("{0}")]
     Rustls(#[from] rustls::Error),
-    #[error("tls: client_ca_file: {0}")]
+    #[error("client_ca_file: {0}")]
     Verifier(String),
 }
 

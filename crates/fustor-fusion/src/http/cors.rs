@@ -39,7 +39,7 @@ impl CorsSettings {
     pub fn from_extra(extra: &Map<String, Value>) -> Result<CorsSettings, String> {
         match extra.get("cors") {
             None | Some(Value::Null) => Ok(CorsSettings::default()),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("cors: {e}")),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| e.to_string()),
         }
     }
 
