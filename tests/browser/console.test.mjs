@@ -194,6 +194,66 @@ test('names that are not valid UTF-8 or hold a newline: shown escaped on one lin
   await row('/home/latin1').waitFor({ state: 'hidden' });
 });
 
+test('tree rows of directories carry their total size and file count', async () => {
+  const m = await api('/api/v1/views/research/metadata?path=/data', FS_KEY);
+  const count = row('/data').locator('.size .count');
+  await count.waitFor();
+  const n = m.subtree.file_count;
+  assert.equal(await count.textContent(), `${n.toLocaleString('en-US')} file${n === 1 ? '' : 's'}`);
+  assert.match(await row('/data').locator('.size').getAttribute('title'), new RegExp(`^${m.subtree.total_size.toLocaleString('en-US')} bytes in `));
+  // files keep their own size, without a count
+  assert.equal(await row('/data/logs/app.log').locator('.size .count').count(), 0);
+});
+
+test('stats name what the reference figures measure: ages of mtimes, not delays', async () => {
+  const s = await api('/api/v1/views/research/stats', FS_KEY);
+  const stale = page.locator('#stats [data-k="staleness_seconds"]');
+  assert.equal(await stale.locator('dt').textContent(), 'Oldest dir change');
+  assert.match(await stale.locator('dd').textContent(), /^\d+(\.\d)? (s|min|h|d|y) ago$/);
+  assert.match(await stale.getAttribute('title'), /not a delay of Fustor/);
+  assert.ok(s.staleness_seconds > 86400, 'the feed writes directories days old');
+  const lat = page.locator('#stats [data-k="latency_ms"]');
+  assert.equal(await lat.locator('dt').textContent(), 'Last row age');
+  assert.match(await lat.getAttribute('title'), /after a scan it is only the age of the last file scanned/);
+});
+
+test('the address carries view, selection and search; a shared link and a reload restore them', async () => {
+  await row('/data/logs/ingest.log').click();
+  await page.waitForFunction(() => window.location.hash.includes('sel='));
+  const here = new URLSearchParams(new URL(page.url()).hash.slice(1));
+  assert.equal(here.get('view'), 'research');
+  assert.equal(here.get('sel'), '/data/logs/ingest.log');
+  assert.equal(here.get('q'), '*.h5', 'the search shown is in the address');
+
+  const link = new URLSearchParams({ key: FS_KEY, view: 'research', sel: '/data/run42/raw/frame_0017.tif', q: 'sample_00' });
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await tab.goto(`${BASE}/ui/#${link.toString()}`);
+  const check = async () => {
+    await tab.locator('#tree .row.selected[data-path="/data/run42/raw/frame_0017.tif"]').waitFor();
+    await tab.locator('#detail dd', { hasText: '/data/run42/raw/frame_0017.tif' }).waitFor();
+    await tab.locator('#search-count', { hasText: 'match “sample_00”' }).waitFor();
+    assert.equal(await tab.inputValue('#search-input'), 'sample_00');
+  };
+  await check();
+  assert.ok(!tab.url().includes(FS_KEY), 'the key left the address bar');
+  assert.equal(new URLSearchParams(new URL(tab.url()).hash.slice(1)).get('sel'), '/data/run42/raw/frame_0017.tif');
+  await tab.reload();
+  await check();
+
+  // the loading indicator shows while an answer is slow, and goes away with it
+  await tab.route('**/api/v1/views/research/tree**', async (r) => {
+    await new Promise((res) => { setTimeout(res, 1200); });
+    await r.continue();
+  });
+  await tab.click('#tree-reload');
+  await tab.locator('#loading').waitFor({ state: 'visible' });
+  assert.equal(await tab.getAttribute('body', 'aria-busy'), 'true');
+  await tab.locator('#loading').waitFor({ state: 'hidden' });
+  await tab.unroute('**/api/v1/views/research/tree**');
+  await tab.close();
+});
+
 test('forest view: members side by side, best highlighted, strategy, diff', async () => {
   const views = await api('/api/v1/views', FS_KEY);
   const forest = views.find((v) => v.view_id === 'all-servers');
@@ -248,6 +308,17 @@ test('a #key= link (printed by `fustor demo`) opens the console without a prompt
   await tab.goto(`${BASE}/ui/#key=${encodeURIComponent(FS_KEY)}`);
   await tab.locator('#stats [data-k="total_files"] dd').waitFor();
   assert.ok(!tab.url().includes(FS_KEY), `key left in the address bar: ${tab.url()}`);
+  await tab.close();
+});
+
+test('blind spots with no agent connected do not claim that every change was seen', async () => {
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await tab.goto(`${BASE}/ui/#key=query-secret-quiet`);
+  await tab.locator('#sessions', { hasText: 'No agent is connected' }).waitFor();
+  await tab.locator('#blind-no-agent').waitFor();
+  assert.match(await tab.textContent('#blind'), /None found so far/);
+  assert.doesNotMatch(await tab.textContent('#blind'), /every change was seen/);
   await tab.close();
 });
 

@@ -5,7 +5,7 @@
 #
 # Builds fustor-fusion (release; CARGO_TARGET_DIR is honoured), writes a temporary FUSTOR_HOME
 # with an fs view and a forest view, starts `fustor-fusion --home ... start`, feeds it as a fake
-# agent (feed.mjs), then runs console.test.mjs with node's test runner. Screenshots go to
+# agent (feed.mjs; the view "quiet" gets no agent), then runs console.test.mjs with node's test runner. Screenshots go to
 # docs/screenshots/. Fusion is stopped on exit. Needs node >= 18, npm and Debian's `chromium`
 # (installed here with apt-get when missing and running as root). Exits non-zero on failure.
 # FUSION_BIN=/path/to/fustor-fusion skips the build and tests that binary.
@@ -89,11 +89,15 @@ views:
   all-servers:
     driver: forest-fs
     api_keys: [query-secret-forest]
+  quiet:
+    driver: fs
+    api_keys: [query-secret-quiet]
 pipes:
   research: {receiver: http-main, views: [research], session_timeout_seconds: 900}
   nfs-a: {receiver: http-main, views: [all-servers], session_timeout_seconds: 900}
   nfs-b: {receiver: http-main, views: [all-servers], session_timeout_seconds: 900}
   nfs-c: {receiver: http-main, views: [all-servers], session_timeout_seconds: 900}
+  quiet: {receiver: http-main, views: [quiet]}
 EOF
 
 MAIN="http://127.0.0.1:$MAIN_PORT"

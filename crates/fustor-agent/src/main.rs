@@ -259,9 +259,12 @@ fn start(
     }
     std::fs::create_dir_all(paths.config_dir(Daemon::Agent))
         .with_context(|| format!("creating {}", paths.config_dir(Daemon::Agent).display()))?;
-    let loaded = checked(paths);
+    let mut loaded = checked(paths);
     if print_errors(&loaded) {
         return Ok(ExitCode::from(1));
+    }
+    if let Some(level) = fustor_daemon::env::EnvOverrides::read()?.log_level {
+        loaded.config.logging.level = level;
     }
     let pid_file = paths.pid_file(Daemon::Agent);
     let log_file = log_file(paths, &loaded);

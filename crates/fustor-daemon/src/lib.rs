@@ -8,6 +8,7 @@
 //! [`fustor_core::process`].
 
 mod cli;
+pub mod env;
 pub mod generate;
 pub mod logging;
 pub mod notify;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::http::{self, Metrics};
 use crate::limits::Limits;
 use crate::state::{Fusion, Generation};
+use crate::tls::{TlsCell, TlsError, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -30,6 +31,8 @@ pub enum DaemonError {
     },
     #[error("configuration: {0}")]
     Config(String),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Command-line overrides of the configuration.
@@ -37,8 +40,9 @@ pub enum DaemonError {
 pub struct Overrides {
     pub host: Option<String>,
     pub port: Option<u16>,
-    /// `FUSTOR_FUSION_PORT`: which port counts as "main" when deciding whether a receiver is
-    /// mounted on the main app (it does not change the bind port).
+    /// Which port counts as "main" when deciding whether a receiver is mounted on the main app,
+    /// when it is not the bind port (tests bind port 0). `FUSTOR_FUSION_PORT` now sets the bind
+    /// port itself (`port`), which the reference also treats as the main port.
     pub main_port_hint: Option<u16>,
 }
 
@@ -54,6 +58,7 @@ pub fn load(
         &crate::drivers::view_driver_names(),
     ));
     check_limits(&loaded.config, &mut diags);
+    check_sections(&loaded.config, &mut diags);
     let selection = fusion_start_selection(&loaded, args);
     for u in &selection.unknown {
         tracing::warn!(pipe = %u, "unknown pipe or file named on the command line; skipped");
@@ -81,6 +86,38 @@ fn check_limits(cfg: &FusionConfig, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `tls` and `cors` are Fusion's own sections too: refused as a whole when malformed, so that
+/// a typo never silently serves plain HTTP or opens the API to every origin.
+fn check_sections(cfg: &FusionConfig, diags: &mut Vec<Diagnostic>) {
+    if let Err(e) = TlsSettings::from_extra(&cfg.extra) {
+        diags.push(Diagnostic::error(
+            None,
+            KeyPath::new().key("tls"),
+            e.to_string(),
+        ));
+    }
+    if let Err(e) = http::cors::CorsSettings::from_extra(&cfg.extra) {
+        diags.push(Diagnostic::error(None, KeyPath::new().key("cors"), e));
+    }
+}
+
+/// The home the relative `tls` paths start from: the configuration directory's parent.
+fn home_of(config_dir: &Path) -> PathBuf {
+    config_dir
+        .parent()
+        .map_or_else(|| config_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// Reads the certificate files off the async threads.
+async fn load_tls(
+    settings: TlsSettings,
+    home: PathBuf,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    tokio::task::spawn_blocking(move || crate::tls::load(&settings, &home))
+        .await
+        .map_err(|e| TlsError::Config(format!("loading the certificate: {e}")))?
+}
+
 struct Listener {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -91,6 +128,8 @@ pub struct FusionServer {
     pub fusion: Arc<Fusion>,
     pub metrics: Arc<Metrics>,
     pub main_addr: SocketAddr,
+    /// The listeners' TLS configuration, `None` for plain HTTP.
+    pub tls: Option<Arc<TlsCell>>,
     config_dir: PathBuf,
     args: Vec<String>,
     overrides: Overrides,
@@ -134,6 +173,7 @@ async fn listen(
     port: u16,
     app: axum::Router,
     limits: Limits,
+    tls: Option<Arc<TlsCell>>,
 ) -> Result<Listener, DaemonError> {
     let addr = format!("{host}:{port}");
     let listener = TcpListener::bind(&addr)
@@ -147,7 +187,7 @@ async fn listen(
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        if let Err(e) = http::serve(listener, app, &limits, async {
+        if let Err(e) = http::serve(listener, app, &limits, tls, async {
             let _ = rx.await;
         })
         .await
@@ -180,6 +220,14 @@ impl FusionServer {
         }
         let (host, port) = (cfg.host.clone(), cfg.port);
         let main_port = overrides.main_port_hint.unwrap_or(port);
+        let tls = match TlsSettings::from_extra(&cfg.extra)? {
+            Some(settings) => {
+                let client_auth = settings.client_auth();
+                let server_cfg = load_tls(settings, home_of(config_dir)).await?;
+                Some(TlsCell::new(server_cfg, client_auth))
+            }
+            None => None,
+        };
         let (generation, limits) = build(cfg, &pipes, config_dir)?;
         // Persisted views are loaded before any port opens: the first answer already has them.
         let stores = generation.stores.clone();
@@ -192,13 +240,15 @@ impl FusionServer {
             port,
             http::main_app(fusion.clone(), metrics.clone(), port, shares_main),
             fusion.limits.clone(),
+            tls.clone(),
         )
         .await?;
-        tracing::info!(addr = %main.addr, "main API listening");
+        tracing::info!(addr = %main.addr, tls = tls.is_some(), "main API listening");
         let server = Arc::new(FusionServer {
             fusion,
             metrics,
             main_addr: main.addr,
+            tls,
             config_dir: config_dir.to_path_buf(),
             args: args.to_vec(),
             overrides,
@@ -238,7 +288,14 @@ impl FusionServer {
                 continue;
             }
             let app = http::receiver_app(self.fusion.clone(), self.metrics.clone(), r.port);
-            let l = listen(&r.bind_host, r.port, app, self.fusion.limits.clone()).await?;
+            let l = listen(
+                &r.bind_host,
+                r.port,
+                app,
+                self.fusion.limits.clone(),
+                self.tls.clone(),
+            )
+            .await?;
             tracing::info!(addr = %l.addr, receivers = ?r.receiver_ids, "receiver listening");
             started.push((r.port, l));
         }
@@ -321,6 +378,7 @@ impl FusionServer {
                 "{errors} error(s) in the configuration; the previous configuration keeps running"
             )));
         }
+        self.reload_tls(&loaded.config).await?;
         let mut cfg = loaded.config;
         if let Some(h) = &self.overrides.host {
             cfg.host = h.clone();
@@ -333,6 +391,25 @@ impl FusionServer {
         self.sync_receivers().await?;
         tracing::info!(pipes = ?pipes, "configuration reloaded");
         Ok(())
+    }
+
+    /// Re-reads the certificate, key and client CA: connections opened from now on use them.
+    async fn reload_tls(&self, cfg: &FusionConfig) -> Result<(), DaemonError> {
+        let settings = TlsSettings::from_extra(&cfg.extra)?;
+        match (&self.tls, settings) {
+            (None, None) => Ok(()),
+            (Some(cell), Some(settings)) => {
+                let client_auth = settings.client_auth();
+                let server_cfg = load_tls(settings, home_of(&self.config_dir)).await?;
+                cell.replace(server_cfg, client_auth);
+                tracing::info!("TLS certificate reloaded");
+                Ok(())
+            }
+            _ => Err(TlsError::Config(
+                "switching between HTTP and HTTPS needs a restart of Fusion".into(),
+            )
+            .into()),
+        }
     }
 
     /// Graceful stop: end every session (agents reconnect elsewhere or later), let pipes drain

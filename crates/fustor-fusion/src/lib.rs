@@ -14,5 +14,6 @@ pub mod service;
 pub mod sessions;
 pub mod state;
 pub mod status;
+pub mod tls;
 
 pub use state::Fusion;

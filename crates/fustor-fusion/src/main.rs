@@ -221,7 +221,11 @@ fn start(paths: &FustorPaths, opts: StartOpts, console: bool) -> Result<ExitCode
     let config_dir = paths.config_dir(Daemon::Fusion);
     std::fs::create_dir_all(&config_dir)
         .with_context(|| format!("creating {}", config_dir.display()))?;
-    let (loaded, _, _) = daemon::load(&config_dir, &opts.args);
+    let (mut loaded, _, _) = daemon::load(&config_dir, &opts.args);
+    let env = fustor_daemon::env::EnvOverrides::read()?;
+    if let Some(level) = env.log_level {
+        loaded.config.logging.level = level;
+    }
     let logging_cfg = &loaded.config.logging;
     let level = if opts.verbose {
         tracing::Level::DEBUG
@@ -243,12 +247,11 @@ fn start(paths: &FustorPaths, opts: StartOpts, console: bool) -> Result<ExitCode
         .context("starting the async runtime")?;
     let reload_file = paths.reload_result_file(Daemon::Fusion);
     rt.block_on(async move {
+        // Flags win over the environment, which wins over the YAML (`fustor_daemon::env`).
         let overrides = Overrides {
-            host: opts.host,
-            port: opts.port,
-            main_port_hint: std::env::var("FUSTOR_FUSION_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok()),
+            host: opts.host.or(env.fusion_host),
+            port: opts.port.or(env.fusion_port),
+            main_port_hint: None,
         };
         let server = FusionServer::start(&config_dir, &opts.args, overrides).await?;
         if server.fusion.current().pipes.is_empty() && !opts.allow_empty {
@@ -266,7 +269,12 @@ fn start(paths: &FustorPaths, opts: StartOpts, console: bool) -> Result<ExitCode
                 return Err(e).context("writing the pid file");
             }
         };
-        outln!("Fusion listening on http://{}", server.main_addr);
+        let scheme = if server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        outln!("Fusion listening on {scheme}://{}", server.main_addr);
         serve_until_signal(&server, &reload_file).await
     })?;
     Ok(ExitCode::SUCCESS)

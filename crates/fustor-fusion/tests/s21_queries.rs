@@ -134,7 +134,31 @@ async fn s24_not_found() {
     let (fx, _a, _m) = given().await;
     let r = fx.q("tree?path=/nope").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.body, json!({"detail": "路径未找到或尚未同步"}));
+    // The reference's detail stays (Python clients match on it); `message` is the only other
+    // field and says in English which path of which view (a Rust addition, deviations.md).
+    assert_eq!(r.body["detail"], json!("路径未找到或尚未同步"));
+    assert_eq!(
+        r.body,
+        json!({
+            "detail": "路径未找到或尚未同步",
+            "message": "Path '/nope' not found in view 'v1' (or not yet synced)",
+        })
+    );
+    // `stats?path=` of a missing path is the same 404, not 200 with `subtree: null`.
+    let r = fx.q("stats?path=/nope").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["detail"], json!("路径未找到或尚未同步"));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'/nope'"),
+        "{}",
+        r.text
+    );
+    let r = fx.q("stats?path=/data").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["subtree"].is_object(), "{}", r.text);
     let r = fx.q("tree?path=data").await;
     assert_eq!(r.status, 404, "{}", r.text);
     // Normalisation: trailing slash, `.` and duplicate slashes (query-api §3.1).
@@ -468,4 +492,33 @@ async fn s29_root_is_never_deleted_or_switched() {
     // Later rows still attach under the root.
     fx.rt(&a, vec![row("/later.txt", now())]).await;
     assert!(fx.node("/later.txt").await.is_some());
+}
+
+/// `dir_stats=true` (Rust only, for the console): each directory of a listing carries the
+/// `subtree` aggregates that `metadata` gives, files do not; without it the answer is the
+/// reference's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_dir_stats_adds_subtree_to_directories() {
+    let (fx, _a, m) = given().await;
+    let r = fx.q("tree?path=/&max_depth=1&dir_stats=true").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["subtree"],
+        json!({"file_count": 2, "dir_count": 3, "total_size": 30, "latest_mtime": m, "suspect_file_count": 0}),
+        "{}",
+        r.text
+    );
+    let data = child(&r.body, "data");
+    assert_eq!(data["subtree"]["file_count"], 2);
+    assert_eq!(data["subtree"]["dir_count"], 2);
+    assert_eq!(data["subtree"]["total_size"], 30);
+    let r = fx.q("tree?path=/data&max_depth=1&dir_stats=true").await;
+    assert!(
+        child(&r.body, "report.csv").get("subtree").is_none(),
+        "{}",
+        r.text
+    );
+    let plain = fx.q("tree?path=/&max_depth=1").await;
+    assert!(plain.body.get("subtree").is_none(), "{}", plain.text);
+    assert!(child(&plain.body, "data").get("subtree").is_none());
 }

@@ -26,6 +26,10 @@
     selected: null,
     blind: new Set(),
     refreshing: false,
+    agents: null, // active sessions of the view, once known
+    link: null, // {sel, q} of the address this page was opened with, applied once
+    inflight: 0, // requests under way (the loading indicator)
+    search: null, // the pattern of the search shown, for the address bar
     forest: { path: '/', strategy: 'file_count', cards: new Map() },
   };
 
@@ -154,7 +158,8 @@
     if (s < 60) return `${Math.round(s)} s`;
     if (s < 3600) return `${Math.round(s / 60)} min`;
     if (s < 86400) return `${(s / 3600).toFixed(1)} h`;
-    return `${(s / 86400).toFixed(1)} d`;
+    if (s < 365.25 * 86400) return `${(s / 86400).toFixed(1)} d`;
+    return `${(s / (365.25 * 86400)).toFixed(1)} y`;
   }
 
   function fmtLatency(ms) {
@@ -228,12 +233,16 @@
         .join('&');
     }
     let resp;
+    let text;
+    busy(1);
     try {
       resp = await fetch(url, { headers: { 'X-API-Key': state.key || '' }, cache: 'no-store' });
+      text = await resp.text();
     } catch (e) {
       throw new ApiError(0, `Fusion is unreachable (${e.message})`);
+    } finally {
+      busy(-1);
     }
-    const text = await resp.text();
     let body = null;
     try {
       body = text ? JSON.parse(text) : null;
@@ -241,10 +250,30 @@
       body = text;
     }
     if (!resp.ok) {
-      const detail = body && typeof body === 'object' && 'detail' in body ? body.detail : text || resp.statusText;
+      // `message` is Fusion's English text where `detail` keeps the reference's wording
+      const detail = body && typeof body === 'object' && typeof body.message === 'string' ? body.message
+        : body && typeof body === 'object' && 'detail' in body ? body.detail : text || resp.statusText;
       throw new ApiError(resp.status, detailText(detail) || `HTTP ${resp.status}`, resp.headers.get('Retry-After'), body);
     }
     return { body, headers: resp.headers };
+  }
+
+  /** The loading indicator: shown while any request is under way (after a short delay, so
+   *  quick answers do not make it flicker). */
+  let busyTimer = null;
+  function busy(delta) {
+    state.inflight += delta;
+    const el = $('loading');
+    if (!el) return;
+    if (state.inflight > 0) {
+      document.body.setAttribute('aria-busy', 'true');
+      if (!busyTimer && el.hidden) busyTimer = setTimeout(() => { busyTimer = null; if (state.inflight > 0) el.hidden = false; }, 150);
+    } else {
+      document.body.removeAttribute('aria-busy');
+      clearTimeout(busyTimer);
+      busyTimer = null;
+      el.hidden = true;
+    }
   }
 
   const viewUrl = (what) => `/api/v1/views/${encodeURIComponent(state.view)}/${what}`;
@@ -349,6 +378,7 @@
     let pick = hash.get('view');
     if (!ids.includes(pick)) pick = ids.includes(state.resolved) ? state.resolved : ids[0];
     if (hash.get('path')) state.forest.path = hash.get('path');
+    if (pick === hash.get('view')) state.link = { sel: hash.get('sel'), q: hash.get('q') };
     for (const id of ['view-pick', 'auto-label', 'refresh-btn', 'forget-key']) $(id).hidden = false;
     $('main').hidden = false;
     if (!pick) {
@@ -360,11 +390,33 @@
     return undefined;
   }
 
+  /** The address bar says what is shown (view, forest path, selection, search), so a link can
+   *  be shared and a reload comes back to the same place. */
   function setHash() {
+    if (state.link) return; // still applying the address the page was opened with
     const p = new URLSearchParams();
     p.set('view', state.view);
     if (state.driver === 'forest-fs' && state.forest.path !== '/') p.set('path', state.forest.path);
+    if (state.driver !== 'forest-fs' && state.selected) p.set('sel', state.selected);
+    if (state.driver !== 'forest-fs' && state.search) p.set('q', state.search);
     window.history.replaceState(null, '', `#${p.toString()}`);
+  }
+
+  /** Applies the selection and search of the address the page was opened with, once. */
+  async function applyLink() {
+    const link = state.link;
+    if (!link) return;
+    const g = state.gen;
+    try {
+      if (link.q) {
+        $('search-input').value = link.q;
+        await runSearch(link.q);
+      }
+      if (link.sel && g === state.gen) await reveal(link.sel);
+    } finally {
+      state.link = null;
+      if (g === state.gen) setHash();
+    }
   }
 
   function selectView(id) {
@@ -374,6 +426,8 @@
     state.driver = v.driver;
     state.notReady = false;
     state.selected = null;
+    state.search = null;
+    state.agents = null;
     state.tree.clear();
     state.blind = new Set();
     hideBanner();
@@ -396,9 +450,10 @@
     if (!forest) state.forest.path = '/';
     setHash();
     if (forest) {
+      state.link = null;
       loadForest();
     } else {
-      loadTree();
+      loadTree().then(applyLink);
     }
     refreshPanels();
     startTimer();
@@ -426,7 +481,9 @@
     if (state.driver === 'forest-fs') {
       return Promise.all([loadSessions(), refreshForestStats()]).then(done);
     }
-    return Promise.all([loadStats(), loadSessions(), loadJobs(), loadBlindSpots(), loadSuspects()]).then(done);
+    // blind spots read whether an agent is connected: after the sessions
+    const sessions = loadSessions();
+    return Promise.all([loadStats(), sessions, loadJobs(), sessions.then(loadBlindSpots), loadSuspects()]).then(done);
   }
 
   async function readClock() {
@@ -463,8 +520,12 @@
       ['total_directories', 'Directories', fmtInt(s.total_directories)],
       ['item_count', 'Items', fmtInt(s.item_count), 'files + directories, root included'],
       ['total_size', 'Total size', fmtSize(s.total_size), `${fmtInt(s.total_size)} bytes`],
-      ['staleness_seconds', 'Staleness', fmtAge(s.staleness_seconds), s.oldest_item_path ? `oldest directory: ${s.oldest_item_path}` : 'no directory yet'],
-      ['latency_ms', 'Latency', fmtLatency(s.latency_ms), 'logical clock minus mtime of the last processed change'],
+      // staleness_seconds and latency_ms are ages of mtimes (query-api §3.3), not delays of
+      // Fustor: right after a scan of old files they read in years.
+      ['staleness_seconds', 'Oldest dir change', s.oldest_item_path ? `${fmtAge(s.staleness_seconds)} ago` : '—',
+        `staleness_seconds: how long ago the least recently modified directory changed${s.oldest_item_path ? ` (${s.oldest_item_path})` : ''}. The age of your data, not a delay of Fustor.`],
+      ['latency_ms', 'Last row age', fmtLatency(s.latency_ms),
+        'latency_ms: logical clock minus the mtime of the last row applied. For a realtime change this is the delay from the write to the view; after a scan it is only the age of the last file scanned.'],
       ['has_blind_spot', 'Blind spots', s.has_blind_spot ? 'yes' : 'no', 'changes an audit found that no agent reported', s.has_blind_spot ? 'warn' : 'ok'],
       ['suspect_file_count', 'Suspect files', fmtInt(s.suspect_file_count), 'files that may still be written', s.suspect_file_count ? 'warn' : null],
       ['is_auditing', 'Audit', s.is_auditing ? 'running' : 'idle', null, s.is_auditing ? 'info' : null],
@@ -502,6 +563,7 @@
     }
     if (g !== state.gen) return;
     const list = (d && d.active_sessions) || [];
+    state.agents = list.length;
     $('sessions-count').textContent = `${list.length} active`;
     clear(el);
     if (!list.length) {
@@ -601,8 +663,14 @@
     for (const [p, entry] of state.tree) entry.row.classList.toggle('blind', state.blind.has(p));
     $('blind-count').textContent = `${fmtInt(d.additions_count ?? adds.length)} added, ${fmtInt(d.deletion_count ?? dels.length)} deleted`;
     clear(el);
+    // Blind spots are what audits found that no agent reported; with no agent connected there
+    // are no audits either, so "none" would claim more than anyone knows.
+    const noAgent = state.agents === 0;
+    if (noAgent) {
+      el.append(h('p', { class: 'st-warn', id: 'blind-no-agent' }, 'No agent is connected: changes made now are seen by no one until an agent reconnects (its snapshot and audits then find them).'));
+    }
     if (!adds.length && !dels.length) {
-      el.append(h('p', { class: 'muted' }, 'None: every change was seen by an agent.'));
+      el.append(h('p', { class: 'muted' }, noAgent ? 'None found so far.' : 'None: the audits found no change that the agents had missed.'));
       return;
     }
     if (adds.length) {
@@ -661,6 +729,16 @@
     return out;
   }
 
+  /** A file's size; a directory's total size and file count below it (`dir_stats`). */
+  function sizeCell(node, isDir) {
+    if (!isDir) return h('span', { class: 'num size', title: node.size == null ? '' : `${fmtInt(node.size)} bytes` }, fmtSize(node.size));
+    const sub = node.subtree;
+    if (!sub) return h('span', { class: 'num size' });
+    const dirs = Math.max(0, (sub.dir_count || 0) - 1);
+    return h('span', { class: 'num size', title: `${fmtInt(sub.total_size)} bytes in ${fmtInt(sub.file_count)} files and ${fmtInt(dirs)} directories below` },
+      fmtSize(sub.total_size), h('span', { class: 'count' }, `${fmtInt(sub.file_count)} file${sub.file_count === 1 ? '' : 's'}`));
+  }
+
   function makeRow(node, depth) {
     const path = node.path;
     const isDir = node.content_type === 'directory';
@@ -680,7 +758,7 @@
       title: path,
     },
     h('span', { class: 'name' }, twisty, h('span', { class: `icon ${isDir ? 'dir' : 'file'}` }), h('span', { class: 'label' }, name), ...badges(node)),
-    h('span', { class: 'num size', title: node.size == null ? '' : `${fmtInt(node.size)} bytes` }, isDir ? '' : fmtSize(node.size)),
+    sizeCell(node, isDir),
     h('span', { class: 'mtime', title: isoTime(node.modified_time) }, fmtTime(node.modified_time)),
     h('span', { class: 'actions' }, scanBtn));
     row.querySelector('.name').style.setProperty('--depth', String(depth));
@@ -751,7 +829,7 @@
     entry.row.classList.add('loading');
     entry.loading = (async () => {
       try {
-        const node = await api(viewUrl('tree'), { path, max_depth: 1 });
+        const node = await api(viewUrl('tree'), { path, max_depth: 1, dir_stats: true });
         if (g !== state.gen) return;
         markReadyQuiet();
         entry.node = Object.assign(entry.node, node, { children: undefined });
@@ -803,12 +881,13 @@
   async function loadTree(keepOpen) {
     const g = state.gen;
     const el = $('tree');
+    if (!state.tree.size) clear(el).append(h('p', { class: 'muted pad', id: 'tree-loading' }, 'Loading…'));
     const open = keepOpen
       ? [...state.tree.values()].filter((e) => e.expanded).map((e) => e.node.path).sort((a, b) => a.split('/').length - b.split('/').length)
       : [];
     let root;
     try {
-      root = await api(viewUrl('tree'), { path: '/', max_depth: 1 });
+      root = await api(viewUrl('tree'), { path: '/', max_depth: 1, dir_stats: true });
     } catch (e) {
       if (g !== state.gen) return;
       if (e.status === 404) {
@@ -839,6 +918,7 @@
     const entry = state.tree.get(path);
     if (entry) entry.row.classList.add('selected');
     state.selected = path;
+    setHash();
     showDetail(path);
   }
 
@@ -916,6 +996,8 @@
   async function runSearch(pattern) {
     const el = $('search-results');
     const g = state.gen;
+    state.search = pattern;
+    setHash();
     el.hidden = false;
     clear(el).append(h('p', { class: 'muted' }, `Searching ${pattern} …`));
     let list, total;
@@ -935,7 +1017,7 @@
     clear(el);
     const head = h('div', { class: 'results-head' },
       h('span', { id: 'search-count' }, `${fmtInt(total)} file${total === 1 ? '' : 's'} match “${pattern}”`),
-      h('button', { type: 'button', class: 'small', onclick: () => { el.hidden = true; } }, 'Close'));
+      h('button', { type: 'button', class: 'small', onclick: () => { el.hidden = true; state.search = null; setHash(); } }, 'Close'));
     el.append(head);
     const ul = h('ul', { class: 'list results', id: 'search-list' });
     for (const n of list.slice(0, MAX_ROWS)) {
@@ -1251,6 +1333,12 @@
     $('strategy').addEventListener('change', (ev) => {
       state.forest.strategy = ev.target.value;
       refreshForestStats();
+    });
+    // a link pasted into the address bar of an open console: start over from it
+    window.addEventListener('hashchange', () => {
+      takeKeyFromHash();
+      state.key = sessionStorage.getItem(KEY_STORE) || state.key;
+      if (state.key) connect();
     });
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden && state.view && state.timer) refreshPanels();

@@ -3,6 +3,8 @@
 //! from the environment. Dev-dependency only (`publish = false`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod tls;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -17,6 +17,7 @@ use reqwest::{Client, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::tls::TlsFiles;
 use crate::{AnySender, SendError, Sender, SenderDriver};
 
 /// Status code Fusion uses for "Session Obsoleted".
@@ -38,6 +39,17 @@ pub struct FusionSender {
 impl FusionSender {
     /// `base` is the receiver URL (`http://fusion:18888`); a trailing `/` is ignored.
     pub fn new(base: &str, api_key: Option<&str>, timeout: Duration) -> Result<Self, SendError> {
+        Self::with_tls(base, api_key, timeout, &TlsFiles::default())
+    }
+
+    /// [`FusionSender::new`] with the CA that signs Fusion's certificate and an optional client
+    /// certificate, for `https://` receivers.
+    pub fn with_tls(
+        base: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+        tls: &TlsFiles,
+    ) -> Result<Self, SendError> {
         let base = base.trim_end_matches('/').to_string();
         reqwest::Url::parse(&base)
             .map_err(|e| SendError::Config(format!("invalid sender uri {base:?}: {e}")))?;
@@ -49,7 +61,8 @@ impl FusionSender {
             v.set_sensitive(true);
             headers.insert("X-API-Key", v);
         }
-        let client = Client::builder()
+        let builder = tls.apply(Client::builder())?;
+        let client = builder
             .default_headers(headers)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -84,10 +97,11 @@ impl FusionSender {
                 "sender has no credential key: Fusion will refuse the session with 401"
             );
         }
-        FusionSender::new(
+        FusionSender::with_tls(
             &cfg.uri,
             cfg.api_key(),
             fustor_core::time::duration_from_secs(timeout),
+            &params.tls,
         )
     }
 
@@ -131,7 +145,7 @@ impl FusionSender {
 async fn check(r: reqwest::Result<Response>, url: &str) -> Result<Response, SendError> {
     let resp = r.map_err(|e| SendError::Connection {
         url: url.to_string(),
-        message: error_chain(&e),
+        message: crate::tls::explain(error_chain(&e), &e),
     })?;
     let status = resp.status();
     if status.is_success() {
@@ -314,11 +328,17 @@ pub struct FusionParams {
     /// HTTP client timeout in seconds; absent or null: 30.
     #[serde(deserialize_with = "timeout_secs")]
     pub timeout: f64,
+    /// `ca_file`, `client_cert_file`, `client_key_file` (for `https://` receivers).
+    #[serde(flatten)]
+    pub tls: TlsFiles,
 }
 
 impl Default for FusionParams {
     fn default() -> Self {
-        FusionParams { timeout: 30.0 }
+        FusionParams {
+            timeout: 30.0,
+            tls: TlsFiles::default(),
+        }
     }
 }
 
@@ -327,7 +347,12 @@ fn timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 }
 
 impl DriverParams for FusionParams {
-    const KEYS: &'static KeyShape = &KeyShape::Keys(&[("timeout", KeyShape::Any)]);
+    const KEYS: &'static KeyShape = &KeyShape::Keys(&[
+        ("timeout", KeyShape::Any),
+        ("ca_file", KeyShape::Any),
+        ("client_cert_file", KeyShape::Any),
+        ("client_key_file", KeyShape::Any),
+    ]);
 }
 
 impl SenderDriver for FusionSender {

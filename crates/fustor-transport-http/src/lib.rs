@@ -18,6 +18,7 @@
 mod drivers;
 mod echo;
 mod fusion;
+mod tls;
 
 use std::future::Future;
 
@@ -31,6 +32,7 @@ use serde::Serialize;
 pub use drivers::{SenderDriver, SenderDrivers};
 pub use echo::{EchoParams, EchoSender};
 pub use fusion::{FusionParams, FusionSender};
+pub use tls::TlsFiles;
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

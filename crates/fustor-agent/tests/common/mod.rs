@@ -294,6 +294,8 @@ pub struct AgentCfg {
     pub key: String,
     pub pipe: String,
     pub driver_params: String,
+    /// The sender's `driver_params` (flow mapping), e.g. TLS files.
+    pub sender_params: String,
     pub source_extra: String,
     pub pipe_extra: String,
 }
@@ -307,6 +309,7 @@ impl AgentCfg {
             key: "agent-key".to_string(),
             pipe: "v1".to_string(),
             driver_params: "{throttle_interval_sec: 0.5}".to_string(),
+            sender_params: "{}".to_string(),
             source_extra: String::new(),
             pipe_extra: String::new(),
         }
@@ -315,7 +318,7 @@ impl AgentCfg {
     pub fn yaml(&self) -> String {
         format!(
             "agent_id: {id}\nsources:\n  src:\n    driver: fs\n    uri: {uri:?}\n    driver_params: {dp}\n{se}\
-             senders:\n  fusion:\n    driver: fusion\n    uri: {url:?}\n    credential: {{key: {key}}}\n\
+             senders:\n  fusion:\n    driver: fusion\n    uri: {url:?}\n    credential: {{key: {key}}}\n    driver_params: {sp}\n\
              pipes:\n  {pipe}:\n    source: src\n    sender: fusion\n    error_retry_interval: 0.5\n    max_backoff_seconds: 2\n{pe}",
             id = self.agent_id,
             uri = self.uri.display().to_string(),
@@ -323,6 +326,7 @@ impl AgentCfg {
             se = self.source_extra,
             url = self.recv_url,
             key = self.key,
+            sp = self.sender_params,
             pipe = self.pipe,
             pe = self.pipe_extra,
         )

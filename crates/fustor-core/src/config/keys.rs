@@ -183,7 +183,8 @@ const FUSION_PIPE: Shape = Shape::Keys(&[
     ("disabled", Shape::Tolerated),
 ]);
 
-/// Top level of a Fusion file. `limits` is checked by Fusion itself, which owns its schema.
+/// Top level of a Fusion file. `limits`, `tls` and `cors` are checked by Fusion itself, which
+/// owns their schemas.
 pub(crate) const FUSION: Shape = Shape::Keys(&[
     ("host", Shape::Any),
     ("port", Shape::Any),
@@ -191,6 +192,8 @@ pub(crate) const FUSION: Shape = Shape::Keys(&[
     ("logging", LOGGING),
     ("management_api_key", Shape::Any),
     ("limits", Shape::Any),
+    ("tls", Shape::Any),
+    ("cors", Shape::Any),
     ("receivers", Shape::Ids(&RECEIVER)),
     ("views", Shape::Ids(&VIEW)),
     ("pipes", Shape::Ids(&FUSION_PIPE)),

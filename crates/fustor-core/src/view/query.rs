@@ -78,6 +78,10 @@ pub struct TreeQuery<'a> {
     pub limit: Option<usize>,
     /// Fields Fusion adds to the answer (on-demand job state), written after the driver's own.
     pub extra: &'a [(&'a str, Value)],
+    /// `dir_stats=true` (Rust only): every directory of the answer carries its `subtree`
+    /// aggregates, so a listing shows each directory's size and file count without one
+    /// `metadata` request per directory. Drivers without aggregates ignore it.
+    pub dir_stats: bool,
 }
 
 /// `GET /search`.

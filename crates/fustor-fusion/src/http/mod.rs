@@ -3,7 +3,9 @@
 
 mod auth;
 pub mod body;
+mod client_cert;
 mod consistency;
+pub mod cors;
 pub mod error;
 mod extract;
 mod info;
@@ -23,7 +25,6 @@ use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use tower_http::cors::CorsLayer;
 
 use crate::state::Fusion;
 pub use metrics::Metrics;
@@ -92,6 +93,7 @@ fn consistency_routes() -> Router<AppState> {
             "/api/v1/pipe/consistency/sentinel/feedback",
             post(consistency::sentinel_feedback),
         )
+        .route_layer(axum::middleware::from_fn(client_cert::require))
 }
 
 /// Heartbeat and close: the same handlers and paths on both ports.
@@ -105,12 +107,14 @@ fn session_routes() -> Router<AppState> {
             "/api/v1/pipe/session/{id}",
             axum::routing::delete(sessions::close),
         )
+        .route_layer(axum::middleware::from_fn(client_cert::require))
 }
 
 fn receiver_routes() -> Router<AppState> {
     session_routes()
         .route("/api/v1/pipe/session/", post(sessions::create))
         .route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest))
+        .route_layer(axum::middleware::from_fn(client_cert::require))
 }
 
 fn finish(router: Router<AppState>, state: AppState) -> Router {
@@ -122,7 +126,10 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CorsLayer::permissive())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::layer,
+        ))
         .with_state(state)
 }
 
@@ -146,9 +153,14 @@ pub fn main_app(
         .route("/api/v1/openapi.json", get(info::openapi))
         .route(
             "/api/v1/pipe/session/",
-            post(sessions::create).get(sessions::discover),
+            post(sessions::create)
+                .route_layer(axum::middleware::from_fn(client_cert::require))
+                .get(sessions::discover),
         )
-        .route("/api/v1/pipe/{id}/events", post(ingest::legacy))
+        .route(
+            "/api/v1/pipe/{id}/events",
+            post(ingest::legacy).route_layer(axum::middleware::from_fn(client_cert::require)),
+        )
         .route("/api/v1/pipe/pipes", get(info::pipes))
         .route("/api/v1/pipe/pipes/{id}", get(info::pipe))
         .route("/api/v1/pipe/stats", get(info::pipe_stats))
@@ -172,7 +184,10 @@ pub fn main_app(
         .merge(consistency_routes())
         .merge(ui::routes());
     if with_receiver {
-        r = r.route("/api/v1/pipe/ingest/{id}/events", post(ingest::ingest));
+        r = r.route(
+            "/api/v1/pipe/ingest/{id}/events",
+            post(ingest::ingest).route_layer(axum::middleware::from_fn(client_cert::require)),
+        );
     }
     finish(r, state)
 }
@@ -192,11 +207,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: &crate::limits::Limits,
+    tls: Option<Arc<crate::tls::TlsCell>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let opts = serve::ServeOptions {
         header_read_timeout: limits.header_read_timeout(),
         max_connections: limits.max_connections_per_port,
+        tls,
     };
     serve::serve(listener, app, opts, shutdown).await
 }

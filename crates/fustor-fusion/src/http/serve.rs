@@ -5,6 +5,9 @@
 //! query port answering. Header reads are timed (that also closes idle keep-alive connections:
 //! waiting for the next request is waiting for its headers); body reads are timed by the
 //! handlers ([`super::body`]).
+//!
+//! With TLS the handshake runs in the connection's task under the header timeout, so a client
+//! that stalls it holds one connection slot, never the accept loop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,11 +22,25 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
+use crate::tls::TlsCell;
+
 /// How one port is served.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// HTTPS when set: the server configuration current at each accept.
+    pub tls: Option<Arc<TlsCell>>,
+}
+
+/// What a request's connection proved about its client, for the agent routes
+/// ([`super::client_cert`]): every request carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCert {
+    /// The listener asks for client certificates (`tls.client_ca_file`).
+    pub required: bool,
+    /// The client presented a certificate that the client CA verified.
+    pub verified: bool,
 }
 
 /// Largest read buffer of a connection, hence the largest request head (431 past it). hyper's
@@ -74,6 +91,25 @@ fn effective_limit(configured: usize) -> usize {
     .max(1)
 }
 
+/// The per-connection service: the app, with the peer address and what TLS proved.
+fn service(
+    app: Router,
+    peer: SocketAddr,
+    client: ClientCert,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        req.extensions_mut().insert(client);
+        let mut app = app.clone();
+        async move { app.call(req).await }
+    })
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish (for
 /// a few seconds at most).
 pub async fn serve(
@@ -122,14 +158,45 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            let mut app = app.clone();
-            async move { app.call(req).await }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = opts.tls.clone();
+        let handshake_timeout = opts.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let client = ClientCert {
+                        required: false,
+                        verified: false,
+                    };
+                    let conn =
+                        builder.serve_connection(TokioIo::new(stream), service(app, peer, client));
+                    watcher.watch(conn).await
+                }
+                Some(tls) => {
+                    let (acceptor, client_auth) = tls.acceptor();
+                    let accept = acceptor.accept(stream);
+                    let stream = match tokio::time::timeout(handshake_timeout, accept).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(port, %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(port, %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let client = ClientCert {
+                        required: client_auth,
+                        verified: stream.get_ref().1.peer_certificates().is_some(),
+                    };
+                    let conn =
+                        builder.serve_connection(TokioIo::new(stream), service(app, peer, client));
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
             drop(slot);

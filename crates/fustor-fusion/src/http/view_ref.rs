@@ -20,8 +20,6 @@ use super::views::blocking;
 use crate::sessions::Readiness;
 use crate::state::{Generation, ViewEntry};
 
-pub(super) const NOT_FOUND_PATH: &str = "路径未找到或尚未同步";
-
 /// The view a route names, once the key resolved (401 otherwise) and the view is configured
 /// (404 otherwise). `entry` is `None` for a configured view that is disabled or failed to build.
 pub struct ViewRef {
@@ -143,7 +141,7 @@ fn ready(st: &AppState, name: &str) -> ApiResult<()> {
 
 pub(super) fn query_error(name: &str, entry: &ViewEntry, e: QueryError) -> ApiError {
     match e {
-        QueryError::NotFound => ApiError::not_found(NOT_FOUND_PATH),
+        QueryError::NotFound => ApiError::path_not_found(name),
         QueryError::LimitExceeded { limit, .. } => ApiError::with_detail(
             StatusCode::BAD_REQUEST,
             json!({

@@ -16,7 +16,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{self, QueryParams, bool_param, int_param, tree_options};
 use super::lossless_json::LosslessJson;
-use super::view_ref::{NOT_FOUND_PATH, ViewRef, answer, query_error, run};
+use super::view_ref::{ViewRef, answer, query_error, run};
 use crate::pipe::Control;
 
 fn invalid_at(loc: &[String], msg: &str) -> ApiError {
@@ -84,13 +84,16 @@ pub async fn tree(
     }
     let e2 = entry.clone();
     let limit = entry.max_tree_items;
+    let asked = raw_path.clone();
+    let dir_stats = bool_param(&p, "dir_stats", false)?;
     let found = blocking(move || {
         e2.driver.tree(&TreeQuery {
-            path: &raw_path,
+            path: &asked,
             options: opts,
             best: best.as_deref(),
             limit,
             extra: &extra,
+            dir_stats,
         })
     })
     .await?;
@@ -102,7 +105,7 @@ pub async fn tree(
                 "message": "Path not found, but a find has been triggered and is pending.",
             }))
             .into_response()),
-            _ => Err(ApiError::not_found(NOT_FOUND_PATH)),
+            _ => Err(ApiError::path_not_found(name).at_path(name, Some(&raw_path))),
         },
         Err(e) => Err(query_error(name, &entry, e)),
     }
@@ -114,13 +117,14 @@ pub async fn metadata(
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
     let entry = v.driver(&st, QueryRoute::Metadata)?;
-    let path = p
-        .get("path")
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
+    let Some(path) = p.get("path").cloned() else {
+        return Err(ApiError::path_not_found(&v.name).at_path(&v.name, None));
+    };
+    let shown = path.clone();
     run(&v.name, entry, move |d| d.metadata(&path))
         .await
         .map(LosslessJson)
+        .map_err(|e| e.at_path(&v.name, Some(&shown)))
 }
 
 pub async fn search(
@@ -152,6 +156,7 @@ pub async fn stats(
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
     let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
+    let shown = path.clone();
     let mut stats = v
         .query(&st, QueryRoute::Stats, move |d| {
             d.stats(&StatsQuery {
@@ -160,7 +165,8 @@ pub async fn stats(
                 now: Now::system(),
             })
         })
-        .await?;
+        .await
+        .map_err(|e| e.at_path(&v.name, shown.as_deref()))?;
     // Persisted views say whether they serve restored content not yet reconciled.
     if let Some(store) = v.generation.stores.get(&v.name)
         && let Value::Object(m) = &mut stats

@@ -15,6 +15,8 @@ pub fn run(home: &Path, args: &[&str]) -> (Output, String) {
         .args(args)
         .env_remove("FUSTOR_HOME")
         .env_remove("FUSTOR_FUSION_PORT")
+        .env_remove("FUSTOR_FUSION_HOST")
+        .env_remove("FUSTOR_LOG_LEVEL")
         .env_remove("RUST_LOG")
         .output()
         .unwrap();

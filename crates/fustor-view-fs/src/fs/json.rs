@@ -27,6 +27,8 @@ pub(crate) struct NodeJson<'a> {
     pub path: String,
     pub depth: Depth,
     pub only_path: bool,
+    /// Directories carry `"subtree": {...}` (`dir_stats=true`).
+    pub dir_stats: bool,
     pub extra: &'a [(&'a str, Value)],
 }
 
@@ -98,6 +100,7 @@ impl NodeJson<'_> {
             &self.path,
             self.depth,
             self.only_path,
+            self.dir_stats,
             self.extra,
             out,
             lossless,
@@ -112,6 +115,7 @@ fn write_node(
     path: &str,
     depth: Depth,
     only_path: bool,
+    dir_stats: bool,
     extra: &[(&str, Value)],
     out: &mut Vec<u8>,
     lossless: bool,
@@ -148,6 +152,10 @@ fn write_node(
         write_opt_str(out, uri, lossless);
         out.extend_from_slice(b",\"agent_missing\":");
         write_bool(out, !node.known_by_agent());
+        if is_dir && dir_stats {
+            out.extend_from_slice(b",\"subtree\":");
+            let _ = serde_json::to_writer(&mut *out, &st.subtree_of(id));
+        }
     }
     if is_dir {
         match depth {
@@ -176,6 +184,7 @@ fn write_node(
                         &child_path,
                         child_depth,
                         only_path,
+                        dir_stats,
                         &[],
                         out,
                         lossless,

@@ -63,6 +63,7 @@ impl FsState {
         path: String,
         depth: Depth,
         only_path: bool,
+        dir_stats: bool,
         extra: &'a [(&'a str, Value)],
     ) -> NodeJson<'a> {
         NodeJson {
@@ -71,6 +72,7 @@ impl FsState {
             path,
             depth,
             only_path,
+            dir_stats,
             extra,
         }
     }
@@ -121,6 +123,18 @@ impl FsState {
         self.tree_bytes(path, opts, limit, extra, true)
     }
 
+    /// [`Self::tree_json`], with each directory's `subtree` aggregates when `dir_stats`.
+    pub fn tree_json_with(
+        &self,
+        path: &str,
+        opts: &TreeOptions,
+        limit: Option<usize>,
+        extra: &[(&str, Value)],
+        dir_stats: bool,
+    ) -> Result<Vec<u8>, QueryError> {
+        self.tree_bytes_with(path, opts, limit, extra, true, dir_stats)
+    }
+
     /// [`Self::tree_json`]; `lossless = false` keeps the in-memory escapes so that the bytes
     /// still parse into a `serde_json::Value` (which cannot hold lone surrogates).
     pub fn tree_bytes(
@@ -130,6 +144,18 @@ impl FsState {
         limit: Option<usize>,
         extra: &[(&str, Value)],
         lossless: bool,
+    ) -> Result<Vec<u8>, QueryError> {
+        self.tree_bytes_with(path, opts, limit, extra, lossless, false)
+    }
+
+    fn tree_bytes_with(
+        &self,
+        path: &str,
+        opts: &TreeOptions,
+        limit: Option<usize>,
+        extra: &[(&str, Value)],
+        lossless: bool,
+        dir_stats: bool,
     ) -> Result<Vec<u8>, QueryError> {
         let id = self.tree.lookup(path).ok_or(QueryError::NotFound)?;
         let mut nodes = match (Depth::from(opts), self.tree.dir_data(id)) {
@@ -147,7 +173,14 @@ impl FsState {
         let path = self.tree.path_of(id);
         // Sized once: growing a 300 KB listing by doubling copies it a dozen times.
         let mut out = Vec::with_capacity(nodes.min(1 << 20) * (path.len() + 384));
-        let j = self.node_json(id, path, Depth::from(opts), opts.only_path, extra);
+        let j = self.node_json(
+            id,
+            path,
+            Depth::from(opts),
+            opts.only_path,
+            dir_stats,
+            extra,
+        );
         j.write_json(&mut out, lossless);
         Ok(out)
     }
@@ -243,7 +276,7 @@ impl FsState {
             if out.len() > 1 {
                 out.push(b',');
             }
-            let node = self.node_json(id, h.path.clone(), Depth::Limited(0), false, &[]);
+            let node = self.node_json(id, h.path.clone(), Depth::Limited(0), false, false, &[]);
             node.write_json(out, true);
             written += 1;
         }
@@ -286,9 +319,13 @@ impl FsState {
 
     /// Aggregates of the subtree at `path`, in O(depth).
     pub fn subtree_stats(&self, path: &str) -> Option<SubtreeStats> {
-        let id = self.tree.lookup(path)?;
+        Some(self.subtree_of(self.tree.lookup(path)?))
+    }
+
+    /// Aggregates of the subtree at `id`, in O(1) (the directory keeps them).
+    pub(crate) fn subtree_of(&self, id: NodeId) -> SubtreeStats {
         let node = self.tree.node(id);
-        Some(match self.tree.dir_data(id) {
+        match self.tree.dir_data(id) {
             Some(d) => SubtreeStats {
                 file_count: d.files,
                 dir_count: d.dirs + 1,
@@ -303,7 +340,7 @@ impl FsState {
                 latest_mtime: node.mtime,
                 suspect_file_count: u64::from(node.suspect()),
             },
-        })
+        }
     }
 
     /// `GET /blind-spots` (`query-api.md` §3.4): additions that are files, deletions as paths.
@@ -319,7 +356,7 @@ impl FsState {
             .into_iter()
             .filter_map(|(p, id)| {
                 let mut out = Vec::with_capacity(256);
-                self.node_json(id, p, Depth::Limited(0), false, &[])
+                self.node_json(id, p, Depth::Limited(0), false, false, &[])
                     .write_json(&mut out, false);
                 serde_json::from_slice(&out).ok()
             })

@@ -19,7 +19,7 @@ impl ViewQuery for FsView {
     fn tree(&self, q: &TreeQuery<'_>) -> QueryResult<Answer> {
         let path = normalize_query_path(q.path).ok_or(QueryError::NotFound)?;
         self.read()
-            .tree_json(&path, &q.options, q.limit, q.extra)
+            .tree_json_with(&path, &q.options, q.limit, q.extra, q.dir_stats)
             .map(Answer::Bytes)
     }
 
@@ -45,7 +45,10 @@ impl ViewQuery for FsView {
         let st = self.read();
         let mut v = serde_json::to_value(st.stats(q.now.epoch)).unwrap_or(Value::Null);
         if let (Some(raw), Some(obj)) = (q.path, v.as_object_mut()) {
-            let sub = normalize_query_path(raw).and_then(|p| st.subtree_stats(&p));
+            // A path that is not in the view is a 404, as for `tree` and `metadata`.
+            let sub = normalize_query_path(raw)
+                .and_then(|p| st.subtree_stats(&p))
+                .ok_or(QueryError::NotFound)?;
             obj.insert("path".into(), raw.into());
             obj.insert(
                 "subtree".into(),
