@@ -115,3 +115,38 @@ fn a_failed_start_never_sends_ready() {
     let got = recv(&sock, Duration::from_millis(200));
     assert_eq!(got, None, "a failed start notified the service manager");
 }
+
+#[test]
+fn watchdog_pings_when_systemd_asks_for_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("fusion-config")).unwrap();
+    std::fs::write(
+        home.join("fusion-config/default.yaml"),
+        config(free_port(), free_port()),
+    )
+    .unwrap();
+    let (sock, path) = notify_socket(tmp.path());
+    // WatchdogSec=0.4 → WATCHDOG_USEC; the daemon pings every half period (0.2 s).
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--home")
+        .arg(&home)
+        .args(["start", "--no-console-log"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000")
+        .env("RUST_LOG", "warn")
+        .env_remove("FUSTOR_FUSION_PORT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let ready = recv(&sock, Duration::from_secs(60)).expect("no READY=1");
+    assert!(ready.contains("READY=1"), "{ready:?}");
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        let msg = recv(&sock, Duration::from_secs(5)).expect("no watchdog ping");
+        assert_eq!(msg, "WATCHDOG=1");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(3), "pings too slow");
+    let _ = child.kill();
+    let _ = child.wait();
+}
