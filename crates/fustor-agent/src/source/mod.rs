@@ -9,6 +9,7 @@
 mod fs;
 #[cfg(test)]
 mod null;
+mod s3;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -22,6 +23,7 @@ use fustor_source_fs::FsError;
 use crate::bus::EventBus;
 
 pub use fs::FsSource;
+pub use s3::S3Source;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -97,6 +99,11 @@ pub trait Source: Send + Sync + 'static {
     /// the fs driver's today; a driver that declares them in [`Capabilities`] without being
     /// `fs` needs them generalised first (issue 12).
     fn fs(&self) -> Option<&FsSource> {
+        None
+    }
+    /// The source's own failure (an unreachable endpoint, refused credentials) while it
+    /// retries, shown as the pipe's `last_error`: the pipe itself may be healthy.
+    fn last_error(&self) -> Option<String> {
         None
     }
 }
