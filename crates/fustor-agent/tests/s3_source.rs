@@ -181,3 +181,94 @@ fn s3_unreachable_endpoint_is_retried_until_it_answers() {
         (!status_text(&c).contains("last error: s3")).then_some(())
     });
 }
+
+/// The user guide's forest example: an NFS tree (fs source, pipe v1) and its S3 copy (s3
+/// source, pipe v2) in one `forest-fs` view; `stats?best=` names the complete copy, `diff`
+/// the files missing on either side.
+#[test]
+fn s3_forest_compares_an_nfs_tree_with_its_s3_copy() {
+    if !moto_or_skip("s3_forest") {
+        return;
+    }
+    let moto = Moto::start();
+    moto.create_bucket("copy");
+    let b = moto.bucket("copy");
+    let mut c = cluster();
+    let yaml = format!(
+        "host: 127.0.0.1\nport: {main}\nsession_cleanup_interval: 0.5\n\
+         receivers:\n  http-main: {{driver: http, bind_host: 127.0.0.1, port: {recv}, api_keys: [{{key: agent-key, pipe_id: v1}}, {{key: agent-key-2, pipe_id: v2}}]}}\n\
+         views:\n  forest: {{driver: forest-fs, api_keys: [qf]}}\n\
+         pipes:\n  v1: {{receiver: http-main, views: [forest], session_timeout_seconds: 3, audit_interval_sec: 0, sentinel_interval_sec: 0}}\n  \
+         v2: {{receiver: http-main, views: [forest], session_timeout_seconds: 3, audit_interval_sec: 0, sentinel_interval_sec: 0}}\n",
+        main = c.fusion.main_port,
+        recv = c.fusion.recv_port,
+    );
+    std::fs::write(c.fusion.home.join("fusion-config/default.yaml"), yaml).unwrap();
+    c.fusion.restart();
+
+    let nfs = c.dir("nfs/run42");
+    common::write(&nfs.join("a.h5"), b"aaaa");
+    common::write(&nfs.join("sub/b.h5"), b"bb");
+    common::write(&nfs.join("only-on-nfs.h5"), b"n");
+    b.put("datasets/run42/a.h5", b"aaaa");
+    b.put("datasets/run42/sub/b.h5", b"bb");
+    let nfs_root = c.path("nfs");
+    let cfg = c.agent_cfg("nfs", &nfs_root);
+    c.start_agent(&cfg);
+    let s3_yaml = agent_yaml(
+        "s3",
+        &moto.endpoint(),
+        "copy",
+        "datasets",
+        &c.fusion.recv_url(),
+        (KEY_ID, SECRET),
+    )
+    .replace("pipes:\n  v1:", "pipes:\n  v2:")
+    .replace("{key: agent-key}", "{key: agent-key-2}");
+    start_agent(&mut c, &s3_yaml);
+
+    let stats = c.wait("both members hold /run42", 60.0, || {
+        let r = c.fusion.get(
+            "/api/v1/views/forest/stats?path=/run42&best=file_count",
+            "qf",
+        );
+        let members = r.body["members"].as_array().cloned().unwrap_or_default();
+        let counts: Vec<u64> = members
+            .iter()
+            .filter_map(|m| m["file_count"].as_u64())
+            .collect();
+        (r.status == 200 && counts.len() == 2 && counts.iter().sum::<u64>() == 5).then_some(r.body)
+    });
+    assert_eq!(stats["best"]["view_id"], "v1", "{stats}");
+    assert_eq!(stats["best"]["value"], 3, "{stats}");
+
+    let diff = c
+        .fusion
+        .get("/api/v1/views/forest/diff?path=/run42", "qf")
+        .body;
+    assert_eq!(diff["compared_files"], 3, "{diff}");
+    assert_eq!(
+        diff["only_in"]["v1"],
+        serde_json::json!(["/run42/only-on-nfs.h5"]),
+        "{diff}"
+    );
+    assert_eq!(diff["only_in"]["v2"], serde_json::json!([]), "{diff}");
+    // The copies have the same sizes; their mtimes differ (an upload time is not the file's
+    // mtime), which `diff` reports as mismatched.
+    for m in diff["mismatched"].as_array().unwrap() {
+        assert_eq!(
+            m["members"]["v1"]["size"], m["members"]["v2"]["size"],
+            "{m}"
+        );
+    }
+
+    // The missing file is uploaded: the copy is complete after one poll.
+    b.put("datasets/run42/only-on-nfs.h5", b"n");
+    c.wait("the copy catches up", 20.0, || {
+        let d = c
+            .fusion
+            .get("/api/v1/views/forest/diff?path=/run42", "qf")
+            .body;
+        (d["only_in_count"] == 0).then_some(())
+    });
+}
