@@ -7,6 +7,7 @@
 //! (`crate::drivers`), so adding one is its module plus one registration line.
 
 mod fs;
+mod mysql;
 #[cfg(test)]
 mod null;
 mod s3;
@@ -23,6 +24,8 @@ use fustor_source_fs::FsError;
 use crate::bus::EventBus;
 
 pub use fs::FsSource;
+pub use mysql::MysqlSource;
+pub use mysql::position::set_state_dir;
 pub use s3::S3Source;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,8 @@ pub enum SourceError {
     Params(String),
     #[error("fs driver: {0}")]
     Fs(#[from] FsError),
+    #[error("source unavailable: {0}")]
+    Unavailable(String),
     #[error("source start was interrupted")]
     Interrupted,
 }

@@ -179,3 +179,21 @@ pub fn agent_yaml(
         p = credential.1,
     )
 }
+
+impl Bucket {
+    /// Keys listed (paginated) and the seconds it took: the server's own listing pace.
+    pub fn count(&self, prefix: Option<&str>) -> (usize, f64) {
+        let started = std::time::Instant::now();
+        let prefix = prefix.map(KeyPath::from);
+        let n = self.rt.block_on(async {
+            let mut s = self.store.list(prefix.as_ref());
+            let mut n = 0;
+            while let Some(m) = s.next().await {
+                m.unwrap();
+                n += 1;
+            }
+            n
+        });
+        (n, started.elapsed().as_secs_f64())
+    }
+}
