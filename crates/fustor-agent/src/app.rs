@@ -113,6 +113,7 @@ impl Agent {
             path: dir.display().to_string(),
             source,
         })?;
+        crate::source::set_state_dir(opts.paths.home.join("agent-state"));
         let schemas = crate::drivers::config_schemas();
         let mut loaded = load_agent(&opts.paths, &schemas);
         let extra = validate_agent(&loaded, &schemas);

@@ -4,11 +4,13 @@
 use fustor_core::config::AgentDriverSchemas;
 use fustor_transport_http::{EchoSender, FusionSender, SenderDrivers};
 
-use crate::source::{FsSource, SourceDrivers};
+use crate::source::{FsSource, MysqlSource, S3Source, SourceDrivers};
 
 pub fn source_drivers() -> SourceDrivers {
     let mut drivers = SourceDrivers::default();
     drivers.register::<FsSource>("fs");
+    drivers.register::<S3Source>("s3");
+    drivers.register::<MysqlSource>("mysql");
     drivers
 }
 

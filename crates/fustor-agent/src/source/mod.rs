@@ -7,8 +7,10 @@
 //! (`crate::drivers`), so adding one is its module plus one registration line.
 
 mod fs;
+mod mysql;
 #[cfg(test)]
 mod null;
+mod s3;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -22,6 +24,9 @@ use fustor_source_fs::FsError;
 use crate::bus::EventBus;
 
 pub use fs::FsSource;
+pub use mysql::MysqlSource;
+pub use mysql::position::set_state_dir;
+pub use s3::S3Source;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -31,6 +36,8 @@ pub enum SourceError {
     Params(String),
     #[error("fs driver: {0}")]
     Fs(#[from] FsError),
+    #[error("source unavailable: {0}")]
+    Unavailable(String),
     #[error("source start was interrupted")]
     Interrupted,
 }
@@ -97,6 +104,11 @@ pub trait Source: Send + Sync + 'static {
     /// the fs driver's today; a driver that declares them in [`Capabilities`] without being
     /// `fs` needs them generalised first (issue 12).
     fn fs(&self) -> Option<&FsSource> {
+        None
+    }
+    /// The source's own failure (an unreachable endpoint, refused credentials) while it
+    /// retries, shown as the pipe's `last_error`: the pipe itself may be healthy.
+    fn last_error(&self) -> Option<String> {
         None
     }
 }

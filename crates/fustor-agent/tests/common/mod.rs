@@ -356,6 +356,20 @@ impl AgentProc {
         a
     }
 
+    /// Like [`AgentProc::start`] with a configuration written by the test (other drivers).
+    pub fn start_yaml(home: &Path, name: &str, yaml: &str) -> AgentProc {
+        std::fs::create_dir_all(home.join("agent-config")).unwrap();
+        std::fs::write(home.join("agent-config/default.yaml"), yaml).unwrap();
+        let mut a = AgentProc {
+            name: name.to_string(),
+            home: home.to_path_buf(),
+            child: None,
+            uid: None,
+        };
+        a.spawn();
+        a
+    }
+
     pub fn spawn(&mut self) {
         use std::os::unix::process::CommandExt;
         // Run as another user, the agent may not reach the build's binary (a clone under a
