@@ -4,11 +4,14 @@
 use fustor_core::config::AgentDriverSchemas;
 use fustor_transport_http::{EchoSender, FusionSender, SenderDrivers};
 
+use crate::exec::ExecSource;
 use crate::source::{FsSource, SourceDrivers};
 
 pub fn source_drivers() -> SourceDrivers {
     let mut drivers = SourceDrivers::default();
-    drivers.register::<FsSource>("fs");
+    drivers
+        .register::<FsSource>("fs")
+        .register::<ExecSource>("exec");
     drivers
 }
 

@@ -17,6 +17,7 @@ pub mod app;
 pub mod backoff;
 pub mod bus;
 pub mod drivers;
+pub mod exec;
 pub mod pipe;
 pub mod rescan;
 pub mod source;

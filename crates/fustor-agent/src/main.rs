@@ -374,5 +374,8 @@ fn print_live_status(paths: &FustorPaths, pid: i32) {
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default(),
         );
+        if let Some(problem) = p["source_problem"].as_str() {
+            outln!("    source problem: {}", problem.escape_debug());
+        }
     }
 }

@@ -222,6 +222,7 @@ impl<S: Sender> Shared<S> {
             initial_snapshot_done: st.initial_snapshot_done,
             consecutive_errors: st.consecutive_errors,
             last_error: st.last_error.clone(),
+            source_problem: self.source.problem(),
         }
     }
 
