@@ -4,7 +4,7 @@
 use fustor_core::config::AgentDriverSchemas;
 use fustor_transport_http::{EchoSender, FusionSender, SenderDrivers};
 
-use crate::exec::ExecSource;
+use crate::exec::{ExecSender, ExecSource};
 use crate::source::{FsSource, SourceDrivers};
 
 pub fn source_drivers() -> SourceDrivers {
@@ -21,7 +21,8 @@ pub fn sender_drivers() -> SenderDrivers {
         .register::<FusionSender>("fusion")
         // A spelling some documents use for the same HTTP sender.
         .register::<FusionSender>("http")
-        .register::<EchoSender>("echo");
+        .register::<EchoSender>("echo")
+        .register::<ExecSender>("exec");
     drivers
 }
 

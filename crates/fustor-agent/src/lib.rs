@@ -16,6 +16,7 @@ pub mod agent_id;
 pub mod app;
 pub mod backoff;
 pub mod bus;
+pub mod driver_report;
 pub mod drivers;
 pub mod exec;
 pub mod pipe;

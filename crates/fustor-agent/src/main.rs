@@ -83,6 +83,13 @@ enum Cmd {
     /// Check the configuration; exit status 1 on errors and on unknown keys.
     #[command(alias = "check-config")]
     Validate,
+    /// List the built-in source and sender drivers and what each supports.
+    Drivers {
+        /// Test the connection of this configured source (its driver's `test_connection`)
+        /// and print the row fields it fills; exit 1 when it fails.
+        #[arg(long, value_name = "SOURCE_ID")]
+        test: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -138,6 +145,15 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             shell(paths).reload(&errors).context("reloading the agent")
         }
         Cmd::Status { pipe } => status(paths, pipe),
+        Cmd::Drivers { test: None } => {
+            let report = fustor_agent::driver_report::report(
+                &drivers::source_drivers(),
+                &drivers::sender_drivers(),
+            );
+            outln!("{}", report.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Drivers { test: Some(id) } => test_source(paths, &id),
         Cmd::List => {
             let loaded = load_agent(paths, &drivers::config_schemas());
             let cfg = &loaded.config;
@@ -336,6 +352,29 @@ fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode>
     outln!("  Sender: {}", p.sender);
     outln!("  Status: {}", if enabled { "ENABLED" } else { "DISABLED" });
     Ok(running)
+}
+
+/// `drivers --test ID`: the source's `test_connection`, off any running agent.
+fn test_source(paths: &FustorPaths, id: &str) -> anyhow::Result<ExitCode> {
+    let loaded = load_agent(paths, &drivers::config_schemas());
+    let Some(cfg) = loaded.config.sources.get(id) else {
+        outln!("Source {id:?} is not defined in the configuration.");
+        return Ok(ExitCode::from(1));
+    };
+    match drivers::source_drivers().test_connection(cfg) {
+        Ok(fields) => {
+            outln!("Source {id:?} (driver {}): connection OK", cfg.driver);
+            outln!("  fields: {}", fields.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            outln!(
+                "Source {id:?} (driver {}): connection FAILED: {e}",
+                cfg.driver
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Prints the running agent's own report (`agent-status.json`, refreshed every 2 s).

@@ -186,6 +186,6 @@ fn the_registry_lists_the_built_in_drivers() {
     assert_eq!(s.source_names().collect::<Vec<_>>(), ["exec", "fs"]);
     assert_eq!(
         s.sender_names().collect::<Vec<_>>(),
-        ["echo", "fusion", "http"]
+        ["echo", "exec", "fusion", "http"]
     );
 }

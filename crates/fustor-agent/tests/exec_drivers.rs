@@ -266,3 +266,120 @@ fn exec_broken_drivers_are_killed_restarted_and_reported() {
     assert!(rss < 300.0, "agent RSS {rss} MB under a flooding driver");
     agent.stop();
 }
+
+/// An fs source into an exec sender: snapshot rows, then a realtime change, reach the driver.
+#[test]
+fn exec_sender_receives_snapshot_and_changes() {
+    if skip_without_python("exec_sender_receives_snapshot_and_changes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write(&data.join("a.txt"), b"hello");
+    let out = tmp.path().join("received.jsonl");
+    let script = repo().join("crates/fustor-agent/tests/drivers/jsonl_sender.py");
+    let yaml = format!(
+        "agent_id: s\nsources:\n  src:\n    driver: fs\n    uri: {data:?}\n    driver_params: {{throttle_interval_sec: 0.1}}\n\
+         senders:\n  out:\n    driver: exec\n    uri: {out:?}\n    driver_params:\n      command: [\"python3\", {script:?}]\n\
+         pipes:\n  p:\n    source: src\n    sender: out\n    error_retry_interval: 0.5\n",
+        data = data.display().to_string(),
+        out = out.display().to_string(),
+        script = script.display().to_string(),
+    );
+    let mut agent = AgentProc::start_yaml(&tmp.path().join("home"), "s", &yaml, None);
+    let received = |path: &str, source_type: &str| {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["path"] == path && v["source_type"] == source_type)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !received("/a.txt", "snapshot") {
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot row: {}",
+            agent.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    common::write(&data.join("b.txt"), b"x");
+    while !received("/b.txt", "message") {
+        assert!(
+            Instant::now() < deadline,
+            "no realtime row: {}",
+            agent.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(agent.alive());
+    agent.stop();
+}
+
+/// `fustor-agent drivers` lists the registered drivers; `--test` runs a source's connection
+/// test (the example driver's handshake, and a failing one).
+#[test]
+fn drivers_subcommand_lists_and_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(common::AGENT_BIN)
+            .arg("--home")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["drivers"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str, section: &str| {
+        text.split(section)
+            .nth(1)
+            .and_then(|s| s.lines().find(|l| l.trim_start().starts_with(name)))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        line("fs ", "Source drivers:").as_deref(),
+        Some("fs yes yes yes yes yes no"),
+        "{text}"
+    );
+    assert!(
+        line("exec ", "Source drivers:").is_some_and(|l| l.contains("declared by the executable")),
+        "{text}"
+    );
+    assert_eq!(
+        line("fusion ", "Sender drivers:").as_deref(),
+        Some("fusion yes yes yes"),
+        "{text}"
+    );
+    assert!(line("exec ", "Sender drivers:").is_some(), "{text}");
+
+    if skip_without_python("drivers_subcommand_lists_and_tests") {
+        return;
+    }
+    let csv = tmp.path().join("c.csv");
+    write_catalogue(&csv, &[("x", 1, 1.0)]);
+    let script = repo().join("examples/drivers/csv_catalog.py");
+    let broken = repo().join("crates/fustor-agent/tests/drivers/broken.py");
+    let yaml = format!(
+        "sources:\n{}{}senders:\n  e:\n    driver: echo\n    uri: \"echo://\"\npipes:\n  p:\n    source: good\n    sender: e\n",
+        exec_source("good", &csv, &["python3", script.to_str().unwrap()], ""),
+        exec_source(
+            "bad",
+            &tmp.path().join("bad"),
+            &["python3", broken.to_str().unwrap(), "crash"],
+            "      handshake_timeout_s: 2\n"
+        ),
+    );
+    std::fs::create_dir_all(tmp.path().join("agent-config")).unwrap();
+    std::fs::write(tmp.path().join("agent-config/default.yaml"), yaml).unwrap();
+    let ok = run(&["drivers", "--test", "good"]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(text.contains("connection OK"), "{text}");
+    assert!(text.contains("modified_time"), "declared fields: {text}");
+    let bad = run(&["drivers", "--test", "bad"]);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(text.contains("connection FAILED"), "{text}");
+}

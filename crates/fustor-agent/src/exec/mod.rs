@@ -8,7 +8,9 @@
 
 pub mod process;
 pub mod protocol;
+mod sender;
 mod source;
+mod supervisor;
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use process::Launch;
+pub use sender::ExecSender;
 pub use source::ExecSource;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

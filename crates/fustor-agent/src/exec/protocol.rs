@@ -59,8 +59,10 @@ pub enum ToDriver<'a> {
         id: u64,
         session_id: &'a str,
         /// `snapshot`, `message` (realtime), `audit`, `on_demand_job`, `job_complete`.
-        kind: &'a str,
+        source_type: &'a str,
         is_end: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        metadata: Option<&'a Map<String, Value>>,
         events: &'a serde_json::value::RawValue,
     },
     /// Sender: the audit that the last `audit` batches made is complete.
@@ -96,22 +98,26 @@ pub struct SentinelItem {
     pub size: Option<u64>,
 }
 
+/// The driver's answer to `hello`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DriverHello {
+    pub protocol: u32,
+    /// The driver's own name, for logs.
+    pub driver: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub capabilities: DeclaredCapabilities,
+    /// The row fields this source fills (`available_fields`).
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
 /// What a driver writes to its stdout.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromDriver {
-    Hello {
-        protocol: u32,
-        /// The driver's own name, for logs.
-        driver: String,
-        #[serde(default)]
-        version: Option<String>,
-        #[serde(default)]
-        capabilities: DeclaredCapabilities,
-        /// The row fields this source fills (`available_fields`).
-        #[serde(default)]
-        fields: Vec<String>,
-    },
+    Hello(DriverHello),
     /// Rows of the stream `id` (snapshot, audit or scan).
     Rows {
         id: u64,
@@ -177,7 +183,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(m, FromDriver::Hello { protocol: 1, capabilities, .. } if capabilities.snapshot && !capabilities.audit)
+            matches!(m, FromDriver::Hello(h) if h.protocol == 1 && h.capabilities.snapshot && !h.capabilities.audit)
         );
         let m: FromDriver = serde_json::from_str(
             r#"{"type":"change","event_type":"delete","rows":[{"path":"/a"}],"position":"7"}"#,

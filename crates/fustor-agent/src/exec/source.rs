@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,10 +24,12 @@ use fustor_core::{Event, EventType, FsRow, MessageSource};
 use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus, SentinelUpdate};
 use parking_lot::{Condvar, Mutex};
 
-use super::process::{DriverProcess, Launch, ReaderEnd, Writer};
+use super::process::{DriverProcess, Launch, Writer};
 use super::protocol::{
-    DeclaredCapabilities, FromDriver, PROTOCOL_VERSION, Role, SentinelItem, ToDriver, event,
+    DeclaredCapabilities, DriverHello, FromDriver, PROTOCOL_VERSION, Role, SentinelItem, ToDriver,
+    event,
 };
+use super::supervisor::{Supervised, supervise};
 use super::{ExecError, ExecParams};
 use crate::bus::EventBus;
 use crate::source::{
@@ -37,10 +39,6 @@ use crate::source::{
 
 /// Row batches buffered per stream between the driver and the pipe reading it.
 const STREAM_BATCHES: usize = 8;
-/// A run at least this long resets the crash-loop counter.
-const STABLE_RUN: Duration = Duration::from_secs(30);
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-const TICK: Duration = Duration::from_millis(100);
 
 enum StreamMsg {
     Rows(Vec<FsRow>),
@@ -56,7 +54,6 @@ struct Run {
     fields: Vec<String>,
     streams: HashMap<u64, SyncSender<StreamMsg>>,
     sentinels: HashMap<u64, SyncSender<Vec<SentinelItem>>>,
-    last_pong: u64,
     /// Last acknowledged change position (kept across runs).
     position: Option<String>,
     /// The last problem (shown in the pipe status until the next clean handshake).
@@ -76,6 +73,7 @@ struct Shared {
     run: Mutex<Run>,
     changed: Condvar,
     next_id: AtomicU64,
+    me: Weak<Shared>,
 }
 
 /// A running exec source.
@@ -94,7 +92,8 @@ impl ExecSource {
         let name = format!("exec:{}", cmd.escape_debug());
         let launch = params.launch(&name).map_err(SourceError::from)?;
         let core = SourceCore::new(cfg);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             name,
             uri: cfg.uri.clone(),
             launch,
@@ -156,11 +155,6 @@ impl Shared {
         }
     }
 
-    fn report(&self, problem: String) {
-        tracing::error!(driver = %self.name, problem = %problem, "exec driver problem");
-        self.run.lock().problem = Some(problem);
-    }
-
     /// Opens a row stream (`make` builds the request for the new id); `None` when the driver
     /// is down or lacks the capability.
     fn stream(
@@ -206,25 +200,8 @@ impl Shared {
     }
 
     /// Routes one message of the running process (on its reader thread).
-    fn on_message(
-        &self,
-        msg: FromDriver,
-        hello: &SyncSender<FromDriver>,
-        greeted: &mut bool,
-    ) -> Result<bool, String> {
-        if self.stop.load(Ordering::SeqCst) {
-            return Ok(false);
-        }
-        if !*greeted {
-            if !matches!(msg, FromDriver::Hello { .. }) {
-                return Err("the first message must be hello".into());
-            }
-            *greeted = true;
-            let _ = hello.try_send(msg);
-            return Ok(true);
-        }
+    fn route(&self, msg: FromDriver) -> Result<bool, String> {
         match msg {
-            FromDriver::Hello { .. } => return Err("a second hello".into()),
             FromDriver::Rows { id, rows } => {
                 let tx = self.run.lock().streams.get(&id).cloned();
                 if let Some(tx) = tx
@@ -269,10 +246,6 @@ impl Shared {
                     let _ = tx.try_send(items);
                 }
             }
-            FromDriver::Pong { id } => {
-                let mut run = self.run.lock();
-                run.last_pong = run.last_pong.max(id);
-            }
             FromDriver::Error { id, message, fatal } => {
                 let shown: String = message.chars().take(500).collect();
                 if fatal {
@@ -293,22 +266,64 @@ impl Shared {
             FromDriver::Session { .. } | FromDriver::Ack { .. } => {
                 return Err("a sender message from a source driver".into());
             }
+            FromDriver::Hello(_) | FromDriver::Pong { .. } => {}
         }
         Ok(true)
     }
 }
 
-/// The supervisor thread: runs the process until the source is closed.
-fn supervise(sh: &Arc<Shared>) {
-    let mut failures: u32 = 0;
-    let mut first = true;
-    while !sh.stop.load(Ordering::SeqCst) {
-        let started = Instant::now();
-        let outcome = run_once(sh, first);
-        first = false;
-        sh.up.store(false, Ordering::SeqCst);
+impl Supervised for Shared {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn params(&self) -> &ExecParams {
+        &self.params
+    }
+
+    fn launch(&self) -> &Launch {
+        &self.launch
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn send_hello(&self, proc: &DriverProcess) -> Result<(), ExecError> {
+        let start_position = self.run.lock().position.clone();
+        proc.send(&ToDriver::Hello {
+            protocol: PROTOCOL_VERSION,
+            role: Role::Source,
+            uri: &self.uri,
+            config: &self.params.config,
+            start_position: start_position.as_deref(),
+        })
+    }
+
+    fn on_message(&self, msg: FromDriver) -> Result<bool, String> {
+        self.route(msg)
+    }
+
+    fn on_up(&self, writer: Writer, hello: DriverHello, first: bool) {
+        let resync = {
+            let mut run = self.run.lock();
+            run.writer = Some(writer);
+            run.caps = hello.capabilities;
+            run.fields = hello.fields;
+            run.problem = None;
+            std::mem::take(&mut run.resync) && !first
+        };
+        self.up.store(true, Ordering::SeqCst);
+        self.changed.notify_all();
+        if resync && let Some(me) = self.me.upgrade() {
+            start_resync(&me);
+        }
+    }
+
+    fn on_down(&self) -> String {
+        self.up.store(false, Ordering::SeqCst);
         let cut = {
-            let mut run = sh.run.lock();
+            let mut run = self.run.lock();
             run.writer = None;
             let cut = !run.streams.is_empty();
             run.streams.clear();
@@ -319,183 +334,18 @@ fn supervise(sh: &Arc<Shared>) {
             }
             cut
         };
-        sh.changed.notify_all();
-        if sh.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        if started.elapsed() >= STABLE_RUN {
-            failures = 0;
-        }
-        failures = failures.saturating_add(1);
-        let delay = sh.params.restart_delay(failures);
-        sh.report(format!(
-            "{outcome}{}; restart {failures} in {:.1} s",
-            if cut { " (a stream was cut)" } else { "" },
-            delay.as_secs_f64()
-        ));
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline && !sh.stop.load(Ordering::SeqCst) {
-            std::thread::sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));
+        self.changed.notify_all();
+        if cut {
+            " (a stream was cut)".into()
+        } else {
+            String::new()
         }
     }
-}
 
-/// One run: spawn, handshake, then watch until it ends; returns why it ended.
-fn run_once(sh: &Arc<Shared>, first: bool) -> String {
-    let (hello_tx, hello_rx) = sync_channel::<FromDriver>(1);
-    let weak: Weak<Shared> = Arc::downgrade(sh);
-    let mut greeted = false;
-    let handler = move |msg: FromDriver| match weak.upgrade() {
-        Some(sh) => sh.on_message(msg, &hello_tx, &mut greeted),
-        None => Ok(false),
-    };
-    let proc = match DriverProcess::spawn(&sh.launch, handler) {
-        Ok(p) => p,
-        Err(e) => return e.to_string(),
-    };
-    tracing::info!(driver = %sh.name, pid = proc.pid(), "exec driver started");
-    let start_position = sh.run.lock().position.clone();
-    let sent = proc.send(&ToDriver::Hello {
-        protocol: PROTOCOL_VERSION,
-        role: Role::Source,
-        uri: &sh.uri,
-        config: &sh.params.config,
-        start_position: start_position.as_deref(),
-    });
-    if let Err(e) = sent {
-        return e.to_string();
+    fn report(&self, problem: String) {
+        tracing::error!(driver = %self.name, problem = %problem, "exec driver problem");
+        self.run.lock().problem = Some(problem);
     }
-    let hello = match wait_hello(sh, &proc, &hello_rx) {
-        Ok(h) => h,
-        Err(why) => return why,
-    };
-    let FromDriver::Hello {
-        protocol,
-        driver,
-        version,
-        capabilities,
-        fields,
-    } = hello
-    else {
-        return "handshake: not a hello".into();
-    };
-    if protocol != PROTOCOL_VERSION {
-        proc.shutdown(&ToDriver::Shutdown, SHUTDOWN_GRACE);
-        return format!(
-            "handshake: the driver speaks protocol {protocol}, this agent {PROTOCOL_VERSION}"
-        );
-    }
-    let resync = {
-        let mut run = sh.run.lock();
-        run.writer = Some(proc.writer());
-        run.caps = capabilities;
-        run.fields = fields;
-        run.problem = None;
-        run.last_pong = 0;
-        std::mem::take(&mut run.resync) && !first
-    };
-    sh.up.store(true, Ordering::SeqCst);
-    sh.changed.notify_all();
-    tracing::info!(driver = %sh.name, name = %driver.escape_debug(), version = ?version,
-        capabilities = ?capabilities, "exec driver ready");
-    if resync {
-        start_resync(sh);
-    }
-    watch(sh, proc)
-}
-
-fn wait_hello(
-    sh: &Shared,
-    proc: &DriverProcess,
-    hello_rx: &Receiver<FromDriver>,
-) -> Result<FromDriver, String> {
-    let timeout = sh.params.handshake_timeout();
-    let deadline = Instant::now() + timeout;
-    loop {
-        match hello_rx.recv_timeout(TICK) {
-            Ok(h) => return Ok(h),
-            Err(RecvTimeoutError::Disconnected) => {}
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        if let Ok(end) = proc.ended.try_recv() {
-            return Err(format!("handshake: {}", describe(&end)));
-        }
-        if sh.stop.load(Ordering::SeqCst) {
-            return Err("closed during the handshake".into());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "no handshake within {:.1} s; killed",
-                timeout.as_secs_f64()
-            ));
-        }
-    }
-}
-
-fn describe(end: &ReaderEnd) -> String {
-    match end {
-        ReaderEnd::Eof => "the driver exited".into(),
-        ReaderEnd::Garbage(why) => format!("{why}; killed"),
-        ReaderEnd::Stopped => "stopped".into(),
-    }
-}
-
-/// Pings the running process until it ends, hangs or the source closes.
-fn watch(sh: &Arc<Shared>, mut proc: DriverProcess) -> String {
-    let interval = sh.params.ping_interval();
-    let reply = sh.params.reply_timeout();
-    let mut ping_id = 0u64;
-    let mut next_ping = Instant::now() + interval;
-    let mut outstanding: Option<(u64, Instant)> = None;
-    loop {
-        match proc.ended.recv_timeout(TICK) {
-            Ok(ReaderEnd::Eof) => {
-                let status = wait_exit(&mut proc);
-                return format!("the driver exited ({status})");
-            }
-            Ok(end) => {
-                proc.kill();
-                return describe(&end);
-            }
-            Err(RecvTimeoutError::Disconnected) => return "the reader stopped".into(),
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        if sh.stop.load(Ordering::SeqCst) {
-            proc.shutdown(&ToDriver::Shutdown, SHUTDOWN_GRACE);
-            return "closed".into();
-        }
-        let now = Instant::now();
-        if let Some((id, sent)) = outstanding {
-            if sh.run.lock().last_pong >= id {
-                outstanding = None;
-            } else if proc.reader_blocked.load(Ordering::SeqCst) {
-                // The agent is the slow side: the pong waits behind rows being consumed.
-                outstanding = Some((id, now));
-            } else if now.duration_since(sent) > reply {
-                return format!("no pong within {:.1} s (hung); killed", reply.as_secs_f64());
-            }
-        }
-        if outstanding.is_none() && now >= next_ping {
-            ping_id += 1;
-            if let Err(e) = proc.send(&ToDriver::Ping { id: ping_id }) {
-                return format!("{e}; killed");
-            }
-            outstanding = Some((ping_id, now));
-            next_ping = now + interval;
-        }
-    }
-}
-
-/// The exit status after the child closed its stdout (killed if it lingers).
-fn wait_exit(proc: &mut DriverProcess) -> String {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < deadline {
-        if let Some(st) = proc.exited() {
-            return st.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    "still running; killed".into()
 }
 
 /// Recovers the changes missed while the driver was down (see the module doc).
