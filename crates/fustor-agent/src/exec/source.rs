@@ -460,8 +460,10 @@ impl Source for ExecSource {
                 self.shared.name.clone(),
             )),
             None => {
-                // Down now: its rows come through the change stream once it is back.
-                self.shared.run.lock().resync = true;
+                if !self.shared.up.load(Ordering::SeqCst) {
+                    // Down now: its rows come through the change stream once it is back.
+                    self.shared.run.lock().resync = true;
+                }
                 Box::new(std::iter::empty())
             }
         }
