@@ -43,8 +43,12 @@ fn main() {
     });
     let yaml = agent_yaml("db", &db.uri("cat"), &c.fusion.recv_url(), 1000);
     let t = Instant::now();
-    c.agents
-        .push(AgentProc::start_yaml(&c.path("agent-db"), "db", &yaml));
+    c.agents.push(AgentProc::start_yaml(
+        &c.path("agent-db"),
+        "db",
+        &yaml,
+        None,
+    ));
     c.wait("every row in the view", 1800.0, || {
         (c.fusion.file_count("v1") == Some(rows as u64)).then_some(())
     });

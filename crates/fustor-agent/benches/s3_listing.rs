@@ -63,8 +63,12 @@ fn main() {
     )
     .replace("poll_interval_sec: 0.5", "poll_interval_sec: 1");
     let t = Instant::now();
-    c.agents
-        .push(AgentProc::start_yaml(&c.path("agent-s3"), "s3", &yaml));
+    c.agents.push(AgentProc::start_yaml(
+        &c.path("agent-s3"),
+        "s3",
+        &yaml,
+        None,
+    ));
     let mut ready = None;
     c.wait("every object in the view", 1800.0, || {
         if ready.is_none() && c.fusion.stats("v1").status == 200 {

@@ -4,13 +4,16 @@
 use fustor_core::config::AgentDriverSchemas;
 use fustor_transport_http::{EchoSender, FusionSender, SenderDrivers};
 
+use crate::exec::{ExecSender, ExecSource};
 use crate::source::{FsSource, MysqlSource, S3Source, SourceDrivers};
 
 pub fn source_drivers() -> SourceDrivers {
     let mut drivers = SourceDrivers::default();
-    drivers.register::<FsSource>("fs");
-    drivers.register::<S3Source>("s3");
-    drivers.register::<MysqlSource>("mysql");
+    drivers
+        .register::<FsSource>("fs")
+        .register::<ExecSource>("exec")
+        .register::<S3Source>("s3")
+        .register::<MysqlSource>("mysql");
     drivers
 }
 
@@ -20,7 +23,8 @@ pub fn sender_drivers() -> SenderDrivers {
         .register::<FusionSender>("fusion")
         // A spelling some documents use for the same HTTP sender.
         .register::<FusionSender>("http")
-        .register::<EchoSender>("echo");
+        .register::<EchoSender>("echo")
+        .register::<ExecSender>("exec");
     drivers
 }
 

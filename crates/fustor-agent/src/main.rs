@@ -90,6 +90,13 @@ enum Cmd {
     /// Write the man pages (fustor-agent.1 and one per subcommand) into DIR.
     #[command(hide = true)]
     Man { dir: PathBuf },
+    /// List the built-in source and sender drivers and what each supports.
+    Drivers {
+        /// Test the connection of this configured source (its driver's `test_connection`)
+        /// and print the row fields it fills; exit 1 when it fails.
+        #[arg(long, value_name = "SOURCE_ID")]
+        test: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -145,6 +152,15 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             shell(paths).reload(&errors).context("reloading the agent")
         }
         Cmd::Status { pipe } => status(paths, pipe),
+        Cmd::Drivers { test: None } => {
+            let report = fustor_agent::driver_report::report(
+                &drivers::source_drivers(),
+                &drivers::sender_drivers(),
+            );
+            outln!("{}", report.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Drivers { test: Some(id) } => test_source(paths, &id),
         Cmd::List => {
             let loaded = load_agent(paths, &drivers::config_schemas());
             let cfg = &loaded.config;
@@ -358,6 +374,29 @@ fn status(paths: &FustorPaths, pipe: Option<String>) -> anyhow::Result<ExitCode>
     Ok(running)
 }
 
+/// `drivers --test ID`: the source's `test_connection`, off any running agent.
+fn test_source(paths: &FustorPaths, id: &str) -> anyhow::Result<ExitCode> {
+    let loaded = load_agent(paths, &drivers::config_schemas());
+    let Some(cfg) = loaded.config.sources.get(id) else {
+        outln!("Source {id:?} is not defined in the configuration.");
+        return Ok(ExitCode::from(1));
+    };
+    match drivers::source_drivers().test_connection(cfg) {
+        Ok(fields) => {
+            outln!("Source {id:?} (driver {}): connection OK", cfg.driver);
+            outln!("  fields: {}", fields.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            outln!(
+                "Source {id:?} (driver {}): connection FAILED: {e}",
+                cfg.driver
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// Prints the running agent's own report (`agent-status.json`, refreshed every 2 s).
 fn print_live_status(paths: &FustorPaths, pid: i32) {
     let file = paths.home.join("agent-status.json");
@@ -394,5 +433,8 @@ fn print_live_status(paths: &FustorPaths, pid: i32) {
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default(),
         );
+        if let Some(problem) = p["source_problem"].as_str() {
+            outln!("    source problem: {}", problem.escape_debug());
+        }
     }
 }

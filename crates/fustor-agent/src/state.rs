@@ -95,6 +95,9 @@ pub struct PipeStatus {
     pub initial_snapshot_done: bool,
     pub consecutive_errors: u32,
     pub last_error: Option<String>,
+    /// What is wrong with the source (an exec driver that crashed, hangs or is restarting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_problem: Option<String>,
 }
 
 #[cfg(test)]

@@ -183,9 +183,12 @@ fn sender_uris_need_an_http_scheme() {
 #[test]
 fn the_registry_lists_the_built_in_drivers() {
     let s = config_schemas();
-    assert_eq!(s.source_names().collect::<Vec<_>>(), ["fs", "mysql", "s3"]);
+    assert_eq!(
+        s.source_names().collect::<Vec<_>>(),
+        ["exec", "fs", "mysql", "s3"]
+    );
     assert_eq!(
         s.sender_names().collect::<Vec<_>>(),
-        ["echo", "fusion", "http"]
+        ["echo", "exec", "fusion", "http"]
     );
 }

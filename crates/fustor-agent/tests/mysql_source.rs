@@ -34,7 +34,8 @@ fn mysql_catalogue_snapshot_binlog_changes_resume_and_position_lost() {
     });
     let home = c.path("agent-db");
     let yaml = agent_yaml("db", &db.uri("cat"), &c.fusion.recv_url(), 1000);
-    c.agents.push(AgentProc::start_yaml(&home, "db", &yaml));
+    c.agents
+        .push(AgentProc::start_yaml(&home, "db", &yaml, None));
 
     // Snapshot: 2,500 rows in three keyset pages.
     c.wait_ready("v1", 30.0);

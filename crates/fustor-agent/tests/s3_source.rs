@@ -21,7 +21,8 @@ fn cluster() -> Cluster {
 
 fn start_agent(c: &mut Cluster, yaml: &str) {
     let home = c.path("agent-s3");
-    c.agents.push(AgentProc::start_yaml(&home, "s3", yaml));
+    c.agents
+        .push(AgentProc::start_yaml(&home, "s3", yaml, None));
 }
 
 fn status_text(c: &Cluster) -> String {
@@ -132,7 +133,7 @@ fn s3_bad_credentials_are_reported_and_retried_without_a_crash() {
     assert!(log.contains("InvalidAccessKeyId"), "{log}");
     let status = c.wait("the error in the pipe status", 10.0, || {
         let s = status_text(&c);
-        s.contains("last error: s3 listing of bucket \"bkt\"")
+        s.contains("source problem: s3 listing of bucket \"bkt\"")
             .then_some(s)
     });
     assert!(status.contains("InvalidAccessKeyId"), "{status}");
@@ -168,7 +169,7 @@ fn s3_unreachable_endpoint_is_retried_until_it_answers() {
     });
     c.wait("the error in the pipe status", 10.0, || {
         status_text(&c)
-            .contains("last error: s3 listing")
+            .contains("source problem: s3 listing")
             .then_some(())
     });
     assert!(c.agents[0].alive());
@@ -178,7 +179,7 @@ fn s3_unreachable_endpoint_is_retried_until_it_answers() {
     c.wait_ready("v1", 60.0);
     c.wait_present("v1", "/x/late.txt", 10.0);
     c.wait("the error cleared", 10.0, || {
-        (!status_text(&c).contains("last error: s3")).then_some(())
+        (!status_text(&c).contains("source problem: s3")).then_some(())
     });
 }
 

@@ -356,6 +356,13 @@ impl DriverParams for FusionParams {
 }
 
 impl SenderDriver for FusionSender {
+    const SUPPORTS: crate::SenderSupports = crate::SenderSupports {
+        remote: true,
+        election: true,
+        consistency: true,
+        declared_by_driver: false,
+    };
+
     type Params = FusionParams;
 
     fn build(cfg: &SenderConfig, params: FusionParams) -> Result<AnySender, SendError> {

@@ -16,6 +16,7 @@
 //! configuration problem worth a clear message, a 413 makes the pipe split the batch.
 
 mod drivers;
+mod dynamic;
 mod echo;
 mod fusion;
 mod tls;
@@ -29,7 +30,8 @@ use fustor_core::wire::{
 };
 use serde::Serialize;
 
-pub use drivers::{SenderDriver, SenderDrivers};
+pub use drivers::{SenderDriver, SenderDrivers, SenderSupports};
+pub use dynamic::{BoxFuture, DynSender, EncodedBatch};
 pub use echo::{EchoParams, EchoSender};
 pub use fusion::{FusionParams, FusionSender};
 pub use tls::TlsFiles;
@@ -126,11 +128,13 @@ pub trait Sender: Send + Sync + 'static {
 
 /// The sender a pipe runs with, selected by the configured `driver`. An enum rather than a
 /// boxed trait object: [`Sender::send_batch`] is generic over the row type, and the batch path
-/// stays statically dispatched. A new sender driver adds its variant here.
+/// stays statically dispatched. A sender driver defined in another crate (the agent's `exec`)
+/// is a [`DynSender`] and receives its batches encoded.
 #[derive(Debug, Clone)]
 pub enum AnySender {
     Fusion(FusionSender),
     Echo(EchoSender),
+    Dyn(std::sync::Arc<dyn DynSender>),
 }
 
 impl Sender for AnySender {
@@ -141,6 +145,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.create_session(req).await,
             AnySender::Echo(s) => s.create_session(req).await,
+            AnySender::Dyn(s) => s.create_session(req).await,
         }
     }
 
@@ -152,6 +157,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.heartbeat(session_id, req).await,
             AnySender::Echo(s) => s.heartbeat(session_id, req).await,
+            AnySender::Dyn(s) => s.heartbeat(session_id, req).await,
         }
     }
 
@@ -163,6 +169,21 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.send_batch(session_id, batch).await,
             AnySender::Echo(s) => s.send_batch(session_id, batch).await,
+            AnySender::Dyn(s) => {
+                let events = serde_json::value::to_raw_value(&batch.events).map_err(|e| {
+                    SendError::Encode {
+                        url: s.endpoint().to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let encoded = EncodedBatch {
+                    source_type: &batch.source_type,
+                    is_end: batch.is_end,
+                    metadata: batch.metadata.as_ref(),
+                    events: &events,
+                };
+                s.send_encoded(session_id, encoded).await
+            }
         }
     }
 
@@ -170,6 +191,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.close_session(session_id).await,
             AnySender::Echo(s) => s.close_session(session_id).await,
+            AnySender::Dyn(s) => s.close_session(session_id).await,
         }
     }
 
@@ -177,6 +199,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.audit_end().await,
             AnySender::Echo(s) => s.audit_end().await,
+            AnySender::Dyn(s) => s.audit_end().await,
         }
     }
 
@@ -184,6 +207,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.sentinel_tasks().await,
             AnySender::Echo(s) => s.sentinel_tasks().await,
+            AnySender::Dyn(s) => s.sentinel_tasks().await,
         }
     }
 
@@ -191,6 +215,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.sentinel_feedback(feedback).await,
             AnySender::Echo(s) => s.sentinel_feedback(feedback).await,
+            AnySender::Dyn(s) => s.sentinel_feedback(feedback).await,
         }
     }
 
@@ -198,6 +223,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Fusion(s) => s.endpoint(),
             AnySender::Echo(s) => s.endpoint(),
+            AnySender::Dyn(s) => s.endpoint(),
         }
     }
 }

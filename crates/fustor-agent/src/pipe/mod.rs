@@ -221,7 +221,8 @@ impl<S: Sender> Shared<S> {
             realtime_degraded: !self.source.realtime_ok(),
             initial_snapshot_done: st.initial_snapshot_done,
             consecutive_errors: st.consecutive_errors,
-            last_error: self.source.last_error().or_else(|| st.last_error.clone()),
+            last_error: st.last_error.clone(),
+            source_problem: self.source.problem(),
         }
     }
 

@@ -11,16 +11,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fustor_core::wire::{Command, SentinelFeedback, SentinelUpdateItem};
-use fustor_core::{BatchKind, Event, EventType, FsRow, MessageSource};
-use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus, row_for};
+use fustor_core::{BatchKind, Event, FsRow, MessageSource};
+use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus};
 use fustor_transport_http::{SendError, Sender};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::{BATCH_EVENTS, Ctl, Shared, commands};
 use crate::bus::RescanSet;
-use crate::rescan::targeted_audit;
-use crate::source::FsSource;
 use crate::state::PipeState;
 
 /// Runs `make()` on a blocking thread and streams its items through a channel of `cap`.
@@ -265,9 +263,9 @@ pub(super) async fn audit_pass<S: Sender>(
     cache: Arc<MtimeCache>,
     merge_into_pipe_cache: bool,
 ) -> Result<(), SendError> {
-    let Some(scanner) = sh.source.fs().map(FsSource::scanner) else {
+    if !sh.source.capabilities().audit {
         return Ok(());
-    };
+    }
     let _guard = sh.audit_lock.lock().await;
     let started = Instant::now();
     sh.update_state(|s| s.with(PipeState::AUDIT_PHASE));
@@ -275,7 +273,8 @@ pub(super) async fn audit_pass<S: Sender>(
         sh.update_state(|s| s.without(PipeState::AUDIT_PHASE));
         return Err(e);
     }
-    let mut rx = bridge(256, move || scanner.audit(cache));
+    let source = sh.source.clone();
+    let mut rx = bridge(256, move || source.audit(cache).into_iter().flatten());
     let mut batcher = AuditBatcher::new(BATCH_EVENTS);
     let mut failures = 0u32;
     let mut obsolete: Option<SendError> = None;
@@ -359,22 +358,14 @@ pub(super) async fn audit_pass<S: Sender>(
 /// row later, which replaces the flag. A failure here is logged: the pass then opens the audit
 /// with its first batch, as the reference agent does.
 pub(super) async fn open_audit<S: Sender>(sh: &Arc<Shared<S>>, sid: &str) -> Result<(), SendError> {
-    let Some(fs) = sh.source.fs() else {
-        return Ok(());
-    };
-    let root = fs.root().to_path_buf();
-    let index = fs.scanner().drift().index_now();
-    let row = tokio::task::spawn_blocking(move || row_for(&root, &root))
+    let source = sh.source.clone();
+    let ev = tokio::task::spawn_blocking(move || source.audit_start())
         .await
         .ok()
-        .and_then(Result::ok)
         .flatten();
-    let Some(mut row) = row else {
+    let Some(ev) = ev else {
         return Ok(());
     };
-    row.audit_skipped = Some(true);
-    let mut ev = Event::fs(EventType::Update, MessageSource::Audit, vec![row]);
-    ev.index = index;
     match sh
         .send_events(sid, BatchKind::Audit, vec![ev], false, None)
         .await
@@ -414,11 +405,12 @@ async fn sentinel_check<S: Sender>(sh: &Arc<Shared<S>>) -> Result<(), SendError>
     if tasks.paths.is_empty() {
         return Ok(());
     }
-    let Some(scanner) = sh.source.fs().map(FsSource::scanner) else {
+    if !sh.source.capabilities().sentinel {
         return Ok(());
-    };
+    }
+    let source = sh.source.clone();
     let paths = tasks.paths;
-    let updates = tokio::task::spawn_blocking(move || scanner.sentinel(&paths))
+    let updates = tokio::task::spawn_blocking(move || source.sentinel(&paths))
         .await
         .unwrap_or_default();
     let feedback = SentinelFeedback {
@@ -452,7 +444,7 @@ pub(super) async fn rescan<S: Sender>(sh: Arc<Shared<S>>, sid: String, leader: b
         return;
     }
     tracing::info!(pipe = %sh.spec.id, dirs = set.len(), leader, "rescanning directories with lost events");
-    let result = if leader && set.contains("/") == Some(true) {
+    let result = if leader && (set.contains("/") == Some(true) || !sh.source.targeted_rescan()) {
         audit_pass(&sh, &sid, Arc::default(), true).await
     } else {
         targeted(&sh, &sid, &set, leader).await
@@ -484,18 +476,11 @@ async fn targeted<S: Sender>(
     if leader {
         open_audit(sh, sid).await?;
     }
-    let Some(fs) = sh.source.fs() else {
-        return Ok(());
-    };
-    let root = fs.root().to_path_buf();
-    let pattern = fs.pattern().clone();
-    let drift = fs.scanner().drift();
+    let source = sh.source.clone();
     let set2 = set.clone();
     let (tx, mut rx) = mpsc::channel::<Event<FsRow>>(16);
     tokio::task::spawn_blocking(move || {
-        targeted_audit(&root, &pattern, drift, &set2, &mut |e| {
-            tx.blocking_send(e).is_ok()
-        });
+        source.rescan(&set2, &mut |e| tx.blocking_send(e).is_ok());
     });
     let kind = if leader {
         BatchKind::Audit
@@ -537,13 +522,9 @@ pub(super) async fn on_demand<S: Sender>(
     job_id: Option<String>,
 ) {
     // A source without on-demand scans answers the job complete and empty.
-    let scanner = sh.source.fs().map(FsSource::scanner);
+    let source = sh.source.clone();
     let p = path.clone();
-    let mut rx = bridge(16, move || {
-        scanner
-            .into_iter()
-            .flat_map(move |s| s.scan_path(&p, recursive))
-    });
+    let mut rx = bridge(16, move || source.scan(&p, recursive).into_iter().flatten());
     let mut buf = Vec::with_capacity(BATCH_EVENTS);
     let mut total = 0usize;
     while let Some(ev) = rx.recv().await {

@@ -14,14 +14,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fustor_core::config::SourceConfig;
+use fustor_core::event::FS_FIELDS;
+use fustor_core::{Event, EventType, FsRow, MessageSource};
 use fustor_source_fs::{
-    FilePattern, FsDriverParams, FsError, Realtime, RealtimeConfig, RealtimeItem, Scanner,
+    FilePattern, FsDriverParams, FsError, MtimeCache, Realtime, RealtimeConfig, RealtimeItem,
+    Scanner, SentinelUpdate, row_for,
 };
 use parking_lot::{Mutex, RwLock};
 
-use super::{Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError};
+use super::{
+    AuditStream, Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError,
+    Supports,
+};
 use crate::backoff::Backoff;
-use crate::bus::EventBus;
+use crate::bus::{EventBus, RescanSet};
+use crate::rescan::targeted_audit;
 
 /// A running fs source.
 pub struct FsSource {
@@ -263,15 +270,59 @@ impl Source for FsSource {
         Box::new(self.scanner().snapshot())
     }
 
-    fn fs(&self) -> Option<&FsSource> {
-        Some(self)
+    fn audit(&self, cache: Arc<MtimeCache>) -> Option<AuditStream> {
+        Some(Box::new(self.scanner().audit(cache)))
+    }
+
+    /// The root row marked `audit_skipped`: it protects the root's children until the pass
+    /// lists them.
+    fn audit_start(&self) -> Option<Event<FsRow>> {
+        let index = self.scanner().drift().index_now();
+        let mut row = row_for(&self.root, &self.root).ok().flatten()?;
+        row.audit_skipped = Some(true);
+        let mut ev = Event::fs(EventType::Update, MessageSource::Audit, vec![row]);
+        ev.index = index;
+        Some(ev)
+    }
+
+    fn rescan(&self, set: &RescanSet, emit: &mut dyn FnMut(Event<FsRow>) -> bool) {
+        let drift = self.scanner().drift();
+        targeted_audit(&self.root, &self.pattern, drift, set, emit);
+    }
+
+    fn targeted_rescan(&self) -> bool {
+        true
+    }
+
+    fn scan(&self, path: &str, recursive: bool) -> Option<SnapshotStream> {
+        Some(Box::new(self.scanner().scan_path(path, recursive)))
+    }
+
+    fn sentinel(&self, paths: &[String]) -> Vec<SentinelUpdate> {
+        self.scanner().sentinel(paths)
     }
 }
 
 impl SourceDriver for FsSource {
     type Params = FsDriverParams;
 
+    const SUPPORTS: Supports = Supports {
+        audit: true,
+        sentinel: true,
+        on_demand: true,
+        ..Supports::STREAMS
+    };
+
     fn open(cfg: &SourceConfig, params: FsDriverParams) -> Result<Arc<dyn Source>, SourceError> {
         Ok(FsSource::start(cfg, params)?)
+    }
+
+    /// The root must be a readable directory.
+    fn test_connection(
+        cfg: &SourceConfig,
+        params: FsDriverParams,
+    ) -> Result<Vec<String>, SourceError> {
+        Scanner::new(&cfg.uri, &params)?;
+        Ok(FS_FIELDS.iter().map(|f| f.to_string()).collect())
     }
 }

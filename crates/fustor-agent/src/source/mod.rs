@@ -5,6 +5,11 @@
 //! A source driver is a [`SourceDriver`]: its own `driver_params` type, read once, and an
 //! `open` that starts a [`Source`]. Drivers are listed by name in a [`SourceDrivers`] table
 //! (`crate::drivers`), so adding one is its module plus one registration line.
+//!
+//! The pipe runtime knows sources only through [`Source`]: the snapshot and change streams
+//! every driver has, and the optional audit, sentinel, rescan and on-demand scan methods that
+//! a driver declares in [`Capabilities`] (the defaults answer "not supported", and the pipe
+//! then skips the task instead of faking it).
 
 mod fs;
 mod mysql;
@@ -18,10 +23,12 @@ use std::sync::{Arc, Weak};
 use fustor_core::config::{
     AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema, SourceConfig,
 };
+use fustor_core::event::FS_FIELDS;
 use fustor_core::{Event, FsRow};
-use fustor_source_fs::FsError;
+use fustor_source_fs::{AuditItem, FsError, MtimeCache, SentinelUpdate};
 
-use crate::bus::EventBus;
+use crate::bus::{EventBus, RescanSet};
+use crate::exec::ExecError;
 
 pub use fs::FsSource;
 pub use mysql::MysqlSource;
@@ -38,9 +45,48 @@ pub enum SourceError {
     Fs(#[from] FsError),
     #[error("source unavailable: {0}")]
     Unavailable(String),
+    #[error("exec driver: {0}")]
+    Exec(#[from] ExecError),
     #[error("source start was interrupted")]
     Interrupted,
 }
+
+/// What a driver can do, as `fustor-agent drivers` lists it (static: known without starting
+/// the driver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supports {
+    pub snapshot: bool,
+    pub changes: bool,
+    pub audit: bool,
+    pub sentinel: bool,
+    pub on_demand: bool,
+    /// Changes resume from a recorded position after a restart.
+    pub positions: bool,
+    /// The executable declares its capabilities at its handshake (`exec`).
+    pub declared_by_driver: bool,
+}
+
+impl Supports {
+    /// A driver that only has its two streams.
+    pub const STREAMS: Supports = Supports {
+        snapshot: true,
+        changes: true,
+        audit: false,
+        sentinel: false,
+        on_demand: false,
+        positions: false,
+        declared_by_driver: false,
+    };
+    pub const DECLARED_BY_DRIVER: Supports = Supports {
+        snapshot: false,
+        changes: false,
+        declared_by_driver: true,
+        ..Supports::STREAMS
+    };
+}
+
+/// An audit pass: rows plus the directory mtimes that the next pass may skip.
+pub type AuditStream = Box<dyn Iterator<Item = AuditItem> + Send>;
 
 /// What a source offers beyond its snapshot and change streams; a pipe starts only the tasks
 /// its source supports (the others are skipped, never faked).
@@ -61,7 +107,7 @@ pub type SnapshotStream = Box<dyn Iterator<Item = Event<FsRow>> + Send>;
 pub struct SourceCore {
     signature: String,
     uri: String,
-    bus: Arc<EventBus>,
+    pub(crate) bus: Arc<EventBus>,
 }
 
 impl SourceCore {
@@ -100,22 +146,45 @@ pub trait Source: Send + Sync + 'static {
     fn realtime_ok(&self) -> bool;
     /// Blocking; the pipe calls it on the blocking pool.
     fn snapshot(&self) -> SnapshotStream;
-    /// The fs scanner behind audits, sentinel checks, rescans and on-demand scans. These are
-    /// the fs driver's today; a driver that declares them in [`Capabilities`] without being
-    /// `fs` needs them generalised first (issue 12).
-    fn fs(&self) -> Option<&FsSource> {
+    /// What is wrong with the source right now (a driver that crashed, hangs, or is being
+    /// restarted), for the pipe status; `None` when healthy.
+    fn problem(&self) -> Option<String> {
         None
     }
-    /// The source's own failure (an unreachable endpoint, refused credentials) while it
-    /// retries, shown as the pipe's `last_error`: the pipe itself may be healthy.
-    fn last_error(&self) -> Option<String> {
+    /// Blocking. One audit pass (`agent-runtime.md` §6.2); `cache` holds the directory mtimes
+    /// of the last pass, which a driver may use to skip unchanged directories. `None`: no
+    /// audits ([`Capabilities::audit`]).
+    fn audit(&self, _cache: Arc<MtimeCache>) -> Option<AuditStream> {
         None
+    }
+    /// Blocking. The event that opens an audit at Fusion before anything is listed (see
+    /// `pipe::tasks::open_audit`); `None`: the audit opens with its first batch.
+    fn audit_start(&self) -> Option<Event<FsRow>> {
+        None
+    }
+    /// Blocking. Emits the current state of the directories of `set` (a targeted rescan of
+    /// lost events) until `emit` returns false.
+    fn rescan(&self, _set: &RescanSet, _emit: &mut dyn FnMut(Event<FsRow>) -> bool) {}
+    /// Whether [`Source::rescan`] works; without it a leader's rescan is a full audit pass.
+    fn targeted_rescan(&self) -> bool {
+        false
+    }
+    /// Blocking. Rows at or below `path` (§9 `scan`); `None`: no on-demand scans.
+    fn scan(&self, _path: &str, _recursive: bool) -> Option<SnapshotStream> {
+        None
+    }
+    /// Blocking. The current state of the suspect paths Fusion asks about (§6.3).
+    fn sentinel(&self, _paths: &[String]) -> Vec<SentinelUpdate> {
+        Vec::new()
     }
 }
 
 /// One source driver: its parameter type and how to start it.
 pub trait SourceDriver {
     type Params: DriverParams + 'static;
+
+    /// For `fustor-agent drivers`.
+    const SUPPORTS: Supports = Supports::STREAMS;
 
     /// Blocking (runs on the blocking pool). When it returns, changes are captured
     /// (message-first, wire §7).
@@ -125,19 +194,64 @@ pub trait SourceDriver {
     fn check_uri(_uri: &str) -> Result<(), String> {
         Ok(())
     }
+
+    /// Blocking. Checks that the source can be reached (without keeping it running) and
+    /// returns the row fields it fills (`available_fields`).
+    fn test_connection(
+        _cfg: &SourceConfig,
+        _params: Self::Params,
+    ) -> Result<Vec<String>, SourceError> {
+        Ok(FS_FIELDS.iter().map(|f| f.to_string()).collect())
+    }
 }
 
 type Open = fn(&SourceConfig) -> Result<Arc<dyn Source>, SourceError>;
+type Test = fn(&SourceConfig) -> Result<Vec<String>, SourceError>;
+
+/// One registered driver.
+#[derive(Clone, Copy)]
+pub struct SourceEntry {
+    open: Open,
+    test: Test,
+    pub supports: Supports,
+}
 
 /// Source drivers by configured `driver` name.
 #[derive(Clone, Default)]
-pub struct SourceDrivers(DriverTable<Open>);
+pub struct SourceDrivers(DriverTable<SourceEntry>);
 
 impl SourceDrivers {
     pub fn register<D: SourceDriver>(&mut self, name: &'static str) -> &mut Self {
         let schema = ParamsSchema::of::<D::Params>().with_uri_check(D::check_uri);
-        self.0.insert(name, schema, open::<D>);
+        let entry = SourceEntry {
+            open: open::<D>,
+            test: test::<D>,
+            supports: D::SUPPORTS,
+        };
+        self.0.insert(name, schema, entry);
         self
+    }
+
+    /// Each driver's name and what it supports, for `fustor-agent drivers`.
+    pub fn supports(&self) -> Vec<(&'static str, Supports)> {
+        self.0
+            .names()
+            .filter_map(|n| self.0.get(n).map(|e| (n, e.supports)))
+            .collect()
+    }
+
+    /// Blocking: [`SourceDriver::test_connection`] of a definition.
+    pub fn test_connection(&self, cfg: &SourceConfig) -> Result<Vec<String>, SourceError> {
+        (self.entry(cfg)?.test)(cfg)
+    }
+
+    fn entry(&self, cfg: &SourceConfig) -> Result<SourceEntry, SourceError> {
+        self.0
+            .get(&cfg.driver)
+            .ok_or_else(|| SourceError::UnsupportedDriver {
+                driver: cfg.driver.clone(),
+                known: self.0.expected(),
+            })
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -146,14 +260,7 @@ impl SourceDrivers {
 
     /// Blocking: starts the source of a definition, reading its `driver_params` once.
     pub fn open(&self, cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
-        let open = self
-            .0
-            .get(&cfg.driver)
-            .ok_or_else(|| SourceError::UnsupportedDriver {
-                driver: cfg.driver.clone(),
-                known: self.0.expected(),
-            })?;
-        open(cfg)
+        (self.entry(cfg)?.open)(cfg)
     }
 
     /// Adds what the configuration loader checks of each driver.
@@ -168,6 +275,12 @@ fn open<D: SourceDriver>(cfg: &SourceConfig) -> Result<Arc<dyn Source>, SourceEr
     let params = D::Params::from_params(&cfg.driver_params)
         .map_err(|e| SourceError::Params(e.to_string()))?;
     D::open(cfg, params)
+}
+
+fn test<D: SourceDriver>(cfg: &SourceConfig) -> Result<Vec<String>, SourceError> {
+    let params = D::Params::from_params(&cfg.driver_params)
+        .map_err(|e| SourceError::Params(e.to_string()))?;
+    D::test_connection(cfg, params)
 }
 
 /// The identity under which pipes share a source: `(driver, uri, credential)`.

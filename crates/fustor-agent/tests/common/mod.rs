@@ -344,27 +344,18 @@ impl AgentProc {
     /// Writes `agent-config/default.yaml` and starts `fustor-agent --home HOME start` in the
     /// foreground (as `uid` if given).
     pub fn start(home: &Path, cfg: &AgentCfg, uid: Option<u32>) -> AgentProc {
-        std::fs::create_dir_all(home.join("agent-config")).unwrap();
-        std::fs::write(home.join("agent-config/default.yaml"), cfg.yaml()).unwrap();
-        let mut a = AgentProc {
-            name: cfg.agent_id.clone(),
-            home: home.to_path_buf(),
-            child: None,
-            uid,
-        };
-        a.spawn();
-        a
+        AgentProc::start_yaml(home, &cfg.agent_id, &cfg.yaml(), uid)
     }
 
-    /// Like [`AgentProc::start`] with a configuration written by the test (other drivers).
-    pub fn start_yaml(home: &Path, name: &str, yaml: &str) -> AgentProc {
+    /// As [`AgentProc::start`] with a whole `default.yaml` (other drivers than `fs`).
+    pub fn start_yaml(home: &Path, name: &str, yaml: &str, uid: Option<u32>) -> AgentProc {
         std::fs::create_dir_all(home.join("agent-config")).unwrap();
         std::fs::write(home.join("agent-config/default.yaml"), yaml).unwrap();
         let mut a = AgentProc {
             name: name.to_string(),
             home: home.to_path_buf(),
             child: None,
-            uid: None,
+            uid,
         };
         a.spawn();
         a

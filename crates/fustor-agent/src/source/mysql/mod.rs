@@ -275,7 +275,7 @@ impl Source for MysqlSource {
         Box::new(snapshot::Snapshot::new(self.sh.clone()))
     }
 
-    fn last_error(&self) -> Option<String> {
+    fn problem(&self) -> Option<String> {
         self.sh.error.lock().clone()
     }
 }

@@ -8,7 +8,7 @@
 //! snapshot's listing started is found by a later poll (message-first, wire §7).
 //!
 //! Failures (unreachable endpoint, refused credentials, missing bucket) never stop the source:
-//! they are logged, shown in the pipe status ([`Source::last_error`]) and retried with backoff;
+//! they are logged, shown in the pipe status ([`Source::problem`]) and retried with backoff;
 //! the baseline is kept, so the first listing after an outage reports everything that changed
 //! during it.
 
@@ -248,7 +248,7 @@ impl Source for S3Source {
         Box::new(snapshot::Snapshot::new(self.shared.clone()))
     }
 
-    fn last_error(&self) -> Option<String> {
+    fn problem(&self) -> Option<String> {
         self.shared.status.lock().error.clone()
     }
 }
