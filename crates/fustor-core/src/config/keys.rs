@@ -191,6 +191,8 @@ pub(crate) const FUSION: Shape = Shape::Keys(&[
     ("logging", LOGGING),
     ("management_api_key", Shape::Any),
     ("limits", Shape::Any),
+    // The registry's admin keys, checked by Fusion (`registry::keys`).
+    ("admin_keys", Shape::Any),
     ("receivers", Shape::Ids(&RECEIVER)),
     ("views", Shape::Ids(&VIEW)),
     ("pipes", Shape::Ids(&FUSION_PIPE)),
