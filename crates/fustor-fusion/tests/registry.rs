@@ -225,3 +225,28 @@ async fn a_damaged_database_is_named_and_views_are_still_served() {
         403
     );
 }
+
+#[tokio::test]
+async fn a_locked_database_is_named_and_views_are_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fusion-data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Another process's open write transaction on the file (here: this test's connection).
+    let holder = rusqlite::Connection::open(data.join("registry.sqlite")).unwrap();
+    holder
+        .execute_batch("CREATE TABLE other(a); BEGIN EXCLUSIVE; INSERT INTO other VALUES (1);")
+        .unwrap();
+    let fx = Fx::with_yaml_in(dir, &admin_yaml("plain-bob")).await;
+    let sid = fx.open("a:v1").await;
+    fx.snap(&sid, vec![row("/y.txt", 1.0)]).await;
+    fx.ready(&sid).await;
+    fx.settle("v1").await;
+    assert!(fx.node("/y.txt").await.is_some(), "the view is served");
+    let r = fx
+        .get_main("/api/v1/admin/agents", Some("alice-admin-key"))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    let d = r.detail_str();
+    assert!(d.contains("registry.sqlite") && d.contains("locked"), "{d}");
+    drop(holder);
+}
