@@ -25,6 +25,10 @@ use model::{AgentRecord, AuditEntry, AuditNew, PipeHealth, PipeRecord};
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// The registry's file under the Fusion data directory.
 pub const FILE_NAME: &str = "registry.sqlite";
+/// Bounds on the inventory: any agent key may invent task ids, and each new one would
+/// otherwise grow memory and the database for good.
+pub const MAX_AGENTS: usize = 10_000;
+pub const MAX_PIPES_PER_AGENT: usize = 256;
 
 /// What a session-open tells the registry.
 #[derive(Debug, Clone)]
@@ -119,6 +123,11 @@ impl Registry {
         let (agent_id, pipe_id) = split_task(r.task_id);
         let record = {
             let mut agents = self.agents.lock();
+            if !agents.contains_key(agent_id) && agents.len() >= MAX_AGENTS {
+                tracing::warn!(agent = %crate::limits::for_log(agent_id), max = MAX_AGENTS,
+                    "registry full: agent not registered (forget stale agents)");
+                return;
+            }
             let a = agents
                 .entry(agent_id.to_string())
                 .or_insert_with(|| AgentRecord {
@@ -141,6 +150,11 @@ impl Registry {
                 if let Some(v) = info_str(r.client_info, key) {
                     *field = Some(v);
                 }
+            }
+            if !a.pipes.contains_key(pipe_id) && a.pipes.len() >= MAX_PIPES_PER_AGENT {
+                tracing::warn!(agent = %crate::limits::for_log(agent_id), max = MAX_PIPES_PER_AGENT,
+                    "registry: too many pipes for one agent; pipe not registered");
+                return;
             }
             let p = a
                 .pipes
@@ -279,4 +293,75 @@ pub enum RegistryError {
     NotOpened,
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(r: &Registry, task: &str, at: f64) {
+        r.register(Registration {
+            task_id: task,
+            fusion_pipe: "v1",
+            session_id: "s",
+            client_ip: None,
+            client_info: None,
+            source_type: None,
+            at,
+        });
+    }
+
+    #[test]
+    fn the_inventory_is_bounded() {
+        let r = Registry::default();
+        for i in 0..MAX_AGENTS + 5 {
+            reg(&r, &format!("a{i}:p"), 1.0);
+        }
+        assert_eq!(r.agents().len(), MAX_AGENTS);
+        for i in 0..MAX_PIPES_PER_AGENT + 5 {
+            reg(&r, &format!("a0:p{i}"), 1.0);
+        }
+        assert_eq!(
+            r.agent("a0").map(|a| a.pipes.len()),
+            Some(MAX_PIPES_PER_AGENT)
+        );
+    }
+
+    #[test]
+    fn heartbeats_only_mark_dirty_and_fold_health() {
+        let r = Registry::default();
+        reg(&r, "agent-1:pipe-1", 10.0);
+        assert!(
+            r.dirty.lock().is_empty(),
+            "a registration is written at once"
+        );
+        let mut s = Map::new();
+        s.insert("events_pushed".into(), 100.into());
+        s.insert("role".into(), "leader".into());
+        r.heartbeat("agent-1:pipe-1", Some(&s), 3, 11.0);
+        s.insert("events_pushed".into(), 300.into());
+        s.insert("last_error".into(), "boom".into());
+        r.heartbeat("agent-1:pipe-1", Some(&s), 4, 13.0);
+        // A heartbeat of an unknown agent (forgotten while connected) is dropped.
+        r.heartbeat("ghost:p", Some(&s), 0, 13.0);
+        assert_eq!(r.dirty.lock().len(), 1);
+        let a = r.agent("agent-1");
+        let h = a
+            .as_ref()
+            .and_then(|a| a.pipes.get("pipe-1"))
+            .map(|p| &p.health);
+        assert_eq!(h.and_then(|h| h.events_per_sec), Some(100.0));
+        assert_eq!(h.and_then(|h| h.queue_depth), Some(4));
+        assert_eq!(h.and_then(|h| h.last_error.as_deref()), Some("boom"));
+        assert_eq!(h.and_then(|h| h.role.as_deref()), Some("leader"));
+        assert_eq!(a.map(|a| a.last_seen), Some(13.0));
+        s.insert("last_error".into(), Value::Null);
+        r.heartbeat("agent-1:pipe-1", Some(&s), 0, 14.0);
+        let a = r.agent("agent-1");
+        let h = a
+            .as_ref()
+            .and_then(|a| a.pipes.get("pipe-1"))
+            .map(|p| &p.health);
+        assert_eq!(h.and_then(|h| h.last_error.clone()), None, "null clears");
+    }
 }
