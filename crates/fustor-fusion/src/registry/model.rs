@@ -58,7 +58,6 @@ pub struct PipeHealth {
     pub watch_limit: Option<u64>,
     pub initial_snapshot_done: Option<bool>,
     pub audit_running: Option<bool>,
-    pub last_audit_end: Option<f64>,
 }
 
 /// The extra (and standard) fields an agent puts in `agent_status`. Unknown and mistyped
@@ -77,7 +76,6 @@ struct StatusReport {
     watch_limit: Option<Value>,
     initial_snapshot_done: Option<Value>,
     audit_running: Option<Value>,
-    last_audit_end: Option<Value>,
 }
 
 /// Longest kept status text: an agent's error message must not grow the database.
@@ -101,9 +99,6 @@ fn u(v: Option<Value>) -> Option<u64> {
 }
 fn b(v: Option<Value>) -> Option<bool> {
     v?.as_bool()
-}
-fn f(v: Option<Value>) -> Option<f64> {
-    v?.as_f64()
 }
 
 impl PipeHealth {
@@ -138,7 +133,6 @@ impl PipeHealth {
         set!(watch_limit, u, watch_limit);
         set!(initial_snapshot_done, b, initial_snapshot_done);
         set!(audit_running, b, audit_running);
-        set!(last_audit_end, f, last_audit_end);
         if let Some(n) = u(r.consecutive_errors.clone()) {
             self.consecutive_errors = Some(u32::try_from(n).unwrap_or(u32::MAX));
         }
