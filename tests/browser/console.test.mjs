@@ -12,6 +12,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.SCREENSHOT_DIR;
 const FS_KEY = 'query-secret';
 const FOREST_KEY = 'query-secret-forest';
+const ADMIN_KEY = 'admin-secret';
 const WEIRD = '<img src=x onerror=alert(1)> & "q".txt';
 
 assert.ok(BASE, 'FUSION_URL must be set (run tests/browser/run.sh)');
@@ -319,6 +320,47 @@ test('blind spots with no agent connected do not claim that every change was see
   await tab.locator('#blind-no-agent').waitFor();
   assert.match(await tab.textContent('#blind'), /None found so far/);
   assert.doesNotMatch(await tab.textContent('#blind'), /every change was seen/);
+  await tab.close();
+});
+
+test('an admin key opens the Agents page: health table, filter, drill-down to pipes, audit log', async () => {
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`agents page error: ${e.message}`));
+  tab.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+  await tab.goto(`${BASE}/ui/#key=${encodeURIComponent(ADMIN_KEY)}`);
+  const rows = tab.locator('#agents-rows tr');
+  await rows.first().waitFor();
+  const inv = await api('/api/v1/admin/agents', ADMIN_KEY);
+  assert.equal(inv.agents.length, 4, JSON.stringify(inv));
+  assert.equal(await rows.count(), inv.agents.length);
+  assert.equal(await tab.locator('#main').isVisible(), false, 'views are not shown to an admin key');
+  // filter by text, then by health
+  await tab.fill('#agents-filter', 'nfs-b');
+  await tab.locator('#agents-count', { hasText: '1 of 4' }).waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.equal(await rows.first().getAttribute('data-agent'), 'nfs-b-client');
+  await tab.fill('#agents-filter', '');
+  await tab.selectOption('#agents-show', 'errors');
+  await tab.locator('#agents-count', { hasText: '0 of 4' }).waitFor();
+  await tab.selectOption('#agents-show', 'connected');
+  await tab.locator('#agents-count', { hasText: '4 of 4' }).waitFor();
+  // drill down: the agent's pipe with its health
+  await tab.click('#agents-rows tr[data-agent="lab-nfs-01"]');
+  const pipe = tab.locator('#agent-detail tr.pipe-row[data-pipe="research"]');
+  await pipe.waitFor();
+  const text = await pipe.textContent();
+  assert.match(text, /leader/);
+  assert.match(text, /42 \/ 8192/);
+  assert.match(text, /snapshot done/);
+  assert.equal(await pipe.locator('.last-error').textContent(), 'none');
+  await tab.locator('#audit-log', { hasText: 'No admin action yet.' }).waitFor();
+  if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'console-agents.png') });
+  // a query key is not an admin key: the views open as before
+  await tab.click('#forget-key');
+  await tab.fill('#key-input', FS_KEY);
+  await tab.click('#key-submit');
+  await tab.locator('#stats [data-k="total_files"] dd').waitFor();
+  assert.equal(await tab.locator('#agents-main').isVisible(), false);
   await tab.close();
 });
 

@@ -53,7 +53,15 @@ async function session(key, task) {
   const s = await call('POST', `${recv}/api/v1/pipe/session/`, key, {
     task_id: task, source_type: 'fs', session_timeout_seconds: 900, client_info: { source_uri: null },
   });
-  await call('POST', `${recv}/api/v1/pipe/session/${s.session_id}/heartbeat`, key, { can_realtime: true });
+  const [agentId, pipeId] = task.split(':');
+  // The health fields the Rust agent adds to agent_status (the registry's Agents page shows them).
+  await call('POST', `${recv}/api/v1/pipe/session/${s.session_id}/heartbeat`, key, {
+    can_realtime: true,
+    agent_status: {
+      agent_id: agentId, pipe_id: pipeId, state: 'RUNNING|MESSAGE_SYNC', role: 'leader', events_pushed: 0,
+      is_realtime_ready: true, initial_snapshot_done: true, watches_used: 42, watch_limit: 8192, last_error: null,
+    },
+  });
   return s.session_id;
 }
 

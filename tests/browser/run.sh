@@ -71,6 +71,8 @@ cat >"$FUSTOR_HOME/fusion-config/default.yaml" <<EOF
 host: 127.0.0.1
 port: $MAIN_PORT
 session_cleanup_interval: 1
+admin_keys:
+  - {name: ops, key: admin-secret}
 receivers:
   http-main:
     driver: http

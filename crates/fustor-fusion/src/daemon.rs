@@ -59,6 +59,9 @@ pub fn load(
     ));
     check_limits(&loaded.config, &mut diags);
     check_sections(&loaded.config, &mut diags);
+    if let Err(e) = crate::registry::keys::from_extra(&loaded.config.extra) {
+        diags.push(Diagnostic::error(None, KeyPath::new(), e.to_string()));
+    }
     let selection = fusion_start_selection(&loaded, args);
     for u in &selection.unknown {
         tracing::warn!(pipe = %u, "unknown pipe or file named on the command line; skipped");
@@ -233,6 +236,9 @@ impl FusionServer {
         let stores = generation.stores.clone();
         let _ = tokio::task::spawn_blocking(move || crate::persist::open_all(&stores)).await;
         let fusion = Fusion::new(generation, limits, main_port);
+        let db_path = crate::persist::default_root(config_dir).join(crate::registry::FILE_NAME);
+        let f = fusion.clone();
+        let _ = tokio::task::spawn_blocking(move || f.registry.open(&db_path)).await;
         let metrics = Arc::new(Metrics::default());
         let shares_main = Self::receiver_ports(&fusion).contains(&main_port) && main_port != 0;
         let main = listen(
@@ -349,6 +355,14 @@ impl FusionServer {
         }));
         let f = self.fusion.clone();
         tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::registry::FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                f.registry.flush().await;
+            }
+        }));
+        let f = self.fusion.clone();
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             let mut n: u64 = 0;
             loop {
@@ -436,6 +450,7 @@ impl FusionServer {
         let stores = generation.stores.clone();
         let _ = tokio::task::spawn_blocking(move || crate::persist::close_all(&stores, true)).await;
         self.fusion.end_all_sessions("shutdown").await;
+        self.fusion.registry.flush().await;
         for l in listeners {
             let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;
         }

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod limits;
 pub mod persist;
 pub mod pipe;
+pub mod registry;
 pub mod service;
 pub mod sessions;
 pub mod state;

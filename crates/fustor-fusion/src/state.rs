@@ -299,6 +299,8 @@ pub struct Fusion {
     pub routes: Mutex<HashMap<String, IngestRoute>>,
     /// Port of the main app, for deciding whether receivers share it.
     pub main_port: u16,
+    /// Agent inventory and audit log (opened by the daemon; memory-only otherwise).
+    pub registry: crate::registry::Registry,
 }
 
 impl Fusion {
@@ -311,6 +313,7 @@ impl Fusion {
             limits,
             routes: Mutex::new(HashMap::new()),
             main_port,
+            registry: crate::registry::Registry::default(),
         })
     }
 

@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use fustor_fusion::daemon::{FusionServer, Overrides};
 use serde_json::Value;
 
-const SOURCES: [&str; 2] = [
+const SOURCES: [&str; 3] = [
     include_str!("../src/http/mod.rs"),
     include_str!("../src/http/ui.rs"),
+    include_str!("../src/http/admin.rs"),
 ];
 const DOC: &str = include_str!("../api/openapi.json");
 

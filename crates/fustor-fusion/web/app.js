@@ -304,6 +304,7 @@
 
   function showKeyPrompt(message) {
     stopTimers();
+    if (window.FustorAgents) window.FustorAgents.close();
     $('main').hidden = true;
     for (const id of ['view-pick', 'view-driver', 'auto-label', 'refresh-btn']) $(id).hidden = true;
     $('forget-key').hidden = !state.key;
@@ -352,6 +353,11 @@
 
   async function connect() {
     $('key-prompt').hidden = true;
+    // An admin key opens the Agents page (agents.js) instead of the views.
+    if (window.FustorAgents && (await window.FustorAgents.open(state.key))) {
+      $('forget-key').hidden = false;
+      return undefined;
+    }
     let who;
     try {
       who = await api('/api/v1/pipe/session/');

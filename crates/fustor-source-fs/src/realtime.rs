@@ -92,6 +92,11 @@ impl WatchHook for Hook {
             self.shared.set_fatal(e);
         }
     }
+
+    fn budget(&self) -> Option<(usize, usize)> {
+        let mgr = self.shared.mgr.lock();
+        Some((mgr.len(), mgr.limit()))
+    }
 }
 
 /// A running realtime reader. Dropping it stops the thread and releases all watches.

@@ -82,6 +82,11 @@ impl Scanner {
         self.hook = Some(hook);
     }
 
+    /// Watches in use and the limit of the realtime watcher this scanner reports to.
+    pub fn watch_budget(&self) -> Option<(usize, usize)> {
+        self.hook.as_ref()?.budget()
+    }
+
     /// Pre-scan (§10.3); the caller stores `drift` with [`set_drift`](Self::set_drift) and
     /// hands the directories to the realtime watcher.
     pub fn prescan(&self) -> PreScan {

@@ -17,6 +17,11 @@ use crate::error::FsError;
 pub trait WatchHook: Send + Sync {
     /// `dir` is absolute; `ts` is on the agent clock (an mtime already normalised by drift).
     fn touch(&self, dir: &Path, ts: f64);
+
+    /// Watches in use and the limit, for health reports (the registry's watch budget).
+    fn budget(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

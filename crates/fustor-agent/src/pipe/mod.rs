@@ -202,6 +202,29 @@ impl<S: Sender> Shared<S> {
             self.events_pushed.load(Ordering::Relaxed).into(),
         );
         status.insert("is_realtime_ready".into(), can_realtime.into());
+        // Health for Fusion's registry; the Python Fusion keeps `agent_status` unread.
+        status.insert(
+            "realtime_degraded".into(),
+            (!self.source.realtime_ok()).into(),
+        );
+        status.insert(
+            "initial_snapshot_done".into(),
+            st.initial_snapshot_done.into(),
+        );
+        status.insert("consecutive_errors".into(), st.consecutive_errors.into());
+        status.insert(
+            "last_error".into(),
+            st.last_error.clone().map_or(Value::Null, Value::from),
+        );
+        status.insert(
+            "audit_running".into(),
+            self.audit_lock.try_lock().is_err().into(),
+        );
+        drop(st);
+        if let Some((used, limit)) = self.source.watch_budget() {
+            status.insert("watches_used".into(), used.into());
+            status.insert("watch_limit".into(), limit.into());
+        }
         HeartbeatRequest {
             can_realtime,
             agent_status: Some(status),
@@ -614,6 +637,9 @@ async fn create_session<S: Sender>(
 ) -> Result<(), SendError> {
     let mut client_info = Map::new();
     client_info.insert("source_uri".into(), sh.source.uri().into());
+    // For Fusion's agent inventory (the Python Fusion ignores unknown `client_info` keys).
+    client_info.insert("hostname".into(), crate::agent_id::hostname().into());
+    client_info.insert("agent_version".into(), env!("CARGO_PKG_VERSION").into());
     let req = CreateSessionRequest {
         task_id: sh.task_id.clone(),
         client_info: Some(client_info),

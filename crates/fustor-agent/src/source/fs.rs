@@ -263,6 +263,10 @@ impl Source for FsSource {
         self.realtime_ok.load(Ordering::SeqCst)
     }
 
+    fn watch_budget(&self) -> Option<(usize, usize)> {
+        self.scanner.read().watch_budget()
+    }
+
     fn snapshot(&self) -> SnapshotStream {
         if self.message_only {
             return Box::new(std::iter::empty());

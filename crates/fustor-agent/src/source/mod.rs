@@ -144,6 +144,10 @@ pub trait Source: Send + Sync + 'static {
     }
     /// False while the change stream is down (degraded mode: pipes send `can_realtime=false`).
     fn realtime_ok(&self) -> bool;
+    /// Watches in use and their limit, when the driver has such a budget (health reports).
+    fn watch_budget(&self) -> Option<(usize, usize)> {
+        None
+    }
     /// Blocking; the pipe calls it on the blocking pool.
     fn snapshot(&self) -> SnapshotStream;
     /// What is wrong with the source right now (a driver that crashed, hangs, or is being

@@ -194,6 +194,8 @@ pub(crate) const FUSION: Shape = Shape::Keys(&[
     ("limits", Shape::Any),
     ("tls", Shape::Any),
     ("cors", Shape::Any),
+    // The registry's admin keys, checked by Fusion (`registry::keys`).
+    ("admin_keys", Shape::Any),
     ("receivers", Shape::Ids(&RECEIVER)),
     ("views", Shape::Ids(&VIEW)),
     ("pipes", Shape::Ids(&FUSION_PIPE)),

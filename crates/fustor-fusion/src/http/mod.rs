@@ -1,6 +1,7 @@
 //! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
 //! app per distinct receiver port (agent-facing routes).
 
+mod admin;
 mod auth;
 pub mod body;
 mod client_cert;
@@ -182,7 +183,8 @@ pub fn main_app(
         .route("/api/v1/views/{view}/jobs", get(views::jobs))
         .route("/api/v1/views/{view}/jobs/{job_id}", get(views::job))
         .merge(consistency_routes())
-        .merge(ui::routes());
+        .merge(ui::routes())
+        .merge(admin::routes());
     if with_receiver {
         r = r.route(
             "/api/v1/pipe/ingest/{id}/events",

@@ -56,11 +56,20 @@ impl Fusion {
             election_key: pipe.election_key.clone(),
             timeout_secs: timeout as f64,
             source_uri: source_uri.clone(),
-            client_ip,
+            client_ip: client_ip.clone(),
             allow_concurrent_push: pipe.cfg.allow_concurrent_push,
         };
         let now = Now::system();
         let (id, leader) = self.sessions.create(spec, now.epoch, now.mono);
+        self.registry.register(crate::registry::Registration {
+            task_id: &req.task_id,
+            fusion_pipe: &pipe.id,
+            session_id: &id,
+            client_ip: client_ip.as_deref(),
+            client_info: req.client_info.as_ref(),
+            source_type: req.source_type.as_deref(),
+            at: now.epoch,
+        });
         let session = SessionRef {
             session_id: id.clone(),
             agent_id: Arc::from(agent_id_of(&req.task_id)),
@@ -106,6 +115,15 @@ impl Fusion {
             now.mono,
             recheck_always,
         )?;
+        if let Some(s) = self.sessions.get(id) {
+            let depth = self
+                .current()
+                .pipes
+                .get(&s.spec.pipe_id)
+                .map_or(0, |p| p.pipe.queue_len());
+            self.registry
+                .heartbeat(&s.spec.task_id, s.agent_status.as_ref(), depth, now.epoch);
+        }
         Some(Beat {
             role: Role::of(leader),
             commands,

@@ -114,7 +114,11 @@ impl Fx {
     }
 
     pub async fn with_yaml(yaml: &str) -> Fx {
-        let dir = tempfile::tempdir().unwrap();
+        Fx::with_yaml_in(tempfile::tempdir().unwrap(), yaml).await
+    }
+
+    /// [`Fx::with_yaml`] on a home the test prepared (or kept from an earlier instance).
+    pub async fn with_yaml_in(dir: TempDir, yaml: &str) -> Fx {
         let cfg = dir.path().join("fusion-config");
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("default.yaml"), yaml).unwrap();
