@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::owners::{Owners, Ownership};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
 
@@ -88,6 +89,27 @@ fn write_bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
+/// Extension keys (issue 14), written only for nodes whose agent reported them, so answers
+/// of views fed by the Python agent keep the reference's keys.
+fn write_owner(out: &mut Vec<u8>, owners: &Owners, o: Ownership, lossless: bool) {
+    use serde_json::ser::Formatter;
+    let mut f = serde_json::ser::CompactFormatter;
+    out.extend_from_slice(b",\"uid\":");
+    let _ = f.write_u32(out, o.uid);
+    out.extend_from_slice(b",\"gid\":");
+    let _ = f.write_u32(out, o.gid);
+    out.extend_from_slice(b",\"mode\":");
+    let _ = f.write_u32(out, o.mode);
+    if let Some(n) = owners.uname(o.uid) {
+        out.extend_from_slice(b",\"owner\":");
+        write_str(out, n, lossless);
+    }
+    if let Some(n) = owners.gname(o.gid) {
+        out.extend_from_slice(b",\"group\":");
+        write_str(out, n, lossless);
+    }
+}
+
 impl NodeJson<'_> {
     /// The node's JSON. Listings are the most frequent large answer (a 1,000-entry directory
     /// is 300 KB); serde's map serializer spent half their time escaping constant keys.
@@ -148,6 +170,9 @@ fn write_node(
         write_opt_str(out, uri, lossless);
         out.extend_from_slice(b",\"agent_missing\":");
         write_bool(out, !node.known_by_agent());
+        if let Some(o) = tree.ownership(id) {
+            write_owner(out, tree.owners(), o, lossless);
+        }
     }
     if is_dir {
         match depth {

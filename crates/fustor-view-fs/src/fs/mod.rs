@@ -9,6 +9,7 @@ mod json;
 mod lineage;
 mod nameindex;
 mod names;
+pub mod owners;
 mod pattern;
 pub mod persist;
 mod query;
