@@ -205,7 +205,11 @@ fn assert_owner(tree: &Value, batch: usize, what: &str) {
     let n = find(tree, &path(batch, 0)).unwrap_or(&Value::Null);
     assert_eq!(n["uid"], json!(1000 + batch % 3), "{what}: {n}");
     assert_eq!(n["mode"], json!(0o640), "{what}: {n}");
-    assert_eq!(n["owner"], json!(format!("user{}", batch % 3)), "{what}: {n}");
+    assert_eq!(
+        n["owner"],
+        json!(format!("user{}", batch % 3)),
+        "{what}: {n}"
+    );
 }
 
 /// Every file of batches `0..acked` is in the tree answer of `view`.

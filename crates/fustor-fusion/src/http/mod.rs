@@ -1,6 +1,7 @@
 //! Fusion's HTTP surface: the main app (queries, sessions, consistency, info) and one receiver
 //! app per distinct receiver port (agent-facing routes).
 
+mod as_user;
 mod auth;
 pub mod body;
 mod consistency;
@@ -10,6 +11,7 @@ mod info;
 mod ingest;
 mod lossless_json;
 mod metrics;
+mod report;
 pub mod serve;
 mod sessions;
 mod ui;
@@ -156,6 +158,7 @@ pub fn main_app(
         .route("/api/v1/views/{view}/metadata", get(views::metadata))
         .route("/api/v1/views/{view}/search", get(views::search))
         .route("/api/v1/views/{view}/stats", get(views::stats))
+        .route("/api/v1/views/{view}/report", get(report::report))
         .route("/api/v1/views/{view}/blind-spots", get(views::blind_spots))
         .route(
             "/api/v1/views/{view}/suspect-list",

@@ -84,6 +84,7 @@ pub async fn tree(
     }
     let e2 = entry.clone();
     let limit = entry.max_tree_items;
+    let who = v.identity();
     let found = blocking(move || {
         e2.driver.tree(&TreeQuery {
             path: &raw_path,
@@ -91,6 +92,7 @@ pub async fn tree(
             best: best.as_deref(),
             limit,
             extra: &extra,
+            identity: who.as_deref(),
         })
     })
     .await?;
@@ -118,9 +120,23 @@ pub async fn metadata(
         .get("path")
         .cloned()
         .ok_or_else(|| ApiError::not_found(NOT_FOUND_PATH))?;
-    run(&v.name, entry, move |d| d.metadata(&path))
-        .await
-        .map(LosslessJson)
+    let who = v.identity();
+    run(&v.name, entry, move |d| {
+        if let Some(who) = who {
+            let normal = fustor_core::path::normalize_query_path(&path).unwrap_or_default();
+            if !d
+                .visible_paths(&[normal], &who)
+                .first()
+                .copied()
+                .unwrap_or(false)
+            {
+                return Err(QueryError::NotFound);
+            }
+        }
+        d.metadata(&path)
+    })
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn search(
@@ -135,11 +151,13 @@ pub async fn search(
     let limit = int_param(&p, "limit")?.map(|n| n.max(0) as usize);
     let entry = v.driver(&st, QueryRoute::Search)?;
     let max_items = entry.max_tree_items;
+    let who = v.identity();
     run(&v.name, entry, move |d| {
         d.search(&SearchQuery {
             pattern: &pattern,
             max_items,
             limit,
+            identity: who.as_deref(),
         })
     })
     .await
@@ -152,12 +170,14 @@ pub async fn stats(
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Value>> {
     let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
+    let who = v.identity();
     let mut stats = v
         .query(&st, QueryRoute::Stats, move |d| {
             d.stats(&StatsQuery {
                 path: path.as_deref(),
                 best: best.as_deref(),
                 now: Now::system(),
+                identity: who.as_deref(),
             })
         })
         .await?;
@@ -177,18 +197,39 @@ pub async fn stats(
 }
 
 pub async fn blind_spots(State(st): State<AppState>, v: ViewRef) -> ApiResult<LosslessJson<Value>> {
-    v.query(&st, QueryRoute::BlindSpots, |d| d.blind_spots())
-        .await
-        .map(LosslessJson)
+    let who = v.identity();
+    v.query(&st, QueryRoute::BlindSpots, move |d| {
+        let all = d.blind_spots()?;
+        Ok(match who {
+            Some(who) => super::as_user::blind_spots(d, all, &who),
+            None => all,
+        })
+    })
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Vec<SuspectEntry>>> {
-    v.query(&st, QueryRoute::Suspects, |d| d.suspect_list())
-        .await
-        .map(LosslessJson)
+    let who = v.identity();
+    v.query(&st, QueryRoute::Suspects, move |d| {
+        let all = d.suspect_list()?;
+        Ok(match who {
+            Some(who) => {
+                let paths: Vec<String> = all.iter().map(|s| s.path.clone()).collect();
+                let shown = d.visible_paths(&paths, &who);
+                all.into_iter()
+                    .zip(shown)
+                    .filter_map(|(s, ok)| ok.then_some(s))
+                    .collect()
+            }
+            None => all,
+        })
+    })
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn put_suspect_list(

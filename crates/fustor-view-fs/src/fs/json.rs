@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::access::Visibility;
 use super::owners::{Owners, Ownership};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
@@ -29,6 +30,9 @@ pub(crate) struct NodeJson<'a> {
     pub depth: Depth,
     pub only_path: bool,
     pub extra: &'a [(&'a str, Value)],
+    /// With a key bound to a user: directories whose children that user may not list show
+    /// none (issue 14).
+    pub vis: Option<&'a Visibility>,
 }
 
 /// Writes `s` as a JSON string exactly as `serde_json` (with the lossless formatter when
@@ -121,6 +125,7 @@ impl NodeJson<'_> {
             self.depth,
             self.only_path,
             self.extra,
+            self.vis,
             out,
             lossless,
         );
@@ -135,6 +140,7 @@ fn write_node(
     depth: Depth,
     only_path: bool,
     extra: &[(&str, Value)],
+    vis: Option<&Visibility>,
     out: &mut Vec<u8>,
     lossless: bool,
 ) {
@@ -185,7 +191,8 @@ fn write_node(
                 };
                 out.extend_from_slice(b",\"children\":[");
                 let mut child_path = String::with_capacity(path.len() + 64);
-                for (i, c) in tree.children(id).enumerate() {
+                let listed = vis.is_none_or(|v| v.lists(tree, id));
+                for (i, c) in tree.children(id).enumerate().take_while(|_| listed) {
                     if i > 0 {
                         out.push(b',');
                     }
@@ -202,6 +209,7 @@ fn write_node(
                         child_depth,
                         only_path,
                         &[],
+                        vis,
                         out,
                         lossless,
                     );

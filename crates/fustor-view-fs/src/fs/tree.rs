@@ -64,6 +64,10 @@ impl Node {
     pub fn owner(&self) -> OwnerId {
         self.owner
     }
+    /// A live regular file (a linear scan meets free slots and directories too).
+    pub fn is_live_file(&self) -> bool {
+        self.flags & (F_LIVE | F_DIR) == F_LIVE
+    }
     fn set_flag(&mut self, f: u8, on: bool) {
         if on {
             self.flags |= f;
@@ -725,6 +729,27 @@ impl Tree {
     /// Number of directory slots (live or free), the bound of [`Tree::dir_at`].
     pub fn dir_slots(&self) -> usize {
         self.dirs.len()
+    }
+
+    /// The directory slot of a directory node (`usize::MAX` for a file).
+    pub fn dir_slot(&self, id: NodeId) -> usize {
+        match self.nodes[id as usize].dir {
+            NIL => usize::MAX,
+            d => d as usize,
+        }
+    }
+
+    /// [`Tree::dir_slot`] of a node already at hand (linear scans).
+    pub fn dir_slot_of(&self, n: &Node) -> usize {
+        match n.dir {
+            NIL => usize::MAX,
+            d => d as usize,
+        }
+    }
+
+    /// All node slots, live or free, for linear scans ([`Node::is_live_file`]).
+    pub fn node_slots(&self) -> &[Node] {
+        &self.nodes
     }
 
     /// The directory in slot `slot`, if the slot is live.
