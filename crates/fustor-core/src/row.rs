@@ -67,6 +67,20 @@ pub struct FsRow {
     /// Audit directory rows: the directory is unchanged since the last audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_skipped: Option<bool>,
+    /// Extensions (issue 14), ignored by the Python Fusion like any unknown key: the owner,
+    /// group and permission bits (`st_mode & 0o7777`) of the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// The names of `uid` and `gid` as the agent's host resolves them (NIS/LDAP answer on the
+    /// NFS client, not on the central host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gname: Option<String>,
 }
 
 impl FsRow {
@@ -195,6 +209,18 @@ mod tests {
             crate::lossless::to_vec(&FsRow::delete(p)).unwrap(),
             br#"{"path":"/caf\udce9.txt"}"#
         );
+    }
+
+    #[test]
+    fn owner_keys_round_trip() {
+        let r =
+            parse(r#"{"path":"/a","uid":1000,"gid":100,"mode":420,"uname":"ann","gname":"users"}"#)
+                .unwrap();
+        assert_eq!((r.uid, r.gid, r.mode), (Some(1000), Some(100), Some(0o644)));
+        assert_eq!(r.uname.as_deref(), Some("ann"));
+        assert!(parse(r#"{"path":"/a","uid":-1}"#).is_err());
+        let back: FsRow = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

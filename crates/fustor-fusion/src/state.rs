@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fustor_core::config::{FusionConfig, FusionPipeConfig, ViewConfig};
-use fustor_core::view::{ViewDriver, ViewRegistry};
+use fustor_core::view::{Identity, ViewDriver, ViewRegistry};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
@@ -191,15 +191,23 @@ impl Generation {
     /// an agent key to its pipe id. Every configured key is compared, in constant time, so the
     /// answer time says nothing about how close a guess was.
     pub fn resolve_key(&self, key: &str) -> Option<String> {
+        self.resolve_query_key(key)
+            .map(|(id, _)| id)
+            .or_else(|| self.agent_pipe(key))
+    }
+
+    /// The view a query key resolves to and the user it stands for (issue 14), if any. Every
+    /// configured key is compared, like [`Self::resolve_key`].
+    pub fn resolve_query_key(&self, key: &str) -> Option<(String, Option<Identity>)> {
         let mut found = None;
         for (id, v) in &self.cfg.views {
             for k in &v.api_keys {
-                if key_eq(k, key) && found.is_none() {
-                    found = Some(id.clone());
+                if key_eq(k.key(), key) && found.is_none() {
+                    found = Some((id.clone(), k.identity()));
                 }
             }
         }
-        found.or_else(|| self.agent_pipe(key))
+        found
     }
 
     /// The pipe of an agent (receiver) key: the only keys that may write (open sessions,

@@ -139,6 +139,11 @@ fn body(batch: usize, n: usize) -> Vec<u8> {
             "modified_time": 1_700_000_000.0 + batch as f64,
             "created_time": 1_700_000_000.0,
             "is_directory": false,
+            // Issue 14: owners survive the log and the snapshot (format 2).
+            "uid": 1000 + batch % 3,
+            "gid": 100,
+            "mode": 0o640,
+            "uname": format!("user{}", batch % 3),
         }));
     }
     serde_json::to_vec(&json!({
@@ -181,6 +186,30 @@ async fn push(
 async fn total_files(c: &reqwest::Client, f: &Fusion, view: &str, key: &str) -> (u16, Value) {
     let (status, v, _) = f.first_answer(c, view, key, "stats").await;
     (status, v)
+}
+
+/// The node at `path` in a tree answer.
+fn find<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if v["path"].as_str() == Some(path) {
+        return Some(v);
+    }
+    v["children"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| find(c, path))
+}
+
+/// The owner keys of `path(batch, 0)` came back.
+fn assert_owner(tree: &Value, batch: usize, what: &str) {
+    let n = find(tree, &path(batch, 0)).unwrap_or(&Value::Null);
+    assert_eq!(n["uid"], json!(1000 + batch % 3), "{what}: {n}");
+    assert_eq!(n["mode"], json!(0o640), "{what}: {n}");
+    assert_eq!(
+        n["owner"],
+        json!(format!("user{}", batch % 3)),
+        "{what}: {n}"
+    );
 }
 
 /// Every file of batches `0..acked` is in the tree answer of `view`.
@@ -239,6 +268,7 @@ async fn acknowledged_batches_survive_kill_9_and_the_restart_answers_at_once() {
         .await;
     assert_eq!(status, 200, "restored view must answer at once: {tree}");
     assert_all_present(&tree, a1, "v1");
+    assert_owner(&tree, 1, "v1 (log)");
     let (status, tree) = {
         let (s, t, _) = f
             .first_answer(&c, "v2", "q2", "tree?path=/&recursive=true")
@@ -247,6 +277,8 @@ async fn acknowledged_batches_survive_kill_9_and_the_restart_answers_at_once() {
     };
     assert_eq!(status, 200);
     assert_all_present(&tree, a2, "v2");
+    assert_owner(&tree, 2, "v2 (snapshot)");
+    assert_owner(&tree, a2 - 1, "v2 (log after the snapshot)");
     let (status, stats) = total_files(&c, &f, "v1", "q1").await;
     assert_eq!(status, 200);
     assert_eq!(stats["total_files"].as_u64(), Some(40 * 50), "{stats}");

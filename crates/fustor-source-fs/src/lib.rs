@@ -13,6 +13,7 @@ mod batch;
 mod drift;
 mod error;
 mod mapping;
+pub mod owners;
 mod params;
 mod pattern;
 mod realtime;

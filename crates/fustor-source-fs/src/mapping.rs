@@ -385,6 +385,20 @@ impl Handler {
             self.ctx.upsert(&abs, &rel, Some(true))?;
             return self.touch_parent(&abs);
         }
+        // An attribute change alone (chmod, chown) is no write in progress: reported at once,
+        // not throttled, and for directories too, whose mode decides who may see what below
+        // them (issue 14; `deviations.md`).
+        if m.contains(EventMask::ATTRIB) && !m.contains(EventMask::MODIFY) {
+            if is_dir {
+                self.ctx.upsert(&abs, &rel, None)?;
+                return self.ctx.touch_chain(&abs);
+            }
+            self.touch_parent(&abs)?;
+            if self.ctx.upsert(&abs, &rel, Some(false))? {
+                self.throttle.insert(rel, Instant::now());
+            }
+            return ControlFlow::Continue(());
+        }
         if m.intersects(EventMask::MODIFY | EventMask::ATTRIB) {
             if is_dir {
                 return self.ctx.touch_chain(&abs);

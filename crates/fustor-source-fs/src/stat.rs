@@ -24,6 +24,10 @@ pub struct Meta {
     pub ctime: f64,
     pub size: u64,
     pub is_dir: bool,
+    /// Owner, group and permission bits (issue 14): extra row keys the Python Fusion ignores.
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 impl Meta {
@@ -37,6 +41,9 @@ impl Meta {
             ctime,
             size: u64::try_from(st.st_size).unwrap_or(0),
             is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            mode: st.st_mode as u32 & 0o7777,
         }
     }
 
@@ -49,6 +56,11 @@ impl Meta {
             modified_time: Some(self.mtime),
             created_time: Some(self.ctime),
             is_directory: Some(self.is_dir),
+            uid: Some(self.uid),
+            gid: Some(self.gid),
+            mode: Some(self.mode),
+            uname: crate::owners::user_name(self.uid),
+            gname: crate::owners::group_name(self.gid),
             ..Default::default()
         }
     }
@@ -186,6 +198,14 @@ mod tests {
             .as_secs_f64();
         assert!((f.modified_time.unwrap() - want).abs() < 1e-6);
         assert!(f.created_time.unwrap() > 0.0);
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::fs::set_permissions(root.join("f.txt"), std::fs::Permissions::from_mode(0o4640))
+            .unwrap();
+        let f = row_for(root, &root.join("f.txt")).unwrap().unwrap();
+        assert_eq!(f.uid, Some(md.uid()));
+        assert_eq!(f.gid, Some(md.gid()));
+        assert_eq!(f.mode, Some(0o4640));
+        assert_eq!(f.uname, crate::owners::user_name(md.uid()));
 
         let b = row_for(root, &bad).unwrap().unwrap();
         assert_eq!(

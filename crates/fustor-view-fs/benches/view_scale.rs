@@ -30,7 +30,87 @@ fn file_row(rng: &mut Rng, dir: &str, i: usize) -> FsRow {
         false,
     );
     row.file_name = None;
+    // Owners as a site has them (issue 14): 50 users in 5 groups, most files group-readable.
+    row.uid = Some(1000 + (i % 50) as u32);
+    row.gid = Some(100 + (i % 5) as u32);
+    row.mode = Some(if i % 4 == 0 { 0o600 } else { 0o644 });
     row
+}
+
+/// A directory row owned by `uid`, private to its group every other directory.
+fn dir_row(path: &str, uid: u32, k: usize) -> FsRow {
+    let mut row = FsRow::upsert(path.to_string(), T0 - 3600.0, 4096, true);
+    row.uid = Some(uid);
+    row.gid = Some(100 + (k % 5) as u32);
+    row.mode = Some(if k % 2 == 0 { 0o750 } else { 0o755 });
+    row
+}
+
+/// Issue 14: reports, and answers for a key bound to a user against the same answers unfiltered.
+fn issue14(view: &FsView, big: &str, opts: &TreeOptions, dirs: &[String], now: Now) {
+    use fustor_core::view::{Identity, ReportBy, ReportQuery};
+    use fustor_view_fs::fs::SearchLimits;
+    let user = Identity {
+        uid: 1001,
+        gids: vec![101],
+        admin: false,
+    };
+    let time = |n: usize, f: &mut dyn FnMut() -> usize| {
+        let mut tt = Vec::new();
+        let mut out = 0;
+        for _ in 0..n {
+            let t = Instant::now();
+            out = f();
+            tt.push(t.elapsed());
+        }
+        (median(tt).as_secs_f64() * 1e3, out)
+    };
+    let report = |path: &str, by: Option<ReportBy>, who: Option<&Identity>| {
+        let q = ReportQuery {
+            path,
+            by,
+            top: 10,
+            best: None,
+            now,
+            identity: who,
+        };
+        view.report(path, &q).map(|r| r.files as usize).unwrap_or(0)
+    };
+    let top1: String = dirs[0].split('/').take(2).collect::<Vec<_>>().join("/");
+    for (label, path, by, who) in [
+        ("site_by_owner", "/", Some(ReportBy::Owner), None),
+        ("site_all_sections", "/", None, None),
+        ("subtree_depth1_all", top1.as_str(), None, None),
+        ("site_all_as_user", "/", None, Some(&user)),
+    ] {
+        let (ms, files) = time(11, &mut || report(path, by, who));
+        println!("report_{label}_ms p50={ms:.2} files={files}");
+    }
+    let (plain, n1) = time(21, &mut || {
+        view.read()
+            .tree_json(big, opts, Some(100_000), &[])
+            .map(|o| o.len())
+            .unwrap_or(0)
+    });
+    let (as_user, n2) = time(21, &mut || {
+        view.read()
+            .tree_json_with(big, opts, Some(100_000), &[], false, Some(&user))
+            .map(|o| o.len())
+            .unwrap_or(0)
+    });
+    println!("tree_10k_ms p50={plain:.2} bytes={n1} as_user p50={as_user:.2} bytes={n2}");
+    let limits = SearchLimits::default();
+    let (plain, n1) = time(3, &mut || {
+        view.search_json("*.h5", limits)
+            .map(|p| p.total)
+            .unwrap_or(0)
+    });
+    let (as_user, n2) = time(3, &mut || {
+        view.search_json_as("*.h5", limits, &user)
+            .map(|p| p.total)
+            .unwrap_or(0)
+    });
+    println!("search_h5_json_ms p50={plain:.0} hits={n1} as_user p50={as_user:.0} hits={n2}");
 }
 
 fn main() {
@@ -60,8 +140,23 @@ fn main() {
         *ingest += t.elapsed();
     };
     let mut n = 0usize;
-    for dir in &dirs {
-        batch.push(FsRow::upsert(dir.clone(), T0 - 3600.0, 4096, true));
+    // Every directory above the leaves, open to all, so owners decide at the leaves.
+    let mut above: std::collections::BTreeSet<String> = Default::default();
+    above.insert("/".to_string());
+    for d in &dirs {
+        let mut end = 0;
+        while let Some(i) = d[end + 1..].find('/') {
+            end += 1 + i;
+            above.insert(d[..end].to_string());
+        }
+    }
+    for p in &above {
+        let mut row = dir_row(p, 0, 1);
+        row.gid = Some(0);
+        batch.push(row);
+    }
+    for (k, dir) in dirs.iter().enumerate() {
+        batch.push(dir_row(dir, 1000 + (k % 50) as u32, k));
         for _ in 0..per_dir {
             let row = file_row(&mut rng, dir, n);
             if n % 97 == 0 && sample_paths.len() < 200_000 {
@@ -139,7 +234,8 @@ fn main() {
 
     // 4. tree of a 10,000-entry directory, max_depth=1.
     let big = "/bigdir";
-    let rows: Vec<FsRow> = (0..10_000).map(|i| file_row(&mut rng, big, i)).collect();
+    let mut rows: Vec<FsRow> = vec![dir_row(big, 1000, 1)];
+    rows.extend((0..10_000).map(|i| file_row(&mut rng, big, i)));
     let events: Vec<Event> = rows
         .chunks(100)
         .map(|c| Event::fs(EventType::Update, MessageSource::Snapshot, c.to_vec()))
@@ -221,6 +317,8 @@ fn main() {
             median(tt).as_secs_f64() * 1e3
         );
     }
+    issue14(&view, big, &opts, &dirs, now);
+
     let t = Instant::now();
     let mut walked = 0usize;
     view.read().for_each_file(|_, p, _| walked += p.len());

@@ -494,3 +494,34 @@ fn diff_survives_writers_between_its_steps() {
     assert_eq!(v["difference_count"], 0, "{v}");
     assert_eq!(v["compared_files"], 12_000);
 }
+
+/// Issue 14: a forest's report is each member's report, and the member with the most bytes.
+#[test]
+fn report_per_member_and_best() {
+    use fustor_core::view::ReportQuery;
+    let f = forest();
+    let owned = |p: &str, size: u64, uid: u32| {
+        let mut r = FsRow::upsert(p, T0 - 10.0, size, false);
+        r.uid = Some(uid);
+        r.gid = Some(1);
+        r.mode = Some(0o644);
+        r
+    };
+    push(&f, "a", vec![owned("/d/x", 10, 1), owned("/d/y", 5, 2)]);
+    push(&f, "b", vec![owned("/d/x", 100, 1)]);
+    let q = ReportQuery {
+        path: "/d",
+        by: None,
+        top: 5,
+        best: None,
+        now: now(),
+        identity: None,
+    };
+    let r = f.report(&q);
+    assert_eq!(r["best"], "b", "{r}");
+    assert_eq!(r["members"]["a"]["files"], 2, "{r}");
+    assert_eq!(r["members"]["a"]["owners"][0]["id"], 1, "{r}");
+    assert_eq!(r["members"]["b"]["bytes"], 100, "{r}");
+    let q = ReportQuery { path: "/nope", ..q };
+    assert_eq!(f.report(&q)["members"]["a"]["status"], "not_found");
+}

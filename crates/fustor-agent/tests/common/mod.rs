@@ -85,7 +85,7 @@ impl Fusion {
         format!(
             "host: 127.0.0.1\nport: {main}\nsession_cleanup_interval: 0.5\n\
              receivers:\n  http-main: {{driver: http, bind_host: 127.0.0.1, port: {recv}, api_keys: [{{key: agent-key, pipe_id: v1}}, {{key: agent-key-2, pipe_id: v2}}]}}\n\
-             views:\n  v1: {{driver: fs, api_keys: [qk1], driver_params: {{hot_file_threshold: {hot}, consistency: {{tombstone_ttl_seconds: 0.5}}}}}}\n  v2: {{driver: fs, api_keys: [qk2], driver_params: {{hot_file_threshold: {hot}}}}}\n\
+             views:\n  v1: {{driver: fs, api_keys: [qk1, {{key: qk-u4321, uid: 4321, gids: [4321]}}, {{key: qk-u777, uid: 777, gids: [777, 8765]}}], driver_params: {{hot_file_threshold: {hot}, consistency: {{tombstone_ttl_seconds: 0.5}}}}}}\n  v2: {{driver: fs, api_keys: [qk2], driver_params: {{hot_file_threshold: {hot}}}}}\n\
              pipes:\n  v1: {p1}\n  v2: {p2}\n",
             hot = o.hot,
             p1 = pipe.replace("VIEW", "v1"),

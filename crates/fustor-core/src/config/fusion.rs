@@ -104,6 +104,57 @@ pub struct ApiKeyEntry {
     pub pipe_id: String,
 }
 
+/// A view's query key: a plain string (sees the whole view), or an entry that binds the key to
+/// a user, whose answers then show only what that user may see through POSIX permissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueryKey {
+    Plain(String),
+    Bound(BoundKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundKey {
+    pub key: String,
+    /// Absent with `admin: true`: the key sees everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Every group of the user; the primary group must be listed too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gids: Vec<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
+}
+
+impl QueryKey {
+    pub fn key(&self) -> &str {
+        match self {
+            QueryKey::Plain(k) => k,
+            QueryKey::Bound(b) => &b.key,
+        }
+    }
+
+    /// Who the key stands for; `None` for keys that see the whole view.
+    pub fn identity(&self) -> Option<crate::view::Identity> {
+        match self {
+            QueryKey::Plain(_) => None,
+            QueryKey::Bound(b) if b.uid.is_none() && !b.admin => None,
+            QueryKey::Bound(b) => Some(crate::view::Identity {
+                uid: b.uid.unwrap_or(0),
+                gids: b.gids.clone(),
+                admin: b.admin,
+            }),
+        }
+    }
+}
+
+impl PartialEq<&str> for QueryKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.key() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewConfig {
     /// `fs` or `forest-fs`; see [`ViewDriverKind`].
@@ -111,9 +162,10 @@ pub struct ViewConfig {
     pub driver: String,
     #[serde(default)]
     pub disabled: bool,
-    /// Query keys that resolve to this view id.
+    /// Query keys that resolve to this view id; an entry may bind its key to a user
+    /// (issue 14).
     #[serde(default)]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<QueryKey>,
     #[serde(default)]
     pub driver_params: Map<String, Value>,
     /// Keep the view on disk (snapshot + write-ahead log) so it survives restarts. Absent: on

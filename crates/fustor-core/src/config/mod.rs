@@ -43,9 +43,9 @@ pub use de::{
 pub use diag::{Diagnostic, Loaded, Severity};
 pub use driver::{AgentDriverSchemas, DriverParams, DriverTable, ParamsSchema};
 pub use fusion::{
-    ApiKeyEntry, ConsistencyParams, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RECEIVER_PORT,
+    ApiKeyEntry, BoundKey, ConsistencyParams, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RECEIVER_PORT,
     DEFAULT_SESSION_CLEANUP_INTERVAL, FsViewParams, FusionConfig, FusionPipeConfig, LimitParams,
-    ReceiverConfig, ViewConfig, ViewDriverKind,
+    QueryKey, ReceiverConfig, ViewConfig, ViewDriverKind,
 };
 pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
 pub use keys::{DriverSection, Shape as KeyShape, suggest, unknown_key};

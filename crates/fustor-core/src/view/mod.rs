@@ -11,8 +11,8 @@ mod registry;
 
 pub use persist::{PersistView, SnapshotError};
 pub use query::{
-    Answer, QueryError, QueryResult, QueryRoute, SearchQuery, StatsQuery, SuspectEntry,
-    TreeOptions, TreeQuery, ViewQuery,
+    Answer, Identity, QueryError, QueryResult, QueryRoute, ReportBy, ReportQuery, SearchQuery,
+    StatsQuery, SuspectEntry, TreeOptions, TreeQuery, ViewQuery,
 };
 pub use registry::{BuildView, BuiltView, ViewBuildError, ViewRegistry};
 

@@ -17,7 +17,9 @@ pub enum SnapshotError {
     #[error("corrupt snapshot: {0}")]
     Corrupt(String),
     /// A format version this build does not read.
-    #[error("snapshot format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "snapshot format version {found} is not supported (this build reads versions up to {supported})"
+    )]
     Version { found: u32, supported: u32 },
 }
 

@@ -24,6 +24,8 @@ pub enum QueryRoute {
     Suspects,
     PutSuspects,
     Diff,
+    /// `GET /report` (issue 14): usage by owner, group, size and age.
+    Report,
 }
 
 impl QueryRoute {
@@ -82,6 +84,8 @@ pub struct TreeQuery<'a> {
     /// aggregates, so a listing shows each directory's size and file count without one
     /// `metadata` request per directory. Drivers without aggregates ignore it.
     pub dir_stats: bool,
+    /// Answer as this user sees the tree (issue 14).
+    pub identity: Option<&'a Identity>,
 }
 
 /// `GET /search`.
@@ -92,6 +96,7 @@ pub struct SearchQuery<'a> {
     pub max_items: Option<usize>,
     /// `limit=`: answer the first files in path order and say how many matched.
     pub limit: Option<usize>,
+    pub identity: Option<&'a Identity>,
 }
 
 /// `GET /stats`.
@@ -101,6 +106,56 @@ pub struct StatsQuery<'a> {
     pub path: Option<&'a str>,
     pub best: Option<&'a str>,
     pub now: Now,
+    pub identity: Option<&'a Identity>,
+}
+
+/// Who a query key stands for (issue 14): answers then show only what this user could see
+/// through POSIX permission bits. Keys without identity see everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    pub uid: u32,
+    /// Every group of the user, the primary one included.
+    pub gids: Vec<u32>,
+    /// Sees everything, like root on a server without root squash.
+    pub admin: bool,
+}
+
+/// The section of `GET /report` asked for with `by=`; `None` asks for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportBy {
+    /// Files and bytes per owner.
+    Owner,
+    /// Files and bytes per group.
+    Group,
+    /// Power-of-two size histogram and the largest files.
+    Size,
+    /// Age histogram by mtime and the oldest files.
+    Age,
+}
+
+impl ReportBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "owner" => ReportBy::Owner,
+            "group" => ReportBy::Group,
+            "size" => ReportBy::Size,
+            "age" => ReportBy::Age,
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /report`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportQuery<'a> {
+    /// `path=` as sent.
+    pub path: &'a str,
+    pub by: Option<ReportBy>,
+    /// How many owners/groups and largest/oldest files to list.
+    pub top: usize,
+    pub best: Option<&'a str>,
+    pub now: Now,
+    pub identity: Option<&'a Identity>,
 }
 
 /// A JSON answer. Large answers come already serialized, so the hot query paths make no
@@ -173,5 +228,21 @@ pub trait ViewQuery: Send + Sync {
 
     fn diff(&self, _path: &str, _max_items: Option<usize>) -> QueryResult<Value> {
         Err(QueryError::Unsupported)
+    }
+
+    fn report(&self, _q: &ReportQuery<'_>) -> QueryResult<Value> {
+        Err(QueryError::Unsupported)
+    }
+
+    /// Whether every supported route answers as the user of a bound key (issue 14). A driver
+    /// that does not is refused to such keys rather than showing them everything.
+    fn answers_as_user(&self) -> bool {
+        false
+    }
+
+    /// Which of `paths` `who` may see (issue 14), for routes that list paths (suspects, blind
+    /// spots). A driver that cannot tell shows none of them to a key bound to a user.
+    fn visible_paths(&self, paths: &[String], _who: &Identity) -> Vec<bool> {
+        vec![false; paths.len()]
     }
 }

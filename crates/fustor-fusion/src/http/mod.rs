@@ -2,6 +2,7 @@
 //! app per distinct receiver port (agent-facing routes).
 
 mod admin;
+mod as_user;
 mod auth;
 pub mod body;
 mod client_cert;
@@ -13,6 +14,7 @@ mod info;
 mod ingest;
 mod lossless_json;
 mod metrics;
+mod report;
 pub mod serve;
 mod sessions;
 mod ui;
@@ -169,6 +171,7 @@ pub fn main_app(
         .route("/api/v1/views/{view}/metadata", get(views::metadata))
         .route("/api/v1/views/{view}/search", get(views::search))
         .route("/api/v1/views/{view}/stats", get(views::stats))
+        .route("/api/v1/views/{view}/report", get(report::report))
         .route("/api/v1/views/{view}/blind-spots", get(views::blind_spots))
         .route(
             "/api/v1/views/{view}/suspect-list",

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use fustor_core::view::{Answer, QueryError, QueryRoute, ViewQuery};
+use fustor_core::view::{Answer, Identity, QueryError, QueryRoute, ViewQuery};
 use serde_json::json;
 
 use super::AppState;
@@ -28,6 +28,8 @@ pub struct ViewRef {
     pub resolved: String,
     pub generation: Arc<Generation>,
     pub entry: Option<Arc<ViewEntry>>,
+    /// The user the query key stands for (issue 14); `None`: the whole view.
+    identity: Option<Arc<Identity>>,
 }
 
 impl FromRequestParts<AppState> for ViewRef {
@@ -59,12 +61,22 @@ impl ViewRef {
             return Err(ApiError::not_found(unknown_view(&name)));
         }
         let entry = generation.views.get(&name).cloned();
+        let identity = extract::api_key(headers)
+            .and_then(|k| generation.resolve_query_key(k))
+            .and_then(|(_, who)| who)
+            .map(Arc::new);
         Ok(ViewRef {
             name,
             resolved,
             generation,
             entry,
+            identity,
         })
+    }
+
+    /// The user the key stands for, if it is bound to one.
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.identity.clone()
     }
 
     /// The view entry that answers `route`, behind the readiness gate when the route has one
@@ -86,6 +98,12 @@ impl ViewRef {
             .ok_or_else(|| ApiError::not_found(format!("View '{name}' not found")))?;
         if !entry.driver.supports(route) {
             return Err(ApiError::not_found("Not Found"));
+        }
+        if self.identity.is_some() && !entry.driver.answers_as_user() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("View '{name}' cannot answer for a key bound to a user"),
+            ));
         }
         Ok(entry)
     }

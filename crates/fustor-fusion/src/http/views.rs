@@ -86,6 +86,7 @@ pub async fn tree(
     let limit = entry.max_tree_items;
     let asked = raw_path.clone();
     let dir_stats = bool_param(&p, "dir_stats", false)?;
+    let who = v.identity();
     let found = blocking(move || {
         e2.driver.tree(&TreeQuery {
             path: &asked,
@@ -94,6 +95,7 @@ pub async fn tree(
             limit,
             extra: &extra,
             dir_stats,
+            identity: who.as_deref(),
         })
     })
     .await?;
@@ -121,10 +123,24 @@ pub async fn metadata(
         return Err(ApiError::path_not_found(&v.name).at_path(&v.name, None));
     };
     let shown = path.clone();
-    run(&v.name, entry, move |d| d.metadata(&path))
-        .await
-        .map(LosslessJson)
-        .map_err(|e| e.at_path(&v.name, Some(&shown)))
+    let who = v.identity();
+    run(&v.name, entry, move |d| {
+        if let Some(who) = who {
+            let normal = fustor_core::path::normalize_query_path(&path).unwrap_or_default();
+            if !d
+                .visible_paths(&[normal], &who)
+                .first()
+                .copied()
+                .unwrap_or(false)
+            {
+                return Err(QueryError::NotFound);
+            }
+        }
+        d.metadata(&path)
+    })
+    .await
+    .map(LosslessJson)
+    .map_err(|e| e.at_path(&v.name, Some(&shown)))
 }
 
 pub async fn search(
@@ -139,11 +155,13 @@ pub async fn search(
     let limit = int_param(&p, "limit")?.map(|n| n.max(0) as usize);
     let entry = v.driver(&st, QueryRoute::Search)?;
     let max_items = entry.max_tree_items;
+    let who = v.identity();
     run(&v.name, entry, move |d| {
         d.search(&SearchQuery {
             pattern: &pattern,
             max_items,
             limit,
+            identity: who.as_deref(),
         })
     })
     .await
@@ -157,12 +175,14 @@ pub async fn stats(
 ) -> ApiResult<LosslessJson<Value>> {
     let (path, best) = (p.get("path").cloned(), p.get("best").cloned());
     let shown = path.clone();
+    let who = v.identity();
     let mut stats = v
         .query(&st, QueryRoute::Stats, move |d| {
             d.stats(&StatsQuery {
                 path: path.as_deref(),
                 best: best.as_deref(),
                 now: Now::system(),
+                identity: who.as_deref(),
             })
         })
         .await
@@ -183,18 +203,39 @@ pub async fn stats(
 }
 
 pub async fn blind_spots(State(st): State<AppState>, v: ViewRef) -> ApiResult<LosslessJson<Value>> {
-    v.query(&st, QueryRoute::BlindSpots, |d| d.blind_spots())
-        .await
-        .map(LosslessJson)
+    let who = v.identity();
+    v.query(&st, QueryRoute::BlindSpots, move |d| {
+        let all = d.blind_spots()?;
+        Ok(match who {
+            Some(who) => super::as_user::blind_spots(d, all, &who),
+            None => all,
+        })
+    })
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn suspect_list(
     State(st): State<AppState>,
     v: ViewRef,
 ) -> ApiResult<LosslessJson<Vec<SuspectEntry>>> {
-    v.query(&st, QueryRoute::Suspects, |d| d.suspect_list())
-        .await
-        .map(LosslessJson)
+    let who = v.identity();
+    v.query(&st, QueryRoute::Suspects, move |d| {
+        let all = d.suspect_list()?;
+        Ok(match who {
+            Some(who) => {
+                let paths: Vec<String> = all.iter().map(|s| s.path.clone()).collect();
+                let shown = d.visible_paths(&paths, &who);
+                all.into_iter()
+                    .zip(shown)
+                    .filter_map(|(s, ok)| ok.then_some(s))
+                    .collect()
+            }
+            None => all,
+        })
+    })
+    .await
+    .map(LosslessJson)
 }
 
 pub async fn put_suspect_list(

@@ -27,6 +27,14 @@ const SKIPPED: u16 = 2048;
 const SKIPPED_TRUE: u16 = 4096;
 /// `file_name` equals the last component of `path` (the usual case) and is not stored.
 const NAME_FROM_PATH: u16 = 8192;
+/// Owner keys follow (issue 14), behind a byte of their own presence bits. Logs written
+/// before them never set the bit, so they stay readable.
+const OWNER: u16 = 16384;
+const O_UID: u8 = 1;
+const O_GID: u8 = 2;
+const O_MODE: u8 = 4;
+const O_UNAME: u8 = 8;
+const O_GNAME: u8 = 16;
 
 fn last_component(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -115,6 +123,21 @@ fn put_row(b: &mut Vec<u8>, r: &FsRow) {
     if derived {
         m |= NAME_FROM_PATH;
     }
+    let mut o = 0u8;
+    for (on, bit) in [
+        (r.uid.is_some(), O_UID),
+        (r.gid.is_some(), O_GID),
+        (r.mode.is_some(), O_MODE),
+        (r.uname.is_some(), O_UNAME),
+        (r.gname.is_some(), O_GNAME),
+    ] {
+        if on {
+            o |= bit;
+        }
+    }
+    if o != 0 {
+        m |= OWNER;
+    }
     b.extend_from_slice(&m.to_le_bytes());
     if let Some(p) = &r.path {
         put_str(b, p);
@@ -131,6 +154,15 @@ fn put_row(b: &mut Vec<u8>, r: &FsRow) {
         put_str(b, p);
     }
     put_opt_f64(b, r.parent_mtime);
+    if o != 0 {
+        b.put_u8(o);
+        for v in [r.uid, r.gid, r.mode].into_iter().flatten() {
+            b.put_var(u64::from(v));
+        }
+        for s in [&r.uname, &r.gname].into_iter().flatten() {
+            put_str(b, s);
+        }
+    }
 }
 
 fn opt_bool(m: u16, some: u16, t: u16) -> Option<bool> {
@@ -231,6 +263,24 @@ fn get_row(r: &mut Rd<'_>) -> Result<FsRow, SnapshotError> {
     let created_time = f(r, CTIME)?;
     let parent_path = s(r, PARENT_PATH)?;
     let parent_mtime = f(r, PARENT_MTIME)?;
+    let o = if m & OWNER != 0 { r.u8()? } else { 0 };
+    let id = |r: &mut Rd<'_>, bit: u8| -> Result<Option<u32>, SnapshotError> {
+        if o & bit == 0 {
+            return Ok(None);
+        }
+        u32::try_from(r.var()?)
+            .map(Some)
+            .map_err(|_| SnapshotError::corrupt("an owner id beyond 32 bits"))
+    };
+    let (uid, gid, mode) = (id(r, O_UID)?, id(r, O_GID)?, id(r, O_MODE)?);
+    let name = |r: &mut Rd<'_>, bit: u8| -> Result<Option<String>, SnapshotError> {
+        if o & bit != 0 {
+            Ok(Some(r.str()?.to_string()))
+        } else {
+            Ok(None)
+        }
+    };
+    let (uname, gname) = (name(r, O_UNAME)?, name(r, O_GNAME)?);
     Ok(FsRow {
         path,
         file_name,
@@ -242,6 +292,11 @@ fn get_row(r: &mut Rd<'_>) -> Result<FsRow, SnapshotError> {
         parent_path,
         parent_mtime,
         audit_skipped: opt_bool(m, SKIPPED, SKIPPED_TRUE),
+        uid,
+        gid,
+        mode,
+        uname,
+        gname,
     })
 }
 
@@ -259,6 +314,10 @@ mod tests {
         full.parent_path = Some("/a".into());
         full.parent_mtime = Some(9.0);
         full.audit_skipped = Some(true);
+        full.uid = Some(1000);
+        full.gid = Some(0);
+        full.mode = Some(0o4755);
+        full.gname = Some("root".into());
         let mut odd = Event::fs(EventType::Delete, MessageSource::OnDemandJob, vec![full]);
         odd.fields = vec!["path".into()];
         odd.event_id = Some("e1".into());

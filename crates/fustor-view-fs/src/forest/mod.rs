@@ -17,6 +17,7 @@ mod diff;
 mod member;
 mod persist;
 mod query;
+mod report;
 mod tree;
 mod view;
 mod view_query;

@@ -33,7 +33,7 @@ impl PersistView for ForestView {
     fn read_snapshot(&self, input: &mut dyn Read, now: Now) -> Result<(), SnapshotError> {
         let mut read = || -> Result<Vec<(String, FsView)>, SnapshotError> {
             let mut r = ChunkReader::new(input);
-            read_header(&mut r, Kind::Forest)?;
+            let version = read_header(&mut r, Kind::Forest)?;
             let mut members = Vec::new();
             loop {
                 let (tag, mut c) = r.next_chunk()?;
@@ -43,7 +43,7 @@ impl PersistView for ForestView {
                         if members.iter().any(|(p, _)| *p == pipe) {
                             return Err(SnapshotError::corrupt("a forest member repeats"));
                         }
-                        let st = read_state(self.config(), &mut r, now)?;
+                        let st = read_state(self.config(), &mut r, version, now)?;
                         let view = FsView::from_state(self.tree_id(&pipe), st);
                         members.push((pipe, view));
                     }

@@ -12,7 +12,11 @@ impl ViewQuery for ForestView {
     fn supports(&self, route: QueryRoute) -> bool {
         matches!(
             route,
-            QueryRoute::Tree | QueryRoute::Search | QueryRoute::Stats | QueryRoute::Diff
+            QueryRoute::Tree
+                | QueryRoute::Search
+                | QueryRoute::Stats
+                | QueryRoute::Diff
+                | QueryRoute::Report
         )
     }
 
@@ -38,6 +42,10 @@ impl ViewQuery for ForestView {
 
     fn stats(&self, q: &StatsQuery<'_>) -> QueryResult<Value> {
         Ok(ForestView::stats(self, q.path.unwrap_or("/"), q.best))
+    }
+
+    fn report(&self, q: &fustor_core::view::ReportQuery<'_>) -> QueryResult<Value> {
+        Ok(ForestView::report(self, q))
     }
 
     fn diff(&self, path: &str, max_items: Option<usize>) -> QueryResult<Value> {

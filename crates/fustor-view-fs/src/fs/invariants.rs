@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::owners::Usage;
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
 
@@ -13,9 +14,16 @@ impl FsState {
         let t = &self.tree;
         let mut seen_paths = HashSet::new();
         let mut count = 0usize;
+        let mut usage: std::collections::HashMap<u32, Usage> = Default::default();
         let mut stack: Vec<NodeId> = vec![ROOT];
         while let Some(id) = stack.pop() {
             count += 1;
+            if !t.node(id).is_dir() {
+                usage
+                    .entry(t.node(id).owner())
+                    .or_default()
+                    .add(t.node(id).size);
+            }
             let path = t.path_of(id);
             if !seen_paths.insert(path.clone()) {
                 return Err(format!("path {path} appears twice"));
@@ -73,6 +81,14 @@ impl FsState {
                 count,
                 t.len()
             ));
+        }
+        let kept: std::collections::HashMap<u32, Usage> = t
+            .owners()
+            .ids_with_usage()
+            .filter(|(_, u)| u.files > 0)
+            .collect();
+        if kept != usage {
+            return Err(format!("owner usage kept {kept:?}, recomputed {usage:?}"));
         }
         for (&id, _) in self.suspects.iter() {
             if t.lookup(&t.path_of(id)) != Some(id) {

@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use super::access::Visibility;
+use super::owners::{Owners, Ownership};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
 
@@ -30,6 +32,9 @@ pub(crate) struct NodeJson<'a> {
     /// Directories carry `"subtree": {...}` (`dir_stats=true`).
     pub dir_stats: bool,
     pub extra: &'a [(&'a str, Value)],
+    /// With a key bound to a user: directories whose children that user may not list show
+    /// none (issue 14).
+    pub vis: Option<&'a Visibility>,
 }
 
 /// Writes `s` as a JSON string exactly as `serde_json` (with the lossless formatter when
@@ -90,6 +95,27 @@ fn write_bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
+/// Extension keys (issue 14), written only for nodes whose agent reported them, so answers
+/// of views fed by the Python agent keep the reference's keys.
+fn write_owner(out: &mut Vec<u8>, owners: &Owners, o: Ownership, lossless: bool) {
+    use serde_json::ser::Formatter;
+    let mut f = serde_json::ser::CompactFormatter;
+    out.extend_from_slice(b",\"uid\":");
+    let _ = f.write_u32(out, o.uid);
+    out.extend_from_slice(b",\"gid\":");
+    let _ = f.write_u32(out, o.gid);
+    out.extend_from_slice(b",\"mode\":");
+    let _ = f.write_u32(out, o.mode);
+    if let Some(n) = owners.uname(o.uid) {
+        out.extend_from_slice(b",\"owner\":");
+        write_str(out, n, lossless);
+    }
+    if let Some(n) = owners.gname(o.gid) {
+        out.extend_from_slice(b",\"group\":");
+        write_str(out, n, lossless);
+    }
+}
+
 impl NodeJson<'_> {
     /// The node's JSON. Listings are the most frequent large answer (a 1,000-entry directory
     /// is 300 KB); serde's map serializer spent half their time escaping constant keys.
@@ -102,6 +128,7 @@ impl NodeJson<'_> {
             self.only_path,
             self.dir_stats,
             self.extra,
+            self.vis,
             out,
             lossless,
         );
@@ -117,6 +144,7 @@ fn write_node(
     only_path: bool,
     dir_stats: bool,
     extra: &[(&str, Value)],
+    vis: Option<&Visibility>,
     out: &mut Vec<u8>,
     lossless: bool,
 ) {
@@ -156,6 +184,9 @@ fn write_node(
             out.extend_from_slice(b",\"subtree\":");
             let _ = serde_json::to_writer(&mut *out, &st.subtree_of(id));
         }
+        if let Some(o) = tree.ownership(id) {
+            write_owner(out, tree.owners(), o, lossless);
+        }
     }
     if is_dir {
         match depth {
@@ -168,7 +199,8 @@ fn write_node(
                 };
                 out.extend_from_slice(b",\"children\":[");
                 let mut child_path = String::with_capacity(path.len() + 64);
-                for (i, c) in tree.children(id).enumerate() {
+                let listed = vis.is_none_or(|v| v.lists(tree, id));
+                for (i, c) in tree.children(id).enumerate().take_while(|_| listed) {
                     if i > 0 {
                         out.push(b',');
                     }
@@ -186,6 +218,7 @@ fn write_node(
                         only_path,
                         dir_stats,
                         &[],
+                        vis,
                         out,
                         lossless,
                     );

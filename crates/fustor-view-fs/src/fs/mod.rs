@@ -1,5 +1,7 @@
 //! The `fs` view driver: one in-memory tree with Fustor's consistency rules.
 
+pub mod access;
+mod as_user;
 mod audit;
 mod childindex;
 pub mod config;
@@ -9,9 +11,11 @@ mod json;
 mod lineage;
 mod nameindex;
 mod names;
+pub mod owners;
 mod pattern;
 pub mod persist;
 mod query;
+mod report;
 mod rules;
 mod search;
 mod state;
@@ -24,6 +28,7 @@ pub use config::FsViewConfig;
 pub use json::Depth;
 pub use pattern::SearchPattern;
 pub use query::{QueryError, SubtreeStats, TreeOptions, ViewStats};
+pub use report::{MAX_TOP as REPORT_MAX_TOP, Report};
 pub use search::{SearchHits, SearchLimits};
 pub use state::{ApplyReport, FsState, Tombstone};
 pub use suspects::SuspectUpdate;

@@ -3,11 +3,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::access::Visibility;
 use super::json::{Depth, NodeJson};
 use super::pattern::SearchPattern;
 use super::search::{self, Hit, SearchLimits};
 use super::state::FsState;
 use super::tree::{NodeId, ROOT};
+use fustor_core::view::Identity;
 
 pub use fustor_core::view::{QueryError, TreeOptions};
 
@@ -74,6 +76,7 @@ impl FsState {
             only_path,
             dir_stats,
             extra,
+            vis: None,
         }
     }
 
@@ -123,7 +126,9 @@ impl FsState {
         self.tree_bytes(path, opts, limit, extra, true)
     }
 
-    /// [`Self::tree_json`], with each directory's `subtree` aggregates when `dir_stats`.
+    /// [`Self::tree_json`] with each directory's `subtree` aggregates when `dir_stats`, and as
+    /// `who` sees the tree (issue 14): a path the user may not see is not found, and
+    /// directories the user may not list show no children.
     pub fn tree_json_with(
         &self,
         path: &str,
@@ -131,8 +136,42 @@ impl FsState {
         limit: Option<usize>,
         extra: &[(&str, Value)],
         dir_stats: bool,
+        who: Option<&Identity>,
     ) -> Result<Vec<u8>, QueryError> {
-        self.tree_bytes_with(path, opts, limit, extra, true, dir_stats)
+        let Some(who) = who.filter(|w| !w.admin) else {
+            return self.tree_bytes_with(path, opts, limit, extra, true, dir_stats);
+        };
+        let id = self.tree.lookup(path).ok_or(QueryError::NotFound)?;
+        let vis = Visibility::new(&self.tree, who);
+        if !vis.shows(&self.tree, id) {
+            return Err(QueryError::NotFound);
+        }
+        if let Some(limit) = limit {
+            let count = self.response_size(path, opts, limit)?;
+            if count > limit {
+                return Err(QueryError::LimitExceeded { count, limit });
+            }
+        }
+        let path = self.tree.path_of(id);
+        let mut out = Vec::with_capacity(4096);
+        let mut j = self.node_json(
+            id,
+            path,
+            Depth::from(opts),
+            opts.only_path,
+            dir_stats,
+            extra,
+        );
+        j.vis = Some(&vis);
+        j.write_json(&mut out, true);
+        Ok(out)
+    }
+
+    /// Whether `who` may see the node at `path` (issue 14).
+    pub fn visible_to(&self, path: &str, vis: &Visibility) -> bool {
+        self.tree
+            .lookup(path)
+            .is_some_and(|id| vis.shows(&self.tree, id))
     }
 
     /// [`Self::tree_json`]; `lossless = false` keeps the in-memory escapes so that the bytes

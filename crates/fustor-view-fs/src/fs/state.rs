@@ -12,6 +12,7 @@ pub(crate) type HashSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
 use super::config::{FsViewConfig, TOMB_EPS};
 use super::dircache::DirCache;
 use super::lineage::{LineageId, Lineages};
+use super::owners::Ownership;
 use super::tree::{NodeId, ROOT, Tree};
 
 /// `tombstones[path] = (logical_ts, physical_ts)`.
@@ -368,7 +369,24 @@ impl FsState {
         }
         let merged = self.lineages.merge(self.tree.node(id).lineage, lineage);
         self.tree.set_lineage(id, merged);
+        self.apply_owner(id, row);
         Ok(id)
+    }
+
+    /// Owner keys of a row (issue 14). A row without them (the Python agent's) keeps what the
+    /// node had, so one agent that does not report owners does not erase another's.
+    fn apply_owner(&mut self, id: NodeId, row: &FsRow) {
+        let (Some(uid), Some(gid), Some(mode)) = (row.uid, row.gid, row.mode) else {
+            return;
+        };
+        self.tree.set_owner(id, Ownership { uid, gid, mode });
+        let owners = self.tree.owners_mut();
+        if let Some(n) = row.uname.as_deref() {
+            owners.set_uname(uid, n);
+        }
+        if let Some(n) = row.gname.as_deref() {
+            owners.set_gname(gid, n);
+        }
     }
 
     /// §7.3: removes a node and its subtree from the tree and from every side table.

@@ -5,7 +5,7 @@
 //! table keyed by `(parent, name)` (about 5 bytes per node) and listed through intrusive sibling
 //! links. Directories carry subtree aggregates (file/dir counts, bytes, suspect files, latest
 //! mtime) maintained incrementally, so the stats of any directory cost O(1) after the path lookup.
-//! A node is 56 bytes; see `docs/performance.md` for the measured cost per file.
+//! A node is 64 bytes (56 before owners: issue 14); see `docs/performance.md` for the measured cost per file.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
@@ -13,6 +13,7 @@ use std::hash::{BuildHasher, Hasher};
 use super::childindex::ChildIndex;
 use super::nameindex::{BLOCK, GROUP, Mask, NameIndex};
 use super::names::{NameArena, NameRef};
+use super::owners::{OwnerId, Owners, Ownership, UNKNOWN};
 
 pub type NodeId = u32;
 pub const NIL: NodeId = u32::MAX;
@@ -35,6 +36,8 @@ pub struct Node {
     /// Interned `(agent_id, source_uri)`; 0 = none.
     pub lineage: u16,
     flags: u8,
+    /// Interned `(uid, gid, mode)` ([`Owners`]); 0 = not reported.
+    owner: OwnerId,
     pub size: u64,
     pub mtime: f64,
     pub ctime: f64,
@@ -57,6 +60,13 @@ impl Node {
     }
     fn live(&self) -> bool {
         self.flags & F_LIVE != 0
+    }
+    pub fn owner(&self) -> OwnerId {
+        self.owner
+    }
+    /// A live regular file (a linear scan meets free slots and directories too).
+    pub fn is_live_file(&self) -> bool {
+        self.flags & (F_LIVE | F_DIR) == F_LIVE
     }
     fn set_flag(&mut self, f: u8, on: bool) {
         if on {
@@ -123,6 +133,7 @@ pub struct Tree {
     by_mtime: BTreeSet<(u64, NodeId)>,
     live: usize,
     name_ix: NameIndex,
+    owners: Owners,
     /// Counts node creations and removals: a reader that let the writer in between two steps
     /// knows from it whether the node ids it holds may now name other nodes.
     generation: u64,
@@ -155,6 +166,7 @@ impl Tree {
             dir: 0,
             lineage: 0,
             flags: F_DIR | F_LIVE,
+            owner: UNKNOWN,
             size: 0,
             mtime: 0.0,
             ctime: 0.0,
@@ -184,6 +196,7 @@ impl Tree {
             by_mtime: BTreeSet::new(),
             live: 1,
             name_ix: NameIndex::default(),
+            owners: Owners::new(),
             generation: 0,
         }
     }
@@ -312,6 +325,7 @@ impl Tree {
             dir,
             lineage: 0,
             flags: F_LIVE | if is_dir { F_DIR } else { 0 },
+            owner: UNKNOWN,
             size: 0,
             mtime: 0.0,
             ctime: 0.0,
@@ -361,6 +375,9 @@ impl Tree {
                 d.files += 1;
             }
         });
+        if !is_dir {
+            self.owners.usage_mut(UNKNOWN).add(0);
+        }
         if is_dir {
             // A new directory's own latest is its (zero) mtime; ancestors need no change.
             self.bump_latest(self.nodes[parent as usize].dir, 0.0);
@@ -432,6 +449,8 @@ impl Tree {
             self.for_ancestors(id, |d| {
                 d.bytes = d.bytes.wrapping_sub(old_size).wrapping_add(size)
             });
+            let u = self.owners.usage_mut(self.nodes[id as usize].owner);
+            u.bytes = u.bytes.wrapping_sub(old_size).wrapping_add(size);
         }
         if old_mtime.to_bits() == mtime.to_bits() {
             return;
@@ -483,6 +502,36 @@ impl Tree {
 
     pub fn set_lineage(&mut self, id: NodeId, l: u16) {
         self.nodes[id as usize].lineage = l;
+    }
+
+    /// Sets owner, group and mode, moving a file's usage to its new owner.
+    pub fn set_owner(&mut self, id: NodeId, o: Ownership) {
+        let new = self.owners.intern(o);
+        let (old, is_dir, size) = {
+            let n = &self.nodes[id as usize];
+            (n.owner, n.is_dir(), n.size)
+        };
+        if old == new {
+            return;
+        }
+        self.nodes[id as usize].owner = new;
+        if !is_dir {
+            self.owners.usage_mut(old).sub(size);
+            self.owners.usage_mut(new).add(size);
+        }
+    }
+
+    pub fn owners(&self) -> &Owners {
+        &self.owners
+    }
+
+    pub fn owners_mut(&mut self) -> &mut Owners {
+        &mut self.owners
+    }
+
+    /// The node's owner, group and mode, if an agent reported them.
+    pub fn ownership(&self, id: NodeId) -> Option<Ownership> {
+        self.owners.get(self.nodes[id as usize].owner)
     }
 
     /// Every node of the subtree rooted at `id`, parents before children.
@@ -558,12 +607,15 @@ impl Tree {
     }
 
     fn free_node(&mut self, id: NodeId) {
-        let (name, parent, dir, mtime, live) = {
+        let (name, parent, dir, mtime, live, owner, size) = {
             let n = &self.nodes[id as usize];
-            (n.name, n.parent, n.dir, n.mtime, n.live())
+            (n.name, n.parent, n.dir, n.mtime, n.live(), n.owner, n.size)
         };
         if !live || id == ROOT {
             return;
+        }
+        if dir == NIL {
+            self.owners.usage_mut(owner).sub(size);
         }
         let h = hash_of(&self.hasher, parent, self.names.get(name));
         self.index.remove(h, id);
@@ -578,6 +630,7 @@ impl Tree {
         }
         let n = &mut self.nodes[id as usize];
         n.flags = 0;
+        n.owner = UNKNOWN;
         n.dir = NIL;
         n.parent = NIL;
         n.next = NIL;
@@ -678,6 +731,27 @@ impl Tree {
         self.dirs.len()
     }
 
+    /// The directory slot of a directory node (`usize::MAX` for a file).
+    pub fn dir_slot(&self, id: NodeId) -> usize {
+        match self.nodes[id as usize].dir {
+            NIL => usize::MAX,
+            d => d as usize,
+        }
+    }
+
+    /// [`Tree::dir_slot`] of a node already at hand (linear scans).
+    pub fn dir_slot_of(&self, n: &Node) -> usize {
+        match n.dir {
+            NIL => usize::MAX,
+            d => d as usize,
+        }
+    }
+
+    /// All node slots, live or free, for linear scans ([`Node::is_live_file`]).
+    pub fn node_slots(&self) -> &[Node] {
+        &self.nodes
+    }
+
     /// The directory in slot `slot`, if the slot is live.
     pub fn dir_at(&self, slot: usize) -> Option<NodeId> {
         self.dirs.get(slot).map(|d| d.node).filter(|&n| n != NIL)
@@ -742,7 +816,7 @@ mod tests {
 
     #[test]
     fn node_is_compact() {
-        assert_eq!(std::mem::size_of::<Node>(), 56);
+        assert_eq!(std::mem::size_of::<Node>(), 64);
     }
 
     #[test]

@@ -143,6 +143,63 @@ impl FsView {
         })
     }
 
+    /// [`FsView::search_json`] as `who` sees the tree (issue 14): every match is found first
+    /// (within `max_items`), then those the user may not see are dropped before `limit=` and
+    /// the count apply, so neither tells anything about hidden files.
+    pub fn search_json_as(
+        &self,
+        pattern: &str,
+        limits: SearchLimits,
+        who: &fustor_core::view::Identity,
+    ) -> Result<Page, QueryError> {
+        let found = self.search(
+            pattern,
+            SearchLimits {
+                first: None,
+                ..limits
+            },
+        )?;
+        let st = self.state.read();
+        let vis = super::access::Visibility::new(&st.tree, who);
+        let generation = st.tree.generation();
+        let mut hits: Vec<_> = found
+            .hits
+            .into_iter()
+            .filter(|h| {
+                let id = if h.generation == generation {
+                    Some(h.id)
+                } else {
+                    st.tree.lookup(&h.path)
+                };
+                id.is_some_and(|id| st.tree.is_live(id) && vis.shows(&st.tree, id))
+            })
+            .collect();
+        let total = hits.len();
+        if let Some(first) = limits.first {
+            hits.truncate(first);
+        }
+        let mut json = Vec::with_capacity(64 + hits.len() * 160);
+        json.push(b'[');
+        let written = st.hits_json(&hits, &mut json);
+        drop(st);
+        json.push(b']');
+        Ok(Page {
+            json,
+            total,
+            truncated: total > hits.len(),
+            returned: written,
+        })
+    }
+
+    /// `GET /report` at the normalised `path` (issue 14), scanning in steps that let the writer in.
+    pub fn report(
+        &self,
+        path: &str,
+        q: &fustor_core::view::ReportQuery<'_>,
+    ) -> Result<super::report::Report, QueryError> {
+        super::report::report(&self.state, path, q)
+    }
+
     /// A consistent read view for queries.
     pub fn read(&self) -> RwLockReadGuard<'_, FsState> {
         self.state.read()

@@ -3,8 +3,8 @@
 
 use fustor_core::path::normalize_query_path;
 use fustor_core::view::{
-    Answer, QueryError, QueryResult, QueryRoute, SearchQuery, StatsQuery, SuspectEntry, TreeQuery,
-    ViewQuery,
+    Answer, Identity, QueryError, QueryResult, QueryRoute, ReportQuery, SearchQuery, StatsQuery,
+    SuspectEntry, TreeQuery, ViewQuery,
 };
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ impl ViewQuery for FsView {
     fn tree(&self, q: &TreeQuery<'_>) -> QueryResult<Answer> {
         let path = normalize_query_path(q.path).ok_or(QueryError::NotFound)?;
         self.read()
-            .tree_json_with(&path, &q.options, q.limit, q.extra, q.dir_stats)
+            .tree_json_with(&path, &q.options, q.limit, q.extra, q.dir_stats, q.identity)
             .map(Answer::Bytes)
     }
 
@@ -30,7 +30,10 @@ impl ViewQuery for FsView {
             max_items: q.max_items,
             first: q.limit,
         };
-        let page = self.search_json(q.pattern, limits)?;
+        let page = match q.identity.filter(|w| !w.admin) {
+            Some(who) => self.search_json_as(q.pattern, limits, who)?,
+            None => self.search_json(q.pattern, limits)?,
+        };
         Ok(match q.limit {
             None => Answer::Bytes(page.json),
             Some(_) => Answer::Page {
@@ -42,6 +45,33 @@ impl ViewQuery for FsView {
     }
 
     fn stats(&self, q: &StatsQuery<'_>) -> QueryResult<Value> {
+        if let Some(who) = q.identity.filter(|w| !w.admin) {
+            let v = serde_json::to_value(self.read().stats(q.now.epoch)).unwrap_or(Value::Null);
+            let mut v = self.stats_as(v, who, q.now);
+            // A subtree the user may not see is not found, as in `tree`.
+            if let (Some(raw), Some(obj)) = (q.path, v.as_object_mut()) {
+                let sub = normalize_query_path(raw).and_then(|p| {
+                    let q = ReportQuery {
+                        path: &p,
+                        by: Some(fustor_core::view::ReportBy::Owner),
+                        top: 0,
+                        best: None,
+                        now: q.now,
+                        identity: Some(who),
+                    };
+                    FsView::report(self, &p, &q).ok()
+                });
+                obj.insert("path".into(), raw.into());
+                obj.insert(
+                    "subtree".into(),
+                    sub.map_or(
+                        Value::Null,
+                        |r| serde_json::json!({"file_count": r.files, "total_size": r.bytes}),
+                    ),
+                );
+            }
+            return Ok(v);
+        }
         let st = self.read();
         let mut v = serde_json::to_value(st.stats(q.now.epoch)).unwrap_or(Value::Null);
         if let (Some(raw), Some(obj)) = (q.path, v.as_object_mut()) {
@@ -73,6 +103,23 @@ impl ViewQuery for FsView {
             );
         }
         Ok(node)
+    }
+
+    fn report(&self, q: &ReportQuery<'_>) -> QueryResult<Value> {
+        let path = normalize_query_path(q.path).ok_or(QueryError::NotFound)?;
+        let r = FsView::report(self, &path, q)?;
+        Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+    }
+
+    fn answers_as_user(&self) -> bool {
+        true
+    }
+
+    fn visible_paths(&self, paths: &[String], who: &Identity) -> Vec<bool> {
+        if who.admin {
+            return vec![true; paths.len()];
+        }
+        self.visible_paths_as(paths, who)
     }
 
     fn blind_spots(&self) -> QueryResult<Value> {

@@ -437,3 +437,28 @@ views:
         "{msg}"
     );
 }
+
+/// Issue 14: a view's query key may be bound to a user; plain keys keep meaning "everything".
+#[test]
+fn view_keys_bound_to_users_parse() {
+    let y = "receivers:\n  r: {api_keys: [{key: k, pipe_id: p}]}\n\
+             views:\n  v: {api_keys: [plain, {key: ann, uid: 1001, gids: [1001, 500]}, {key: ops, admin: true}]}\n\
+             pipes:\n  p: {receiver: r, views: [v]}\n";
+    let l = load(&[("default.yaml", y)]);
+    assert!(l.diagnostics.is_empty(), "{:?}", messages(&l));
+    let keys = &l.config.views["v"].api_keys;
+    assert_eq!(keys[0], "plain");
+    assert_eq!(keys[0].identity(), None);
+    let ann = keys[1].identity().unwrap();
+    assert_eq!(
+        (ann.uid, ann.gids.as_slice(), ann.admin),
+        (1001, &[1001, 500][..], false)
+    );
+    assert!(keys[2].identity().unwrap().admin);
+    // A misspelt field is refused, not silently a key that sees everything.
+    let bad = "receivers:\n  r: {api_keys: [{key: k, pipe_id: p}]}\n\
+               views:\n  v: {api_keys: [{key: ann, uid: 1001, gid: [1]}]}\n\
+               pipes:\n  p: {receiver: r, views: [v]}\n";
+    let l = load(&[("default.yaml", bad)]);
+    assert!(!l.diagnostics.is_empty());
+}

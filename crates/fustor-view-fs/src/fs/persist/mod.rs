@@ -28,7 +28,11 @@ pub(crate) use state::{read_state, write_state};
 /// Identifies a persisted view state.
 pub const MAGIC: &[u8; 8] = b"FUSTVIEW";
 /// Bump on any incompatible change; readers refuse other versions with a clear error.
-pub const VERSION: u32 = 1;
+/// Version 2 (issue 14) adds owner names and each node's uid/gid/mode; version 1 files are
+/// still read (their nodes have no owner until an agent reports one).
+pub const VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Which driver wrote the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +43,17 @@ pub enum Kind {
 }
 
 pub fn write_header(w: &mut ChunkWriter<'_>, kind: Kind) -> std::io::Result<()> {
+    write_header_version(w, kind, VERSION)
+}
+
+fn write_header_version(w: &mut ChunkWriter<'_>, kind: Kind, version: u32) -> std::io::Result<()> {
     w.raw(MAGIC)?;
-    w.raw(&VERSION.to_le_bytes())?;
+    w.raw(&version.to_le_bytes())?;
     w.raw(&[kind as u8])
 }
 
-pub fn read_header(r: &mut ChunkReader<'_>, want: Kind) -> Result<(), SnapshotError> {
+/// Checks magic and kind; returns the format version, which the state reader needs.
+pub fn read_header(r: &mut ChunkReader<'_>, want: Kind) -> Result<u32, SnapshotError> {
     let mut head = [0u8; 13];
     r.read_exact(&mut head)?;
     if &head[..8] != MAGIC {
@@ -53,7 +62,7 @@ pub fn read_header(r: &mut ChunkReader<'_>, want: Kind) -> Result<(), SnapshotEr
         ));
     }
     let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(SnapshotError::Version {
             found: version,
             supported: VERSION,
@@ -65,7 +74,7 @@ pub fn read_header(r: &mut ChunkReader<'_>, want: Kind) -> Result<(), SnapshotEr
             head[12], want as u8
         )));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// [`fustor_core::view::PersistView`] for one fs view.
@@ -75,12 +84,25 @@ pub(crate) fn write_fs(st: &super::FsState, out: &mut dyn Write, now: Now) -> st
     write_state(st, &mut w, now)
 }
 
+/// The files an older build wrote, for the tests that they stay readable.
+#[cfg(test)]
+pub(crate) fn write_fs_version(
+    st: &super::FsState,
+    out: &mut dyn Write,
+    now: Now,
+    version: u32,
+) -> std::io::Result<()> {
+    let mut w = ChunkWriter::new(out);
+    write_header_version(&mut w, Kind::Fs, version)?;
+    state::write_state_version(st, &mut w, now, version)
+}
+
 pub(crate) fn read_fs(
     cfg: &super::FsViewConfig,
     input: &mut dyn Read,
     now: Now,
 ) -> Result<super::FsState, SnapshotError> {
     let mut r = ChunkReader::new(input);
-    read_header(&mut r, Kind::Fs)?;
-    read_state(cfg, &mut r, now)
+    let version = read_header(&mut r, Kind::Fs)?;
+    read_state(cfg, &mut r, version, now)
 }

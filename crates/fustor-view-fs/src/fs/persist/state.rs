@@ -6,6 +6,7 @@ use fustor_core::view::{ApplyReport, SnapshotError};
 use super::chunk::{ChunkReader, ChunkWriter, Put, Rd, unzigzag, zigzag};
 use crate::fs::FsViewConfig;
 use crate::fs::lineage::Lineages;
+use crate::fs::owners::Ownership;
 use crate::fs::state::{FsState, Tombstone};
 use crate::fs::tree::{NodeId, ROOT};
 
@@ -17,6 +18,8 @@ const T_BLIND_DELETIONS: u8 = 5;
 const T_SEEN_ABSENT: u8 = 6;
 const T_NODES: u8 = 7;
 const T_END: u8 = 8;
+/// Version 2: uid and gid names, right after the clock samples.
+const T_OWNER_NAMES: u8 = 9;
 
 /// Index entries reserved at most before reading (64M: about 320 MB of index).
 const MAX_RESERVE: u64 = 64 << 20;
@@ -58,6 +61,16 @@ fn get_totals(r: &mut Rd<'_>) -> Result<ApplyReport, SnapshotError> {
 
 /// Streams `st`. Memory: one chunk plus a stack of child iterators as deep as the tree.
 pub(crate) fn write_state(st: &FsState, w: &mut ChunkWriter<'_>, now: Now) -> std::io::Result<()> {
+    write_state_version(st, w, now, super::VERSION)
+}
+
+/// [`write_state`] in the layout of `version` (older ones only for tests of old files).
+pub(crate) fn write_state_version(
+    st: &FsState,
+    w: &mut ChunkWriter<'_>,
+    now: Now,
+    version: u32,
+) -> std::io::Result<()> {
     let b = w.buf();
     b.put_var(st.tree.len() as u64);
     match st.audit.last_start {
@@ -90,7 +103,35 @@ pub(crate) fn write_state(st: &FsState, w: &mut ChunkWriter<'_>, now: Now) -> st
         b.put_var(zigzag(s));
     }
     w.write_chunk(T_CLOCK, &[])?;
+    if version >= 2 {
+        write_owner_names(st, w)?;
+    }
+    write_nodes(st, w, now, version)
+}
 
+fn write_owner_names(st: &FsState, w: &mut ChunkWriter<'_>) -> std::io::Result<()> {
+    let owners = st.tree.owners();
+    let b = w.buf();
+    for names in [
+        owners.unames().collect::<Vec<_>>(),
+        owners.gnames().collect::<Vec<_>>(),
+    ] {
+        b.put_var(names.len() as u64);
+        for (id, name) in names {
+            b.put_var(u64::from(id));
+            b.put_bytes(name.as_bytes());
+        }
+    }
+    w.write_chunk(T_OWNER_NAMES, &[])
+}
+
+/// Continues [`write_state_version`].
+fn write_nodes(
+    st: &FsState,
+    w: &mut ChunkWriter<'_>,
+    now: Now,
+    version: u32,
+) -> std::io::Result<()> {
     w.begin(T_TOMBSTONES)?;
     for (path, t) in &st.tombstones {
         let b = w.buf();
@@ -111,13 +152,13 @@ pub(crate) fn write_state(st: &FsState, w: &mut ChunkWriter<'_>, now: Now) -> st
     }
     w.begin(T_NODES)?;
     let mut nodes = 0u64;
-    put_node(st, w, ROOT, 0, now)?;
+    put_node(st, w, ROOT, 0, now, version)?;
     nodes += 1;
     let mut stack = vec![st.tree.children(ROOT)];
     while let Some(top) = stack.last_mut() {
         match top.next() {
             Some(id) => {
-                put_node(st, w, id, stack.len() as u64, now)?;
+                put_node(st, w, id, stack.len() as u64, now, version)?;
                 nodes += 1;
                 if st.tree.node(id).is_dir() {
                     stack.push(st.tree.children(id));
@@ -147,6 +188,7 @@ fn put_node(
     id: NodeId,
     depth: u64,
     now: Now,
+    version: u32,
 ) -> std::io::Result<()> {
     let n = st.tree.node(id);
     let suspect = st.suspects.get(&id);
@@ -176,6 +218,16 @@ fn put_node(
         b.put_f64(n.last_updated);
     }
     b.put_var(u64::from(n.lineage));
+    match st.tree.ownership(id).filter(|_| version >= 2) {
+        Some(o) => {
+            b.put_u8(1);
+            for v in [o.uid, o.gid, o.mode] {
+                b.put_var(u64::from(v));
+            }
+        }
+        None if version >= 2 => b.put_u8(0),
+        None => {}
+    }
     if let Some(s) = suspect {
         b.put_f64(s.expiry - now.mono + now.epoch);
         b.put_f64(s.mtime);
@@ -187,6 +239,7 @@ fn put_node(
 pub(crate) fn read_state(
     cfg: &FsViewConfig,
     r: &mut ChunkReader<'_>,
+    version: u32,
     now: Now,
 ) -> Result<FsState, SnapshotError> {
     let mut st = FsState::new(cfg.clone());
@@ -224,6 +277,23 @@ pub(crate) fn read_state(
         st.clock.push_sample(unzigzag(c.var()?));
     }
 
+    if version >= 2 {
+        let (tag, mut c) = r.next_chunk()?;
+        expect(tag, T_OWNER_NAMES)?;
+        for set_user in [true, false] {
+            for _ in 0..c.var()? {
+                let id = id32(c.var()?)?;
+                let name = c.str()?;
+                let owners = st.tree.owners_mut();
+                if set_user {
+                    owners.set_uname(id, name);
+                } else {
+                    owners.set_gname(id, name);
+                }
+            }
+        }
+    }
+
     let mut depth_stack: Vec<NodeId> = Vec::new();
     let mut nodes = 0u64;
     let mut last_tag = T_CLOCK;
@@ -255,7 +325,12 @@ pub(crate) fn read_state(
             }
             T_NODES => {
                 while !c.is_empty() {
-                    read_node(&mut st, &mut c, &mut depth_stack, nodes, lineage_count, now)?;
+                    let at = NodeAt {
+                        index: nodes,
+                        lineage_count,
+                        version,
+                    };
+                    read_node(&mut st, &mut c, &mut depth_stack, at, now)?;
                     nodes += 1;
                 }
             }
@@ -292,14 +367,29 @@ fn expect(tag: u8, want: u8) -> Result<(), SnapshotError> {
     }
 }
 
+fn id32(v: u64) -> Result<u32, SnapshotError> {
+    u32::try_from(v).map_err(|_| SnapshotError::corrupt("an owner id beyond 32 bits"))
+}
+
+/// Where a node record sits: its rank, the lineage count, the format version.
+struct NodeAt {
+    index: u64,
+    lineage_count: u64,
+    version: u32,
+}
+
 fn read_node(
     st: &mut FsState,
     c: &mut Rd<'_>,
     stack: &mut Vec<NodeId>,
-    index: u64,
-    lineage_count: u64,
+    at: NodeAt,
     now: Now,
 ) -> Result<(), SnapshotError> {
+    let NodeAt {
+        index,
+        lineage_count,
+        version,
+    } = at;
     let depth = usize::try_from(c.var()?).map_err(|_| SnapshotError::corrupt("bad depth"))?;
     let flags = c.u8()?;
     let name = c.str()?;
@@ -315,6 +405,15 @@ fn read_node(
     if lineage >= lineage_count {
         return Err(SnapshotError::corrupt("node lineage out of range"));
     }
+    let owner = if version >= 2 && c.u8()? != 0 {
+        Some(Ownership {
+            uid: id32(c.var()?)?,
+            gid: id32(c.var()?)?,
+            mode: id32(c.var()?)?,
+        })
+    } else {
+        None
+    };
     let suspect = if flags & N_SUSPECT_ENTRY != 0 {
         Some((c.f64()?, c.f64()?))
     } else {
@@ -358,6 +457,9 @@ fn read_node(
     tree.set_audit_skipped(id, flags & N_AUDIT_SKIPPED != 0);
     tree.set_last_updated(id, last_updated);
     tree.set_lineage(id, lineage as u16);
+    if let Some(o) = owner {
+        tree.set_owner(id, o);
+    }
     if let Some((expiry, smtime)) = suspect {
         st.put_suspect(id, expiry - now.epoch + now.mono, smtime);
     }

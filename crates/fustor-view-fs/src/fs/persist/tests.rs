@@ -5,7 +5,7 @@ use fustor_core::view::SnapshotError;
 use fustor_core::{Event, EventType, FsRow, MessageSource, Now};
 use proptest::prelude::*;
 
-use super::{read_fs, write_fs};
+use super::{read_fs, write_fs, write_fs_version};
 use crate::fs::state::FsState;
 use crate::fs::tree::{NodeId, ROOT};
 use crate::fs::view::Sender;
@@ -45,6 +45,17 @@ fn dump(st: &FsState, now: Now) -> String {
             st.audit.is_seen(id),
             st.blind_additions.contains(&id),
         );
+        if let Some(o) = t.ownership(id) {
+            let _ = write!(
+                s,
+                " own=[{},{},{:o},{:?},{:?}]",
+                o.uid,
+                o.gid,
+                o.mode,
+                t.owners().uname(o.uid),
+                t.owners().gname(o.gid)
+            );
+        }
         if let Some(x) = st.suspects.get(&id) {
             let _ = write!(
                 s,
@@ -149,6 +160,15 @@ fn run(st: &mut FsState, ops: &[Op], now: &mut Now, agent: &str) {
                 }
                 if *src == MessageSource::Audit && *dir {
                     row.audit_skipped = Some(*skip);
+                }
+                // Odd sizes carry owners (issue 14); even ones are rows of the Python agent.
+                if size % 2 == 1 {
+                    let uid = 1000 + (*size as u32 % 3);
+                    row.uid = Some(uid);
+                    row.gid = Some(100);
+                    row.mode = Some(0o600 + *size as u32);
+                    row.uname = Some(format!("{agent}-u{uid}"));
+                    row.gname = Some("users".into());
                 }
                 let ev = Event::fs(EventType::Update, *src, vec![row]);
                 st.apply_event(&ev, sender, *now, &mut report);
@@ -273,6 +293,41 @@ fn every_damaged_byte_and_every_truncation_is_refused() {
             "flipped byte {i} accepted"
         );
     }
+}
+
+/// A version 1 file (written before owners existed) is restored: the same state without
+/// owners, which agents fill in as they report them again.
+#[test]
+fn version_1_files_stay_readable() {
+    let (st, now) = sample();
+    assert!(st.tree.ownership(st.tree.lookup("/a/b").unwrap()).is_some());
+    let mut v1 = Vec::new();
+    write_fs_version(&st, &mut v1, now, 1).unwrap();
+    let mut v2 = Vec::new();
+    write_fs(&st, &mut v2, now).unwrap();
+    assert_ne!(v1, v2);
+    let back = read_fs(&cfg(), &mut v1.as_slice(), now).unwrap();
+    back.check_invariants().unwrap();
+    let strip = |d: String| {
+        d.lines()
+            .map(|l| match l.find(" own=") {
+                Some(i) => {
+                    let end = l[i..].find(']').map_or(l.len(), |j| i + j + 1);
+                    format!("{}{}", &l[..i], &l[end..])
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(dump(&back, now)), strip(dump(&st, now)));
+    assert!(
+        back.tree
+            .ownership(back.tree.lookup("/a/b").unwrap())
+            .is_none()
+    );
+    let back2 = read_fs(&cfg(), &mut v2.as_slice(), now).unwrap();
+    assert_eq!(dump(&back2, now), dump(&st, now));
+    assert!(dump(&back2, now).contains("own=[1000,100,603"));
 }
 
 #[test]
