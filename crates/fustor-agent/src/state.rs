@@ -95,6 +95,10 @@ pub struct PipeStatus {
     pub initial_snapshot_done: bool,
     pub consecutive_errors: u32,
     pub last_error: Option<String>,
+    /// Full snapshots this pipe started (issue 11: a resumed reconnect starts none).
+    pub snapshots_started: u64,
+    /// New sessions that continued from Fusion's committed index.
+    pub resumes: u64,
 }
 
 #[cfg(test)]
