@@ -14,6 +14,9 @@ use super::childindex::ChildIndex;
 use super::nameindex::{BLOCK, GROUP, Mask, NameIndex};
 use super::names::{NameArena, NameRef};
 
+mod restore;
+pub use restore::RestoreError;
+
 pub type NodeId = u32;
 pub const NIL: NodeId = u32::MAX;
 pub const ROOT: NodeId = 0;
