@@ -222,6 +222,7 @@ impl Agent {
             agent_id: self.agent_id.clone(),
             config: pipe.clone(),
             config_dir: self.paths.config_dir(Daemon::Agent),
+            state_dir: Some(self.paths.home.join(crate::statefile::STATE_DIR)),
         };
         let p = Pipe::start(spec, sender, source, Some(self.req_tx.clone()));
         self.pipes.insert(id.to_string(), p);

@@ -192,15 +192,29 @@ struct Inner {
 }
 
 impl Inner {
-    fn ring_of(&mut self, sub: &str) -> Option<usize> {
+    fn ring_of(&self, sub: &str) -> Option<usize> {
         self.rings.iter().position(|r| r.subs.contains_key(sub))
     }
+}
+
+/// What a new session can do with the position Fusion says it holds ([`EventBus::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// The subscriber continues after `from`: every event after it is still buffered or was
+    /// dropped by an overflow (and its directory is in the subscriber's rescan set).
+    Replay { from: u64, pending: usize },
+    /// Fusion's position belongs to another bus (an agent restart) or lies before events
+    /// this bus no longer holds: only a full snapshot restores the view.
+    Snapshot,
 }
 
 /// One bus per source; shared by the pipes of that source.
 #[derive(Debug)]
 pub struct EventBus {
     capacity: usize,
+    /// Names this bus's numbering: sequence numbers restart with every agent process, so a
+    /// position Fusion kept is only meaningful with the epoch it was taken in.
+    epoch: String,
     inner: Mutex<Inner>,
     notify: Notify,
 }
@@ -210,6 +224,7 @@ impl EventBus {
     pub fn new(capacity: usize) -> Self {
         EventBus {
             capacity: capacity.max(1),
+            epoch: uuid::Uuid::new_v4().simple().to_string(),
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 rings: vec![Ring::default()],
@@ -221,6 +236,58 @@ impl EventBus {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The subscriber's committed position (0 before its first commit or when unknown).
+    pub fn position(&self, sub: &str) -> u64 {
+        let g = self.inner.lock();
+        g.ring_of(sub)
+            .and_then(|i| g.rings[i].subs.get(sub))
+            .map_or(0, |s| s.last)
+    }
+
+    /// Positions subscriber `sub` after `committed`, the last event Fusion says it applied
+    /// (`epoch` of the bus it came from), when nothing after it is lost unaccounted:
+    ///
+    /// * at or past the subscriber's own commit: the events Fusion acknowledged are there;
+    ///   the subscriber skips to `committed` (an answer lost in a network cut);
+    /// * behind it (Fusion lost acknowledged events, e.g. without fsync): a replay only if
+    ///   the ring still holds every event after `committed`.
+    ///
+    /// Events dropped by an overflow after the subscriber's commit are already in its rescan
+    /// set, so they never force a snapshot.
+    pub fn resume(&self, sub: &str, epoch: Option<&str>, committed: u64) -> Resume {
+        if epoch != Some(self.epoch.as_str()) {
+            return Resume::Snapshot;
+        }
+        let mut g = self.inner.lock();
+        let next = g.next_seq;
+        let Some(i) = g.ring_of(sub) else {
+            return Resume::Snapshot;
+        };
+        let ring = &mut g.rings[i];
+        let first = ring.buf.front().map_or(next, |e| e.seq);
+        let Some(s) = ring.subs.get_mut(sub) else {
+            return Resume::Snapshot;
+        };
+        if committed >= next {
+            // A position this bus never handed out.
+            return Resume::Snapshot;
+        }
+        if committed < s.last && first > committed + 1 {
+            return Resume::Snapshot;
+        }
+        s.last = committed;
+        let pending = ring.buf.iter().filter(|e| e.seq > committed).count();
+        ring.trim();
+        Resume::Replay {
+            from: committed,
+            pending,
+        }
     }
 
     /// Appends an event to every ring that has subscribers; returns its sequence number.
@@ -587,6 +654,68 @@ mod tests {
             bus.try_fetch("b", 1),
             Err(BusError::NotSubscribed(_))
         ));
+    }
+
+    #[test]
+    fn resume_replays_what_fusion_lacks_and_skips_what_it_has() {
+        let bus = EventBus::new(10);
+        bus.subscribe("p");
+        for i in 1..=5 {
+            bus.put(ev(&format!("/{i}"), i));
+        }
+        bus.commit("p", 3).unwrap();
+        let epoch = bus.epoch().to_string();
+        // Fusion holds 1..=3: 4 and 5 are replayed.
+        assert_eq!(
+            bus.resume("p", Some(&epoch), 3),
+            Resume::Replay {
+                from: 3,
+                pending: 2
+            }
+        );
+        assert_eq!(paths(&bus.try_fetch("p", 10).unwrap()), vec!["/4", "/5"]);
+        // Fusion applied 4 but its answer was lost: only 5 is sent again.
+        assert_eq!(
+            bus.resume("p", Some(&epoch), 4),
+            Resume::Replay {
+                from: 4,
+                pending: 1
+            }
+        );
+        assert_eq!(paths(&bus.try_fetch("p", 10).unwrap()), vec!["/5"]);
+        // Another bus (the agent restarted), no position, or one never handed out: snapshot.
+        assert_eq!(bus.resume("p", Some("other"), 4), Resume::Snapshot);
+        assert_eq!(bus.resume("p", None, 0), Resume::Snapshot);
+        assert_eq!(bus.resume("p", Some(&epoch), 99), Resume::Snapshot);
+        assert_eq!(bus.resume("nobody", Some(&epoch), 4), Resume::Snapshot);
+    }
+
+    #[test]
+    fn resume_behind_trimmed_events_needs_a_snapshot_but_overflow_does_not() {
+        let bus = EventBus::new(3);
+        bus.subscribe("p");
+        let epoch = bus.epoch().to_string();
+        for i in 1..=3 {
+            bus.put(ev(&format!("/d/{i}"), i));
+        }
+        bus.commit("p", 3).unwrap();
+        // Fusion lost 2 and 3 after acknowledging them; the bus no longer holds them.
+        assert_eq!(bus.resume("p", Some(&epoch), 1), Resume::Snapshot);
+        // Disconnected: 4..=8 arrive, 4 and 5 overflow. Fusion holds 3: the overflow is a
+        // rescan of /x, the rest a replay.
+        for i in 4..=8 {
+            bus.put(ev(&format!("/x/{i}"), i));
+        }
+        assert_eq!(
+            bus.resume("p", Some(&epoch), 3),
+            Resume::Replay {
+                from: 3,
+                pending: 3
+            }
+        );
+        let f = bus.try_fetch("p", 10).unwrap();
+        assert_eq!(paths(&f), vec!["/x/6", "/x/7", "/x/8"]);
+        assert_eq!(f.lost.contains("/x"), Some(false));
     }
 
     #[test]

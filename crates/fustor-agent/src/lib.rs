@@ -23,6 +23,7 @@ pub mod pipe;
 pub mod rescan;
 pub mod source;
 pub mod state;
+pub mod statefile;
 
 pub use app::{Agent, AgentError, AgentOptions, ReloadOutcome};
 pub use backoff::Backoff;

@@ -98,6 +98,10 @@ pub struct PipeStatus {
     /// What is wrong with the source (an exec driver that crashed, hangs or is restarting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_problem: Option<String>,
+    /// Full snapshots this pipe started (issue 11: a resumed reconnect starts none).
+    pub snapshots_started: u64,
+    /// New sessions that continued from Fusion's committed index.
+    pub resumes: u64,
 }
 
 #[cfg(test)]

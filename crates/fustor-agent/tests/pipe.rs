@@ -134,6 +134,7 @@ impl Sender for Mock {
             sentinel_interval_sec: Some(0.0),
             message: None,
             lossless_names: true,
+            committed_index: None,
         })
     }
 
@@ -269,6 +270,7 @@ async fn start_pipe(f: &Fixture, mock: &Mock, pipe: Value, queue: u64) -> Pipe<M
         agent_id: "agent-t".into(),
         config,
         config_dir: f.config_dir.clone(),
+        state_dir: None,
     };
     Pipe::start(spec, mock.clone(), source, None)
 }
@@ -525,6 +527,7 @@ async fn pipes_share_one_source_and_stopping_one_keeps_the_other() {
         agent_id: "agent-t".into(),
         config: serde_json::from_value(basic_pipe()).unwrap(),
         config_dir: f.config_dir.clone(),
+        state_dir: None,
     };
     drop(source);
     let src = f

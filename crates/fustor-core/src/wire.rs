@@ -98,6 +98,44 @@ pub struct CreateSessionResponse {
     /// so an agent that does not see this sends them as `?`, as the Python agent does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lossless_names: bool,
+    /// The highest realtime position of this task Fusion holds durably (issue 11, resume):
+    /// present when the pipe's view is persisted, so the agent may replay what came after it
+    /// instead of snapshotting. The Python agent ignores unknown fields; the Python Fusion never
+    /// sends it, and an agent that does not see it snapshots as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_index: Option<CommittedIndex>,
+}
+
+/// A position in one agent bus's numbering: `epoch` names the bus (a new one per agent
+/// process), `seq` the last event applied. `epoch: None` means nothing is recorded yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedIndex {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// Batch metadata key of the position a realtime batch ends at (agent → Fusion, sent only to a
+/// Fusion that answered a [`CommittedIndex`]).
+pub const RESUME_METADATA_KEY: &str = "resume";
+
+/// The value under [`RESUME_METADATA_KEY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+impl ResumePoint {
+    /// Reads the point from a batch's metadata; a malformed value counts as absent (the batch
+    /// is still applied, its position only not recorded).
+    pub fn from_metadata(meta: Option<&Map<String, Value>>) -> Option<ResumePoint> {
+        let v = meta?.get(RESUME_METADATA_KEY)?;
+        ResumePoint::deserialize(v)
+            .ok()
+            .filter(|p| !p.epoch.is_empty())
+    }
 }
 
 /// `POST /api/v1/pipe/session/{id}/heartbeat` body.

@@ -449,7 +449,9 @@ impl FusionServer {
         // below (which empty the views) are not recorded.
         let stores = generation.stores.clone();
         let _ = tokio::task::spawn_blocking(move || crate::persist::close_all(&stores, true)).await;
-        self.fusion.end_all_sessions("shutdown").await;
+        self.fusion
+            .end_all_sessions(crate::service::EndReason::Shutdown)
+            .await;
         self.fusion.registry.flush().await;
         for l in listeners {
             let _ = tokio::time::timeout(Duration::from_secs(5), l.task).await;

@@ -22,6 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use crate::persist::store::begin_all;
 use crate::persist::wal::Wal;
 use crate::persist::{Stores, record};
+use fustor_core::wire::ResumePoint;
 
 /// Log records a batch was written as: the answer waits until each is durable.
 pub type Tickets = Vec<(Arc<Wal>, u64)>;
@@ -71,6 +72,9 @@ pub struct Batch {
     ack: Option<oneshot::Sender<Tickets>>,
     /// The sender waits until the batch is fsynced, not only written (realtime batches).
     sync: bool,
+    /// The task and agent bus position a realtime batch ends at (issue 11): recorded as the
+    /// task's committed index in every persisted view it is applied to.
+    at: Option<(Arc<str>, ResumePoint)>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -93,6 +97,10 @@ pub enum Control {
         session: SessionRef,
         /// Whether no session of the election scope is left (V2).
         last: bool,
+        /// A persisted view keeps its content when its last session *expires* (issue 11: an
+        /// agent crash or a network cut), so that the agent resumes into it. A session its
+        /// agent closed (a clean stop) and a reload keep the reference's reset (V2, S19).
+        keep_persisted: bool,
     },
     AuditStart,
     AuditEnd,
@@ -227,6 +235,21 @@ impl FusionPipe {
         source_uri: Option<Arc<str>>,
         sync: bool,
     ) -> Result<Option<oneshot::Receiver<Tickets>>, PipeError> {
+        self.enqueue_at(events, session_id, agent_id, source_uri, sync, None)
+            .await
+    }
+
+    /// [`FusionPipe::enqueue`] of a realtime batch that says where it ends in its agent's
+    /// numbering.
+    pub async fn enqueue_at(
+        &self,
+        events: Vec<Event<FsRow>>,
+        session_id: &str,
+        agent_id: Arc<str>,
+        source_uri: Option<Arc<str>>,
+        sync: bool,
+        at: Option<(Arc<str>, ResumePoint)>,
+    ) -> Result<Option<oneshot::Receiver<Tickets>>, PipeError> {
         let rows: usize = events.iter().map(|e| e.rows.len()).sum();
         let want = u32::try_from(rows.clamp(1, self.max_rows)).unwrap_or(u32::MAX);
         let permit = self
@@ -252,6 +275,7 @@ impl FusionPipe {
             source_uri,
             ack,
             sync,
+            at,
             _permit: Some(permit),
         };
         self.tx
@@ -345,6 +369,28 @@ pub fn run_logged(
         |v| v.id(),
         !matches!(op, Control::ExpireSuspects),
     );
+    // A persisted view outlives an expired last session (issue 11): no reset (V2), so that an
+    // agent that comes back resumes from its committed index and queries keep their answers
+    // meanwhile. `persist: false` keeps the reference's reset.
+    let kept;
+    let op = match op {
+        Control::SessionClosed {
+            session,
+            last: true,
+            keep_persisted: true,
+        } if !held.is_empty() => {
+            kept = Control::SessionClosed {
+                session: session.clone(),
+                last: false,
+                keep_persisted: true,
+            };
+            for (store, _, _) in &held {
+                store.kept();
+            }
+            &kept
+        }
+        _ => op,
+    };
     if !held.is_empty()
         && let Some(r) = record::control(now, pipe_id, op)
     {
@@ -411,7 +457,8 @@ fn apply(
                 agent_id: b.agent_id.clone(),
                 source_uri: b.source_uri.clone(),
             };
-            let rec = record::batch(now, pipe_id, &session, &b.events);
+            let at = b.at.as_ref().map(|(task, p)| (&**task, p));
+            let rec = record::batch(now, pipe_id, &session, &b.events, at);
             for (_, _, log) in &held {
                 let seq = log.wal.append(&[&rec], b.ack.is_some(), b.sync);
                 tickets.push((log.wal.clone(), seq));
@@ -427,6 +474,11 @@ fn apply(
         stats
             .rows_rejected
             .fetch_add(report.rejected, Ordering::Relaxed);
+    }
+    if let Some((task, point)) = &b.at {
+        for (store, _, _) in &held {
+            store.note_committed(pipe_id, task, point);
+        }
     }
     drop(held);
     stats

@@ -295,6 +295,8 @@ pub struct IngestRoute {
     pub agent_id: Arc<str>,
     pub source_uri: Option<Arc<str>>,
     pub ended_at: Option<f64>,
+    /// The session's `task_id`: the key of its committed index (issue 11).
+    pub task_id: Arc<str>,
 }
 
 pub struct Fusion {

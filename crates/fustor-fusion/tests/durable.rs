@@ -588,3 +588,85 @@ async fn reload_keeps_the_logs_consistent() {
         "{text}"
     );
 }
+
+/// Creates a session of task `durable:<key>` and answers the whole create answer.
+async fn create_answer(c: &reqwest::Client, f: &Fusion, key: &str) -> Value {
+    let t = Instant::now();
+    loop {
+        if let Ok(r) = c
+            .post(format!("{}/api/v1/pipe/session/", f.recv))
+            .header("X-API-Key", key)
+            .json(&json!({"task_id": format!("durable:{key}")}))
+            .send()
+            .await
+        {
+            return r.json().await.unwrap();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "Fusion did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A realtime batch `b` (as [`body`]) that ends at position `seq` of agent bus `epoch`.
+fn body_at(batch: usize, epoch: &str, seq: u64) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&body(batch, 5)).unwrap();
+    v["metadata"] = json!({"resume": {"epoch": epoch, "seq": seq}});
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Issue 11, resume: the position of the last realtime batch applied survives `kill -9`
+/// (logged with its batch, and written beside each view snapshot) and comes back in the
+/// session-create answer of the same task; a batch without a position leaves it unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_index_survives_kill9_and_comes_back_at_session_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (mp, rp) = (free_port(), free_port());
+    config(home, mp, rp);
+    let c = reqwest::Client::new();
+    let mut f = start(home, mp, rp, 1);
+    let first = create_answer(&c, &f, "k2").await;
+    assert_eq!(first["committed_index"], json!({"seq": 0}), "{first}");
+    let sid = first["session_id"].as_str().unwrap().to_string();
+    let post = |b: Vec<u8>| {
+        let c = c.clone();
+        let url = format!("{}/api/v1/pipe/ingest/{sid}/events", f.recv);
+        async move {
+            let r = c
+                .post(url)
+                .header("X-API-Key", "k2")
+                .body(b)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    post(body_at(1, "e1", 41)).await;
+    post(body_at(2, "e1", 42)).await;
+    // v2 snapshots every second: 42 is in a snapshot's table, 43 only in the log after it.
+    let t = Instant::now();
+    while !f.log(1).contains("view snapshot written view=v2") {
+        assert!(t.elapsed() < Duration::from_secs(20), "{}", f.log(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    post(body_at(3, "e1", 43)).await;
+    post(body(4, 5)).await;
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    drop(f);
+    let f = start(home, mp, rp, 2);
+    let again = create_answer(&c, &f, "k2").await;
+    assert_eq!(
+        again["committed_index"],
+        json!({"epoch": "e1", "seq": 43}),
+        "{again}\n{}",
+        f.log(2)
+    );
+    // Another task of the same pipe has no position; the other pipe's view knows none either.
+    let other = create_answer(&c, &f, "k1").await;
+    assert_eq!(other["committed_index"], json!({"seq": 0}), "{other}");
+}

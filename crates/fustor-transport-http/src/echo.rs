@@ -74,6 +74,7 @@ impl Sender for EchoSender {
             sentinel_interval_sec: None,
             message: Some("echo session".to_string()),
             lossless_names: true,
+            committed_index: None,
         })
     }
 

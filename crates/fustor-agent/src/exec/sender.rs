@@ -268,6 +268,8 @@ impl DynSender for ExecSender {
                 sentinel_interval_sec: None,
                 message: Some("exec session".into()),
                 lossless_names: true,
+                // An exec sender keeps no index: every session starts with a snapshot.
+                committed_index: None,
             })
         })
     }

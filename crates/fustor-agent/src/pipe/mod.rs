@@ -6,6 +6,7 @@
 //! report about an old session can never tear down a new one.
 
 mod commands;
+pub mod saved;
 mod tasks;
 
 use std::collections::VecDeque;
@@ -16,7 +17,9 @@ use std::time::Duration;
 
 use fustor_core::config::AgentPipeConfig;
 use fustor_core::mapping::project_event;
-use fustor_core::wire::{CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, Role};
+use fustor_core::wire::{
+    CommittedIndex, CreateSessionRequest, CreateSessionResponse, HeartbeatRequest, Role,
+};
 use fustor_core::{BatchKind, Event, EventBatch, FsRow};
 use fustor_source_fs::MtimeCache;
 use fustor_transport_http::{SendError, Sender};
@@ -26,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::backoff::Backoff;
-use crate::bus::RescanSet;
+use crate::bus::{RescanSet, Resume};
 use crate::source::{self, Source};
 use crate::state::{PipeState, PipeStatus};
 
@@ -47,6 +50,9 @@ pub struct PipeSpec {
     pub config: AgentPipeConfig,
     /// `$FUSTOR_HOME/agent-config`: source of config reports, target of `update_config`.
     pub config_dir: PathBuf,
+    /// `$FUSTOR_HOME/agent-state`: where the pipe keeps what survives a restart ([`saved`]);
+    /// `None`: nothing is kept.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl PipeSpec {
@@ -90,6 +96,12 @@ struct St {
     mtime_cache: Arc<MtimeCache>,
     pending_rescan: RescanSet,
     last_error: Option<String>,
+    /// Fusion answered a committed index for this session: realtime batches tell it their
+    /// position (issue 11).
+    resume_supported: bool,
+    /// `mtime_cache` was read from the agent state at start: the first session keeps it even
+    /// though it snapshots, so the first audit lists only what changed.
+    cache_from_disk: bool,
 }
 
 /// Everything the pipe's tasks share.
@@ -101,6 +113,10 @@ pub(crate) struct Shared<S> {
     backoff: Backoff,
     st: Mutex<St>,
     events_pushed: AtomicU64,
+    /// Full snapshots started and sessions resumed without one: tests and operators check
+    /// that a reconnect did not rescan the tree.
+    snapshots_started: AtomicU64,
+    resumes: AtomicU64,
     ctl_tx: mpsc::UnboundedSender<Ctl>,
     app_tx: Option<mpsc::UnboundedSender<AppRequest>>,
     /// Full audits and targeted rescans never interleave (one audit end each).
@@ -246,12 +262,15 @@ impl<S: Sender> Shared<S> {
             consecutive_errors: st.consecutive_errors,
             last_error: st.last_error.clone(),
             source_problem: self.source.problem(),
+            snapshots_started: self.snapshots_started.load(Ordering::Relaxed),
+            resumes: self.resumes.load(Ordering::Relaxed),
         }
     }
 
     /// Sends events as batches of kind `kind` with field mapping applied. A 413 splits the
     /// batch (events, then rows) instead of retrying it forever; a single row that is still too
-    /// large is dropped with an error. `is_end` goes on the last batch actually sent.
+    /// large is dropped with an error. `is_end` and `metadata` go on the last batch actually
+    /// sent: a resume position must not be claimed by the first half of a split batch.
     async fn send_events(
         &self,
         sid: &str,
@@ -262,11 +281,10 @@ impl<S: Sender> Shared<S> {
     ) -> Result<(), SendError> {
         let mut queue: VecDeque<Vec<Event<FsRow>>> = VecDeque::from([events]);
         while let Some(chunk) = queue.pop_front() {
-            let end = is_end && queue.is_empty();
-            match self
-                .send_once(sid, &kind, &chunk, end, metadata.clone())
-                .await
-            {
+            let last = queue.is_empty();
+            let end = is_end && last;
+            let meta = if last { metadata.clone() } else { None };
+            match self.send_once(sid, &kind, &chunk, end, meta).await {
                 Ok(()) => {}
                 Err(SendError::TooLarge { url }) => {
                     if chunk.len() > 1 {
@@ -431,6 +449,8 @@ impl<S: Sender> Pipe<S> {
             mtime_cache: Arc::default(),
             pending_rescan: RescanSet::default(),
             last_error: None,
+            resume_supported: false,
+            cache_from_disk: false,
         };
         let shared = Arc::new(Shared {
             task_id: spec.task_id(),
@@ -440,6 +460,8 @@ impl<S: Sender> Pipe<S> {
             source,
             st: Mutex::new(st),
             events_pushed: AtomicU64::new(0),
+            snapshots_started: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
             ctl_tx,
             app_tx,
             audit_lock: tokio::sync::Mutex::new(()),
@@ -525,6 +547,7 @@ async fn control_loop<S: Sender>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tasks = Tasks::default();
+    restore_saved(&sh).await;
     sh.update_state(|_| PipeState::RUNNING);
     loop {
         if *stop.borrow() {
@@ -594,6 +617,7 @@ async fn control_loop<S: Sender>(
     // Stop (§13): cancel (wait ≤ 2 s), DELETE, STOPPED.
     sh.update_state(|_| PipeState::STOPPING);
     tasks.cancel_all_and_wait(Duration::from_secs(2)).await;
+    save_state(&sh).await;
     if let Some(sid) = sh.session() {
         match tokio::time::timeout(Duration::from_secs(5), sh.sender.close_session(&sid)).await {
             Ok(Ok(())) => tracing::info!(pipe = %sh.spec.id, session = %sid, "session closed"),
@@ -610,6 +634,51 @@ async fn control_loop<S: Sender>(
     tracing::info!(pipe = %sh.spec.id, "pipe stopped");
 }
 
+/// Reads the pipe's saved state (audit cache) before the first session.
+async fn restore_saved<S: Sender>(sh: &Arc<Shared<S>>) {
+    let Some(dir) = sh.spec.state_dir.clone() else {
+        return;
+    };
+    let (id, uri) = (sh.spec.id.clone(), sh.source.uri().to_string());
+    let loaded = tokio::task::spawn_blocking(move || saved::load(&dir, &id, &uri))
+        .await
+        .ok()
+        .flatten();
+    if let Some((cache, meta)) = loaded {
+        tracing::info!(pipe = %sh.spec.id, directories = cache.len(),
+            previous_bus = %meta.bus_epoch, previous_position = meta.committed_seq,
+            "audit cache restored from the agent state");
+        let mut st = sh.st.lock();
+        st.mtime_cache = Arc::new(cache);
+        st.cache_from_disk = true;
+    }
+}
+
+/// Writes the pipe's state (audit cache, bus position) off the async threads; a failure is
+/// logged, never fatal.
+pub(crate) async fn save_state<S: Sender>(sh: &Arc<Shared<S>>) {
+    let Some(dir) = sh.spec.state_dir.clone() else {
+        return;
+    };
+    let cache = sh.st.lock().mtime_cache.clone();
+    let bus = sh.source.bus();
+    let position = bus.position(&sh.spec.id);
+    let epoch = bus.epoch().to_string();
+    let (id, uri) = (sh.spec.id.clone(), sh.source.uri().to_string());
+    let r = tokio::task::spawn_blocking(move || {
+        let value = saved::SavedPipe::new(&uri, &epoch, position, &cache);
+        saved::file(&dir, &id).save(&value)
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(pipe = %sh.spec.id, error = %e, "saving the pipe state failed")
+        }
+        Err(e) => tracing::warn!(pipe = %sh.spec.id, error = %e, "saving the pipe state failed"),
+    }
+}
+
 /// §3.2: local only, no DELETE.
 fn drop_session<S: Sender>(sh: &Shared<S>, tasks: &mut Tasks, sid: &str) {
     tasks.cancel_all();
@@ -621,7 +690,7 @@ fn drop_session<S: Sender>(sh: &Shared<S>, tasks: &mut Tasks, sid: &str) {
     st.role = None;
     st.realtime_ready = false;
     st.initial_snapshot_done = false;
-    st.mtime_cache = Arc::default();
+    st.resume_supported = false;
     st.state = st
         .state
         .without(PipeState::SNAPSHOT_SYNC)
@@ -664,6 +733,7 @@ async fn on_session_created<S: Sender>(
 ) {
     let sid = resp.session_id.clone();
     let role = resp.role;
+    let resumed = resume_decision(sh, resp.committed_index.as_ref());
     {
         let mut st = sh.st.lock();
         st.session = Some(sid.clone());
@@ -678,9 +748,15 @@ async fn on_session_created<S: Sender>(
         if let Some(s) = resp.sentinel_interval_sec {
             st.sentinel_interval = fustor_core::time::clamp_secs(s);
         }
-        st.initial_snapshot_done = false;
+        // A resumed session has nothing to snapshot: Fusion holds everything up to the
+        // committed index and the bus replays the rest. Otherwise the audit starts over too.
+        st.initial_snapshot_done = resumed;
+        if !resumed && !st.cache_from_disk {
+            st.mtime_cache = Arc::default();
+        }
+        st.cache_from_disk = false;
+        st.resume_supported = resp.committed_index.is_some();
         st.realtime_ready = false;
-        st.mtime_cache = Arc::default();
         st.state = st.state.without(PipeState::RECONNECTING);
     }
     tracing::info!(pipe = %sh.spec.id, session = %sid, role = %role,
@@ -688,6 +764,34 @@ async fn on_session_created<S: Sender>(
     sh.reset_errors();
     tasks.heartbeat = Some(tokio::spawn(tasks::heartbeat_loop(sh.clone(), sid.clone())));
     commands::send_config_report(sh, &sid, "default.yaml").await;
+}
+
+/// Whether the new session continues from Fusion's committed index (issue 11) instead of a
+/// full snapshot; positions the bus subscription when it does.
+fn resume_decision<S: Sender>(sh: &Shared<S>, committed: Option<&CommittedIndex>) -> bool {
+    let Some(c) = committed else {
+        return false;
+    };
+    match sh
+        .source
+        .bus()
+        .resume(&sh.spec.id, c.epoch.as_deref(), c.seq)
+    {
+        Resume::Replay { from, pending } => {
+            let n = sh.resumes.fetch_add(1, Ordering::Relaxed) + 1;
+            let rescan = sh.st.lock().pending_rescan.len();
+            tracing::info!(pipe = %sh.spec.id, committed = from, replay = pending,
+                rescan_dirs = rescan, resumes = n,
+                "session resumed from Fusion's committed index: no snapshot");
+            true
+        }
+        Resume::Snapshot => {
+            tracing::info!(pipe = %sh.spec.id, committed = c.seq,
+                same_bus = c.epoch.as_deref() == Some(sh.source.bus().epoch()),
+                "Fusion's committed index cannot be continued from: full snapshot");
+            false
+        }
+    }
 }
 
 /// Steps 3–4 of §3 for an existing session; an error is fatal for the session.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fustor_core::wire::{Command, SentinelFeedback, SentinelUpdateItem};
+use fustor_core::wire::{
+    Command, RESUME_METADATA_KEY, ResumePoint, SentinelFeedback, SentinelUpdateItem,
+};
 use fustor_core::{BatchKind, Event, FsRow, MessageSource};
 use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus};
 use fustor_transport_http::{SendError, Sender};
@@ -112,8 +114,13 @@ pub(super) async fn message_sync<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
         };
         let events: Vec<Event<FsRow>> = fetched.events.iter().map(|e| (*e.event).clone()).collect();
         let n = events.len() as u64;
+        let meta = sh
+            .st
+            .lock()
+            .resume_supported
+            .then(|| resume_metadata(bus.epoch(), last));
         match sh
-            .send_events(&sid, BatchKind::Message, events, false, None)
+            .send_events(&sid, BatchKind::Message, events, false, meta)
             .await
         {
             Ok(()) => {
@@ -135,9 +142,27 @@ pub(super) async fn message_sync<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
     }
 }
 
+/// The position a realtime batch ends at, for Fusion's committed index (issue 11).
+fn resume_metadata(epoch: &str, seq: u64) -> Map<String, Value> {
+    let point = ResumePoint {
+        epoch: epoch.to_string(),
+        seq,
+    };
+    let mut m = Map::new();
+    if let Ok(v) = serde_json::to_value(point) {
+        m.insert(RESUME_METADATA_KEY.to_string(), v);
+    }
+    m
+}
+
 /// §6.1: one full snapshot; a failed send fails the task (fatal for the session).
 pub(super) async fn snapshot<S: Sender>(sh: Arc<Shared<S>>, sid: String) -> Result<(), SendError> {
     let started = Instant::now();
+    // Every event after this position reaches Fusion as realtime; everything before it is in
+    // the tree the walk sees. Once the snapshot is in, Fusion holds the source up to here.
+    let covered = sh.source.bus().position(&sh.spec.id);
+    let n = sh.snapshots_started.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::info!(pipe = %sh.spec.id, snapshots_started = n, "full snapshot started");
     let source = sh.source.clone();
     let mut rx = bridge(16, move || source.snapshot());
     let mut buf: Vec<Event<FsRow>> = Vec::with_capacity(BATCH_EVENTS);
@@ -158,7 +183,12 @@ pub(super) async fn snapshot<S: Sender>(sh: Arc<Shared<S>>, sid: String) -> Resu
         }
     }
     events += buf.len() as u64;
-    sh.send_events(&sid, BatchKind::Snapshot, buf, true, None)
+    let meta = sh
+        .st
+        .lock()
+        .resume_supported
+        .then(|| resume_metadata(sh.source.bus().epoch(), covered));
+    sh.send_events(&sid, BatchKind::Snapshot, buf, true, meta)
         .await?;
     // The reference sends one more empty end batch (bus mode).
     sh.send_events(&sid, BatchKind::Snapshot, Vec::new(), true, None)
@@ -334,6 +364,7 @@ pub(super) async fn audit_pass<S: Sender>(
     }
     if merge_into_pipe_cache && sh.is_current(sid) {
         batcher.merge_into(&mut sh.st.lock().mtime_cache);
+        super::save_state(sh).await;
     }
     sh.update_state(|s| s.without(PipeState::AUDIT_PHASE));
     sh.events_pushed.fetch_add(sent_events, Ordering::Relaxed);

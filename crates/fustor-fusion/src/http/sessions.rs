@@ -71,6 +71,7 @@ pub async fn create(
         sentinel_interval_sec: Some(pipe.cfg.sentinel_interval_sec),
         message: (!st.main).then(|| "Session created successfully".to_string()),
         lossless_names: true,
+        committed_index: opened.committed_index,
     }))
 }
 

@@ -15,6 +15,7 @@
 pub mod events;
 pub mod files;
 pub mod record;
+pub mod resume;
 pub mod store;
 pub mod wal;
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use fustor_core::view::{SuspectUpdate, ViewContext, ViewDriver};
+use fustor_core::wire::ResumePoint;
 use fustor_core::{Event, FsRow, Now};
 use fustor_view_fs::fs::persist::chunk::{Put, Rd};
 
@@ -15,6 +16,8 @@ use crate::pipe::{Control, SessionRef};
 
 const K_EVENTS: u8 = 1;
 const K_CONTROL: u8 = 2;
+/// A realtime batch with the agent position it ends at (issue 11, resume).
+const K_EVENTS_AT: u8 = 3;
 
 const C_SESSION_STARTED: u8 = 1;
 const C_SESSION_CLOSED: u8 = 2;
@@ -36,12 +39,33 @@ fn head(kind: u8, now: Now, pipe_id: &str, s: Option<&SessionRef>) -> Vec<u8> {
     b
 }
 
-/// A batch record.
-pub fn batch(now: Now, pipe_id: &str, s: &SessionRef, events: &[Event<FsRow>]) -> Vec<u8> {
-    let mut b = head(K_EVENTS, now, pipe_id, Some(s));
+/// A batch record; `at`: the task and agent position the batch ends at.
+pub fn batch(
+    now: Now,
+    pipe_id: &str,
+    s: &SessionRef,
+    events: &[Event<FsRow>],
+    at: Option<(&str, &ResumePoint)>,
+) -> Vec<u8> {
+    let kind = if at.is_some() { K_EVENTS_AT } else { K_EVENTS };
+    let mut b = head(kind, now, pipe_id, Some(s));
     b.reserve(events.iter().map(|e| e.rows.len() * 48 + 64).sum());
+    if let Some((task, p)) = at {
+        b.put_bytes(task.as_bytes());
+        b.put_bytes(p.epoch.as_bytes());
+        b.put_var(p.seq);
+    }
     super::events::encode(events, &mut b);
     b
+}
+
+/// What replaying a record tells the store besides the view's content.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// `(pipe id, task id, position)` of a realtime batch.
+    pub committed: Option<(String, String, ResumePoint)>,
+    /// The record emptied the view: the positions recorded before it are void.
+    pub emptied: bool,
 }
 
 /// A control record; `None` for operations that change no view (barriers).
@@ -99,7 +123,7 @@ fn bad(e: impl std::fmt::Display) -> String {
 
 /// Applies one record to `view` again. `offset` maps the record's monotonic time into this
 /// process's monotonic clock (`mono_now - epoch_now`): the record's wall time is kept.
-pub fn replay(view: &Arc<dyn ViewDriver>, payload: &[u8], offset: f64) -> Result<(), String> {
+pub fn replay(view: &Arc<dyn ViewDriver>, payload: &[u8], offset: f64) -> Result<Replayed, String> {
     let mut r = Rd::new(payload);
     let kind = r.u8().map_err(bad)?;
     let epoch = r.f64().map_err(bad)?;
@@ -116,23 +140,35 @@ pub fn replay(view: &Arc<dyn ViewDriver>, payload: &[u8], offset: f64) -> Result
         source_uri,
     };
     match kind {
-        K_EVENTS => {
+        K_EVENTS | K_EVENTS_AT => {
+            let mut out = Replayed::default();
+            if kind == K_EVENTS_AT {
+                let task = r.str().map_err(bad)?.to_string();
+                let epoch = r.str().map_err(bad)?.to_string();
+                let seq = r.var().map_err(bad)?;
+                out.committed = Some((pipe_id.to_string(), task, ResumePoint { epoch, seq }));
+            }
             let events = super::events::decode(&mut r).map_err(bad)?;
             if !r.is_empty() {
                 return Err(bad("bytes after the events"));
             }
             crate::pipe::apply_events(view, &events, &ctx, now);
-            Ok(())
+            Ok(out)
         }
         K_CONTROL => {
             let op = match r.u8().map_err(bad)? {
                 C_SESSION_STARTED => {
                     view.session_started(&ctx);
-                    return Ok(());
+                    return Ok(Replayed::default());
                 }
                 C_SESSION_CLOSED => {
-                    view.session_closed(&ctx, r.u8().map_err(bad)? != 0);
-                    return Ok(());
+                    let last = r.u8().map_err(bad)? != 0;
+                    view.session_closed(&ctx, last);
+                    return Ok(Replayed {
+                        committed: None,
+                        emptied: last
+                            && view.driver_name() == fustor_core::config::ViewDriverKind::Fs.name(),
+                    });
                 }
                 C_AUDIT_START => Control::AuditStart,
                 C_AUDIT_END => Control::AuditEnd,
@@ -155,7 +191,10 @@ pub fn replay(view: &Arc<dyn ViewDriver>, payload: &[u8], offset: f64) -> Result
                 t => return Err(bad(format!("control {t}"))),
             };
             op.run(pipe_id, std::slice::from_ref(view), now);
-            Ok(())
+            Ok(Replayed {
+                committed: None,
+                emptied: matches!(op, Control::Reset),
+            })
         }
         t => Err(bad(format!("kind {t}"))),
     }

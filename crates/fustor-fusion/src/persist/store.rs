@@ -13,7 +13,9 @@ use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use super::files::{finish_replace, quarantine, sync_dir, tmp_path};
 use super::record;
+use super::resume::{RESUME_FILE, ResumeTable};
 use super::wal::{Wal, list_segments, read_segment};
+use fustor_core::wire::{CommittedIndex, ResumePoint};
 
 pub const SNAPSHOT_FILE: &str = "snapshot.fvs";
 const SNAP_MAGIC: &[u8; 8] = b"FUSTSNAP";
@@ -62,6 +64,8 @@ pub struct ViewStore {
     wal: RwLock<Option<Arc<Wal>>>,
     snapshotting: Mutex<()>,
     status: Mutex<RestoreStatus>,
+    /// Committed indexes of the agents feeding this view ([`super::resume`]).
+    resume: Mutex<ResumeTable>,
     last_snapshot: Mutex<Instant>,
     /// Records logged since the last snapshot.
     dirty: AtomicBool,
@@ -110,6 +114,7 @@ impl ViewStore {
             wal: RwLock::new(None),
             snapshotting: Mutex::new(()),
             status: Mutex::new(RestoreStatus::default()),
+            resume: Mutex::new(ResumeTable::default()),
             last_snapshot: Mutex::new(Instant::now()),
             dirty: AtomicBool::new(false),
             last_pause_us: AtomicU64::new(0),
@@ -155,9 +160,37 @@ impl ViewStore {
         }
     }
 
-    /// The view was emptied (reset): what it serves is no longer restored content.
+    /// The view was emptied (reset): what it serves is no longer restored content, and no
+    /// agent can continue from a position it had reached.
     pub fn emptied(&self) {
         *self.status.lock() = RestoreStatus::default();
+        self.resume.lock().clear();
+    }
+
+    /// The last session of the view ended and the view keeps its content (instead of the
+    /// reference's live reset, V2): it serves it like restored content until reconciled.
+    pub fn kept(&self) {
+        let mut s = self.status.lock();
+        s.restored_at.get_or_insert(Now::system().epoch);
+        s.reconciling = true;
+    }
+
+    /// The committed index of `task` on `pipe`: `None` when the store is not open (the view is
+    /// not persisted, nothing to resume from), an empty index when nothing is recorded.
+    pub fn committed(&self, pipe: &str, task: &str) -> Option<CommittedIndex> {
+        self.wal.read().as_ref()?;
+        Some(match self.resume.lock().get(pipe, task) {
+            Some(p) => CommittedIndex {
+                epoch: Some(p.epoch.clone()),
+                seq: p.seq,
+            },
+            None => CommittedIndex::default(),
+        })
+    }
+
+    /// A batch ending at `point` was logged and applied.
+    pub fn note_committed(&self, pipe: &str, task: &str, point: &ResumePoint) {
+        self.resume.lock().note(pipe, task, point);
     }
 
     /// Loads the snapshot and replays the log into the (empty) view, then opens a new log
@@ -177,10 +210,15 @@ impl ViewStore {
                 report.snapshot_seq = Some(seq);
                 last_seq = seq;
                 content = true;
+                match ResumeTable::load(&self.cfg.dir, seq) {
+                    Ok(t) => *self.resume.lock() = t,
+                    Err(e) => tracing::warn!(view = %self.view_id, error = %e,
+                        "committed indexes ignored: agents feeding this view send a full snapshot"),
+                }
             }
             Ok(None) => {}
             Err(e) => {
-                let mut bad = vec![snap.clone()];
+                let mut bad = vec![snap.clone(), self.cfg.dir.join(RESUME_FILE)];
                 bad.extend(segments.iter().map(|(_, p)| p.clone()));
                 let moved = quarantine(&self.cfg.dir, &bad);
                 tracing::error!(
@@ -203,6 +241,7 @@ impl ViewStore {
             }
             let last_segment = i + 1 == count;
             let driver = self.driver.clone();
+            let resume = &self.resume;
             let read = read_segment(path, last_segment, |seq, payload| {
                 if seq <= last_seq {
                     return Ok(());
@@ -212,7 +251,13 @@ impl ViewStore {
                         "log record {seq} follows {last_seq}: records are missing"
                     ));
                 }
-                record::replay(&driver, payload, offset)?;
+                let r = record::replay(&driver, payload, offset)?;
+                if r.emptied {
+                    resume.lock().clear();
+                }
+                if let Some((pipe, task, p)) = r.committed {
+                    resume.lock().note(&pipe, &task, &p);
+                }
                 last_seq = seq;
                 report.replayed += 1;
                 content = true;
@@ -345,7 +390,7 @@ impl ViewStore {
         let path = self.cfg.dir.join(SNAPSHOT_FILE);
         let tmp = tmp_path(&path);
         let t = Instant::now();
-        let (file, seq) = {
+        let (file, seq, resume) = {
             let _gate = self.gate.write();
             let seq = wal.rotate()?;
             self.dirty.store(false, Ordering::Relaxed);
@@ -357,11 +402,15 @@ impl ViewStore {
             head.extend_from_slice(&crc32fast::hash(&head).to_le_bytes());
             w.write_all(&head)?;
             persistence.write_snapshot(&mut w, Now::system())?;
-            (w.into_inner().map_err(|e| e.into_error())?, seq)
+            let resume = self.resume.lock().clone();
+            (w.into_inner().map_err(|e| e.into_error())?, seq, resume)
         };
         let pause = t.elapsed();
         self.last_pause_us
             .store(pause.as_micros() as u64, Ordering::Relaxed);
+        // The table first: a crash between the two leaves it tagged with a snapshot that is
+        // not on disk, so it is ignored (agents snapshot), never applied to the wrong content.
+        resume.save(&self.cfg.dir, seq)?;
         finish_replace(file, &tmp, &path)?;
         wal.drop_old_segments();
         *self.last_snapshot.lock() = Instant::now();

@@ -1,6 +1,7 @@
 //! Ingestion: validation, lineage, routing to the pipe queue, job completions, config reports,
 //! snapshot and audit ends.
 
+use fustor_core::wire::ResumePoint;
 use fustor_core::{BatchKind, Event, EventBatch, FsRow, Now, normalize_path};
 use serde_json::Value;
 
@@ -130,6 +131,14 @@ impl Fusion {
             }
             _ => {}
         }
+        // A realtime batch may say where it ends in its agent's numbering, and the last batch
+        // of a snapshot up to where the snapshot covers it (issue 11).
+        let positioned =
+            kind == BatchKind::Message || (kind == BatchKind::Snapshot && batch.is_end);
+        let at = positioned
+            .then(|| ResumePoint::from_metadata(batch.metadata.as_ref()))
+            .flatten()
+            .map(|p| (route.task_id.clone(), p));
         let events = own_lineage(batch.events);
         // Realtime rows are answered once fsynced (with `persist_fsync`); snapshot and audit
         // rows once written to the OS: they survive a crash of Fusion, the log is fsynced within
@@ -137,15 +146,16 @@ impl Fusion {
         // an fsync per snapshot batch cut the initial load to a third on this disk.
         let sync = kind == BatchKind::Message;
         let mut durable = None;
-        if !events.is_empty() {
+        if !events.is_empty() || at.is_some() {
             durable = pipe
                 .pipe
-                .enqueue(
+                .enqueue_at(
                     events,
                     session,
                     route.agent_id.clone(),
                     route.source_uri.clone(),
                     sync,
+                    at,
                 )
                 .await
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;

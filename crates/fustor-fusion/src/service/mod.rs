@@ -12,7 +12,7 @@ mod writes;
 mod tests;
 
 pub use ingest::{Ingested, check_batch};
-pub use sessions::{Beat, OpenedSession};
+pub use sessions::{Beat, EndReason, OpenedSession};
 
 /// Why the service refused or failed a request; the HTTP layer maps it to a status.
 #[derive(Debug, thiserror::Error)]

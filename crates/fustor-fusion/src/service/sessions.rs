@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use fustor_core::Now;
-use fustor_core::wire::{CreateSessionRequest, HeartbeatRequest, Role};
+use fustor_core::wire::{CommittedIndex, CreateSessionRequest, HeartbeatRequest, Role};
 use futures_util::future::join_all;
 use serde_json::{Map, Value};
 
@@ -12,6 +12,27 @@ use super::writes::run_unfed;
 use crate::pipe::{Control, SessionRef};
 use crate::sessions::{Ended, SessionSpec, agent_id_of};
 use crate::state::{Fusion, Generation, IngestRoute, PipeEntry};
+
+/// Why a session ended: logged, and only an expiry keeps a persisted view's content when it was
+/// the last session (issue 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Closed,
+    Expired,
+    Reload,
+    Shutdown,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Closed => "closed",
+            EndReason::Expired => "expired",
+            EndReason::Reload => "reload",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+}
 
 /// What a heartbeat answers: the role now and the commands queued since the last one.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +48,8 @@ pub struct OpenedSession {
     pub leader: bool,
     /// The timeout granted: the requested one when positive, else the pipe's.
     pub timeout_secs: i64,
+    /// Where the agent may resume (issue 11); `None` when the pipe's view is not persisted.
+    pub committed_index: Option<CommittedIndex>,
 }
 
 impl Fusion {
@@ -82,6 +105,7 @@ impl Fusion {
                 agent_id: session.agent_id.clone(),
                 source_uri: session.source_uri.clone(),
                 ended_at: None,
+                task_id: Arc::from(req.task_id.as_str()),
             },
         );
         pipe.pipe
@@ -97,10 +121,16 @@ impl Fusion {
             tracing::warn!(error = %e, session = %id, "session start not applied to the view");
         }
         tracing::info!(session = %id, task = %crate::limits::for_log(&req.task_id), pipe = %pipe.id, leader, timeout, "session created");
+        let committed_index = pipe
+            .pipe
+            .primary()
+            .and_then(|v| self.current().stores.get(v.id()).cloned())
+            .and_then(|s| s.committed(&pipe.id, &req.task_id));
         OpenedSession {
             session_id: id,
             leader,
             timeout_secs: timeout,
+            committed_index,
         }
     }
 
@@ -132,16 +162,16 @@ impl Fusion {
 
     /// Closes a session at its agent's request; `false` when it had already ended.
     pub async fn close_session(&self, id: &str) -> bool {
-        let ended = self.end_session(id, "closed").await.is_some();
+        let ended = self.end_session(id, EndReason::Closed).await.is_some();
         self.routes.lock().remove(id);
         ended
     }
 
     /// Terminates a session with all its effects (L4, L5, V2, jobs).
-    pub async fn end_session(&self, id: &str, why: &str) -> Option<Ended> {
+    pub async fn end_session(&self, id: &str, why: EndReason) -> Option<Ended> {
         let ended = self.sessions.terminate(id)?;
         let s = &ended.session;
-        tracing::info!(session = %id, task = %crate::limits::for_log(&s.spec.task_id), reason = why, promoted = ?ended.promoted, "session ended");
+        tracing::info!(session = %id, task = %crate::limits::for_log(&s.spec.task_id), reason = why.as_str(), promoted = ?ended.promoted, "session ended");
         let generation = self.current();
         let pipe = generation.pipes.get(&s.spec.pipe_id);
         if let Some(p) = pipe {
@@ -155,6 +185,7 @@ impl Fusion {
                     source_uri: s.spec.source_uri.as_deref().map(Arc::from),
                 },
                 last: ended.last_in_scope,
+                keep_persisted: why == EndReason::Expired,
             };
             let views = vec![v.driver.clone()];
             match pipe {
@@ -184,11 +215,15 @@ impl Fusion {
     pub async fn expire_sessions(&self) {
         let now = Now::system();
         let ids = self.sessions.expired(now.mono);
-        join_all(ids.iter().map(|id| self.end_session(id, "expired"))).await;
+        join_all(
+            ids.iter()
+                .map(|id| self.end_session(id, EndReason::Expired)),
+        )
+        .await;
     }
 
     /// Ends every session (shutdown), concurrently for the same reason.
-    pub async fn end_all_sessions(&self, why: &str) {
+    pub async fn end_all_sessions(&self, why: EndReason) {
         let ids = self.sessions.ids();
         join_all(ids.iter().map(|id| self.end_session(id, why))).await;
     }
@@ -196,7 +231,7 @@ impl Fusion {
     /// Replaces the generation (reload). Every session is terminated first: their views are
     /// discarded and agents reconnect on their next heartbeat (`configuration.md` §6.2).
     pub async fn replace(&self, generation: Generation) {
-        self.end_all_sessions("reload").await;
+        self.end_all_sessions(EndReason::Reload).await;
         self.routes.lock().clear();
         self.sessions.reset_readiness();
         // The new views read what the old ones left on disk (their closes included), so the

@@ -38,6 +38,16 @@ impl ChildIndex {
         self.shards[shard(hash)].insert_unique(hash, id, rehash);
     }
 
+    /// One probe for "find, else insert" (a restore checks and creates with it).
+    pub fn entry(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&NodeId) -> bool,
+        rehash: impl Fn(&NodeId) -> u64,
+    ) -> hashbrown::hash_table::Entry<'_, NodeId> {
+        self.shards[shard(hash)].entry(hash, eq, rehash)
+    }
+
     pub fn remove(&mut self, hash: u64, id: NodeId) {
         if let Ok(entry) = self.shards[shard(hash)].find_entry(hash, |&n| n == id) {
             entry.remove();

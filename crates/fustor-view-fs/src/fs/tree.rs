@@ -15,6 +15,9 @@ use super::nameindex::{BLOCK, GROUP, Mask, NameIndex};
 use super::names::{NameArena, NameRef};
 use super::owners::{OwnerId, Owners, Ownership, UNKNOWN};
 
+mod restore;
+pub use restore::RestoreError;
+
 pub type NodeId = u32;
 pub const NIL: NodeId = u32::MAX;
 pub const ROOT: NodeId = 0;

@@ -8,7 +8,7 @@ use crate::fs::FsViewConfig;
 use crate::fs::lineage::Lineages;
 use crate::fs::owners::Ownership;
 use crate::fs::state::{FsState, Tombstone};
-use crate::fs::tree::{NodeId, ROOT};
+use crate::fs::tree::{NodeId, ROOT, RestoreError};
 
 const T_HEADER: u8 = 1;
 const T_LINEAGES: u8 = 2;
@@ -351,6 +351,7 @@ pub(crate) fn read_state(
             }
         }
     }
+    st.tree.finish_restore();
     // `seen_any` is recomputed by set_seen; the header value wins (a seen path may be absent).
     st.audit.seen_any = seen_any || st.audit.seen_any;
     st.finish_write();
@@ -437,22 +438,31 @@ fn read_node(
         if !st.tree.node(parent).is_dir() {
             return Err(SnapshotError::corrupt("a node's parent is a file"));
         }
-        if name.is_empty()
-            || memchr::memchr(b'/', name.as_bytes()).is_some()
-            || st.tree.find_child(parent, name).is_some()
-        {
-            return Err(SnapshotError::corrupt(
-                "a node name is empty, holds '/' or repeats in its directory",
-            ));
+        if name.is_empty() || memchr::memchr(b'/', name.as_bytes()).is_some() {
+            return Err(SnapshotError::corrupt("a node name is empty or holds '/'"));
         }
-        st.tree
-            .create(parent, name, is_dir)
-            .map_err(|_| SnapshotError::corrupt("more nodes than a tree can hold"))?
+        // Attributes in place, aggregates once at the end (`Tree::finish_restore`).
+        match st
+            .tree
+            .restore_node(parent, name, is_dir, (size, mtime, ctime))
+        {
+            Ok(id) => id,
+            Err(RestoreError::Duplicate) => {
+                return Err(SnapshotError::corrupt(
+                    "a node name repeats in its directory",
+                ));
+            }
+            Err(RestoreError::Full) => {
+                return Err(SnapshotError::corrupt("more nodes than a tree can hold"));
+            }
+        }
     };
     stack.truncate(depth);
     stack.push(id);
     let tree = &mut st.tree;
-    tree.set_attrs(id, size, mtime, ctime);
+    if id == ROOT {
+        tree.set_attrs(id, size, mtime, ctime);
+    }
     tree.set_known(id, flags & N_KNOWN != 0);
     tree.set_audit_skipped(id, flags & N_AUDIT_SKIPPED != 0);
     tree.set_last_updated(id, last_updated);
