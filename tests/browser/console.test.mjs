@@ -255,6 +255,133 @@ test('the address carries view, selection and search; a shared link and a reload
   await tab.close();
 });
 
+/** The usage page's figures against a report answer: every bar and both file lists. */
+async function checkUsage(where, r) {
+  const bars = async (chart, items, key) => {
+    const rows = where.locator(`#usage .chart[data-chart="${chart}"] .bar-row`);
+    assert.equal(await rows.count(), items.length, `${chart}: one bar per item`);
+    for (const [i, it] of items.entries()) {
+      const b = rows.nth(i);
+      assert.equal(await b.getAttribute('data-k'), key(it), `${chart} #${i}`);
+      assert.equal(await b.getAttribute('data-bytes'), String(it.bytes), `${chart} #${i} bytes`);
+      assert.equal(await b.getAttribute('data-files'), String(it.files), `${chart} #${i} files`);
+    }
+    return rows;
+  };
+  const holder = (o) => (o.id == null ? 'none' : String(o.id));
+  const owners = await bars('owners', r.owners, holder);
+  await bars('groups', r.groups, holder);
+  await bars('size', r.size_histogram, (b) => String(b.min));
+  await bars('age', r.age_histogram, (b) => b.label);
+  // owners by bytes: names shown, the biggest bar full length, the others in proportion
+  assert.ok(r.owners.length >= 1);
+  assert.equal(await owners.first().locator('.bar-label').textContent(), r.owners[0].name);
+  const widths = await owners.locator('.bar').evaluateAll((els) => els.map((e) => e.style.getPropertyValue('--w')));
+  assert.deepEqual(widths, r.owners.map((o) => `${((100 * o.bytes) / r.owners[0].bytes).toFixed(2)}%`));
+  assert.equal(await where.locator('#usage .usage-total').getAttribute('data-bytes'), String(r.bytes));
+  assert.deepEqual(await where.locator('#usage [data-list="largest"] li').evaluateAll((els) => els.map((e) => e.dataset.path)), r.largest.map((f) => f.path));
+  assert.deepEqual(await where.locator('#usage [data-list="oldest"] li').evaluateAll((els) => els.map((e) => e.dataset.path)), r.oldest.map((f) => f.path));
+}
+
+test('tree rows name owner and group, with the mode as rwx in the tooltip', async () => {
+  const t = await api('/api/v1/views/research/tree?path=/data/logs&max_depth=1', FS_KEY);
+  const app = t.children.find((c) => c.name === 'app.log');
+  assert.equal(app.owner, 'bob');
+  const cell = row('/data/logs/app.log').locator('.owner');
+  assert.equal(await cell.locator('.user').textContent(), 'bob');
+  assert.equal(await cell.locator('.group').textContent(), ' lab');
+  assert.match(await cell.getAttribute('title'), /^-rw-r----- {2}bob \(uid 1002\) {2}lab \(gid 500\)$/);
+  assert.equal(await row('/data/run42').locator('.owner .user').textContent(), 'alice');
+  assert.equal(await row('/data/run42').locator('.owner').getAttribute('data-mode'), 'drwxr-xr-x');
+  // found by the audit with its owner: named too; the header has the column
+  assert.equal(await row('/data/run42/orphan.dat').locator('.owner .user').textContent(), 'alice');
+  assert.deepEqual(await page.locator('.tree-head span').allTextContents(), ['Name', 'Owner', 'Size', 'Modified', '']);
+});
+
+test('Usage page: bars and lists match the report API, follow the selection and the address', async () => {
+  await page.click('#tab-usage');
+  await page.locator('#usage-panel').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#detail-panel').isVisible(), false);
+  assert.equal(new URLSearchParams(new URL(page.url()).hash.slice(1)).get('tab'), 'usage');
+  // a directory selected: its subtree (here bob's logs only)
+  await row('/data/logs').click();
+  await page.locator('#usage[data-path="/data/logs"] .chart[data-chart="owners"] .bar-row').first().waitFor();
+  const logs = await api('/api/v1/views/research/report?path=%2Fdata%2Flogs&top=10', FS_KEY);
+  assert.deepEqual(logs.owners.map((o) => o.name), ['bob']);
+  await checkUsage(page, logs);
+  // a file selected: its directory
+  await row('/data/run42/README.md').click();
+  await page.locator('#usage[data-path="/data/run42"]').waitFor();
+  await checkUsage(page, await api('/api/v1/views/research/report?path=%2Fdata%2Frun42&top=10', FS_KEY));
+  // /data: the click closes it, a second one opens it again (for the screenshot)
+  await row('/data').click();
+  await row('/data/run42').waitFor({ state: 'hidden' });
+  await row('/data').click();
+  await row('/data/run42').waitFor();
+  await page.locator('#usage[data-path="/data"]').waitFor();
+  const data = await api('/api/v1/views/research/report?path=%2Fdata&top=10', FS_KEY);
+  assert.deepEqual(data.owners.map((o) => o.name), ['alice', 'carol', 'bob']);
+  await checkUsage(page, data);
+  assert.equal(await page.textContent('#usage-path'), '/data');
+  await page.locator('#search-results button', { hasText: 'Close' }).click();
+  await page.mouse.move(0, 0);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-usage.png') });
+  // a shared link opens the usage page of its selection
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  const link = new URLSearchParams({ key: FS_KEY, view: 'research', sel: '/data/run42/README.md', tab: 'usage' });
+  await tab.goto(`${BASE}/ui/#${link.toString()}`);
+  await tab.locator('#usage[data-path="/data/run42"] .chart[data-chart="size"] .bar-row').first().waitFor();
+  assert.equal(await tab.getAttribute('#tab-usage', 'aria-selected'), 'true');
+  await checkUsage(tab, await api('/api/v1/views/research/report?path=%2Fdata%2Frun42&top=10', FS_KEY));
+  await tab.close();
+  // back to the files page for the tests below
+  await page.click('#tab-files');
+  await page.locator('#detail-panel').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#usage-panel').isVisible(), false);
+  assert.equal(new URLSearchParams(new URL(page.url()).hash.slice(1)).get('tab'), null);
+});
+
+test('a key bound to a user shows whom it stands for and sees fewer entries', async () => {
+  await page.locator('#identity[data-scope="view"]', { hasText: 'whole view' }).waitFor();
+  const full = await api('/api/v1/views/research/stats', FS_KEY);
+  const bob = await api('/api/v1/views/research/stats', 'query-secret-bob');
+  const who = await api('/api/v1/views/research/whoami', 'query-secret-bob');
+  assert.deepEqual(who, { view: 'research', scope: 'user', uid: 1002, user: 'bob', groups: [{ gid: 1002, name: 'bob' }] });
+  // bob cannot list alice's home (0700) nor carol's raw/ (0750, group lab)
+  assert.ok(bob.total_files <= full.total_files - 25, `bob sees ${bob.total_files} of ${full.total_files}`);
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await tab.goto(`${BASE}/ui/#key=query-secret-bob`);
+  await tab.locator('#identity[data-scope="user"]').waitFor();
+  assert.equal(await tab.textContent('#identity'), 'as uid 1002 (bob), groups 1002 (bob)');
+  await tab.locator('#stats [data-k="total_files"] dd', { hasText: bob.total_files.toLocaleString('en-US') }).waitFor();
+  const trow = (p) => tab.locator(`#tree .row[data-path="${p}"]`);
+  await trow('/home').click();
+  await trow('/home/alice').click();
+  await tab.locator('#tree .row.empty').first().waitFor();
+  assert.equal(await trow('/home/alice/notes.txt').count(), 0);
+  await trow('/data').click();
+  await trow('/data/run42').click();
+  await trow('/data/run42/raw').click();
+  await trow('/data/run42/README.md').waitFor();
+  await tab.locator('#tree .row.empty').nth(1).waitFor();
+  assert.equal(await tab.locator('#tree .row[data-path^="/data/run42/raw/"]').count(), 0);
+  // bob's usage page counts what bob sees
+  await tab.click('#tab-usage');
+  await trow('/data').click();
+  await tab.locator('#usage[data-path="/data"] .chart[data-chart="owners"] .bar-row').first().waitFor();
+  const r = await api('/api/v1/views/research/report?path=%2Fdata&top=10', 'query-secret-bob');
+  assert.ok(!r.owners.some((o) => o.name === 'carol'), 'carol\'s files are behind raw/');
+  await checkUsage(tab, r);
+  // an admin identity says so
+  await tab.click('#forget-key');
+  await tab.fill('#key-input', 'query-secret-ops');
+  await tab.click('#key-submit');
+  await tab.locator('#identity[data-scope="admin"]', { hasText: 'admin key: sees everything' }).waitFor();
+  await tab.close();
+});
+
 test('forest view: members side by side, best highlighted, strategy, diff', async () => {
   const views = await api('/api/v1/views', FS_KEY);
   const forest = views.find((v) => v.view_id === 'all-servers');
@@ -302,6 +429,20 @@ test('forest view: members side by side, best highlighted, strategy, diff', asyn
   await page.locator('#sessions tbody tr').nth(2).waitFor();
   await page.mouse.move(0, 0);
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-forest.png') });
+});
+
+test('Usage page of a forest view: the best member by bytes, another member on demand', async () => {
+  const r = await api('/api/v1/views/all-servers/report?path=%2Fdatasets%2Frun42&top=10', FOREST_KEY);
+  await page.click('#tab-usage');
+  await page.locator('#usage-member-pick').waitFor({ state: 'visible' });
+  await page.locator('#usage[data-path="/datasets/run42"] .chart[data-chart="owners"] .bar-row').first().waitFor();
+  assert.equal(r.best, 'nfs-a');
+  assert.equal(await page.inputValue('#usage-member'), 'nfs-a');
+  await checkUsage(page, r.members['nfs-a']);
+  await page.selectOption('#usage-member', 'nfs-b');
+  await page.locator(`#usage .usage-total[data-bytes="${r.members['nfs-b'].bytes}"]`).waitFor();
+  await checkUsage(page, r.members['nfs-b']);
+  await page.click('#tab-files');
 });
 
 test('a #key= link (printed by `fustor demo`) opens the console without a prompt', async () => {

@@ -35,6 +35,30 @@ const dir = (path, mtime, extra = {}) => ({
   path, file_name: path.slice(path.lastIndexOf('/') + 1), size: 4096, modified_time: mtime, created_time: mtime, is_directory: true, ...extra,
 });
 
+// Owners as our agent reports them (issue 14): uid, gid, permission bits and the names its host
+// resolves. Bob's key (run.sh) is bound to uid 1002: he cannot list /home/alice (0700) nor
+// /data/run42/raw (carol's, group lab, 0750), so the console shows him fewer entries.
+const USERS = { 0: 'root', 1001: 'alice', 1002: 'bob', 1003: 'carol' };
+const GROUPS = { 0: 'root', 500: 'lab', 1001: 'alice', 1002: 'bob' };
+const OWNERS = [
+  // [path prefix, uid, gid, directory mode, file mode], first match wins
+  ['/home/alice', 1001, 1001, 0o700, 0o600],
+  ['/home/latin1', 1002, 1002, 0o755, 0o644],
+  ['/data/logs', 1002, 500, 0o750, 0o640],
+  ['/data/run42/raw', 1003, 500, 0o750, 0o640],
+  ['/data/', 1001, 500, 0o755, 0o644],
+  ['/datasets/run41', 1002, 500, 0o755, 0o644],
+  ['/datasets/', 1001, 500, 0o755, 0o644],
+  ['', 0, 0, 0o755, 0o644],
+];
+const under = (path, prefix) => prefix === '' || path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+function owned(rows) {
+  return rows.map((r) => {
+    const [, uid, gid, dmode, fmode] = OWNERS.find(([p]) => under(r.path, p));
+    return { ...r, uid, gid, mode: r.is_directory ? dmode : fmode, uname: USERS[uid], gname: GROUPS[gid] };
+  });
+}
+
 function batch(source, rows, isEnd = false) {
   const messageSource = source === 'message' ? 'realtime' : source;
   return {
@@ -82,6 +106,7 @@ async function waitReady(view, key) {
   const sid = await session(key, 'lab-nfs-01:research');
   const run42 = now - 2 * DAY;
   const rows = [
+    dir('/', now - 30 * DAY),
     dir('/data', now - 3 * DAY),
     dir('/data/run42', run42),
     dir('/data/run42/raw', run42),
@@ -108,24 +133,24 @@ async function waitReady(view, key) {
   for (let i = 1; i <= 24; i += 1) {
     rows.push(file(`/data/run42/raw/frame_${String(i).padStart(4, '0')}.tif`, 8388608 + i, run42 + i));
   }
-  await ingest(key, sid, batch('snapshot', rows.slice(0, 10)));
-  await ingest(key, sid, batch('snapshot', rows.slice(10)));
+  await ingest(key, sid, batch('snapshot', owned(rows.slice(0, 10))));
+  await ingest(key, sid, batch('snapshot', owned(rows.slice(10))));
   await ingest(key, sid, batch('snapshot', [], true));
   await waitReady('research', 'query-secret');
   // a realtime partial write: suspect until the close arrives
-  await ingest(key, sid, batch('message', [file('/data/logs/current.log', 4096, now - 1, { is_atomic_write: false })]));
+  await ingest(key, sid, batch('message', owned([file('/data/logs/current.log', 4096, now - 1, { is_atomic_write: false })])));
   // an audit pass that finds a file no agent reported: blind-spot addition, agent_missing
   // (sample_042.h5 is not listed: the audit end finds it gone, a blind-spot deletion; raw/ is
   // reported unchanged, which protects its files)
   const inRun42 = { parent_path: '/data/run42', parent_mtime: run42 };
-  await ingest(key, sid, batch('audit', [
+  await ingest(key, sid, batch('audit', owned([
     dir('/data/run42', run42, { audit_skipped: false }),
     dir('/data/run42/raw', run42, { audit_skipped: true }),
     file('/data/run42/README.md', 2048, run42, inRun42),
     file('/data/run42/sample_001.h5', 734003200, run42 + 10, inRun42),
     file('/data/run42/sample_002.h5', 730112000, run42 + 20, inRun42),
     file('/data/run42/orphan.dat', 999, run42 + 40, inRun42),
-  ]));
+  ])));
   await ingest(key, sid, batch('audit', [], true));
   const stats = await waitReady('research', 'query-secret');
   console.log(`fs view research: ${stats.total_files} files, ${stats.suspect_file_count} suspect, blind spot ${stats.has_blind_spot}`);
@@ -151,7 +176,7 @@ async function waitReady(view, key) {
     }
     rows.push(file('/datasets/run41/summary.csv', 40960, base - DAY));
     if (pipe === 'nfs-b') rows.push(file('/datasets/run41/extra_b.csv', 100, base - DAY));
-    await ingest(key, sid, batch('snapshot', rows));
+    await ingest(key, sid, batch('snapshot', owned(rows)));
     await ingest(key, sid, batch('snapshot', [], true));
   }
   // the forest answers at once (no readiness gate); wait until every member holds its files

@@ -86,7 +86,10 @@ receivers:
 views:
   research:
     driver: fs
-    api_keys: [query-secret]
+    api_keys:
+      - query-secret
+      - {key: query-secret-bob, uid: 1002, gids: [1002]}
+      - {key: query-secret-ops, admin: true}
     driver_params: {hot_file_threshold: 900.0}
   all-servers:
     driver: forest-fs

@@ -200,4 +200,21 @@ fn two_users_see_what_their_permissions_allow() {
     assert_eq!(mine["largest"][0]["path"], "/u777/data.h5", "{mine}");
     let bad = c.fusion.get("/api/v1/views/v1/report?by=colour", "qk1");
     assert_eq!(bad.status, 422, "{:?}", bad.body);
+
+    // whoami (the console's top bar): the bound key's uid and groups with the names the agent
+    // resolved for them (none on a host without these users), the plain key the whole view.
+    let who = c.fusion.get("/api/v1/views/v1/whoami", "qk-u777").body;
+    let dir = c
+        .fusion
+        .get("/api/v1/views/v1/metadata?path=/u777", "qk1")
+        .body;
+    assert_eq!(who["scope"], "user", "{who}");
+    assert_eq!(who["uid"], 777, "{who}");
+    assert_eq!(who["user"], dir["owner"], "{who} {dir}");
+    assert_eq!(who["groups"][0]["gid"], 777, "{who}");
+    assert_eq!(who["groups"][1]["gid"], 8765, "{who}");
+    let plain = c.fusion.get("/api/v1/views/v1/whoami", "qk1").body;
+    assert_eq!(plain["scope"], "view", "{plain}");
+    assert_eq!(plain["uid"], Value::Null, "{plain}");
+    assert_eq!(c.fusion.get("/api/v1/views/v1/whoami", "nope").status, 401);
 }

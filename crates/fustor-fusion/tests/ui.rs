@@ -128,6 +128,15 @@ async fn console_is_served_and_lists_views() {
     assert_strict_csp(&js);
     assert!(js.text.contains("/api/v1/views"));
 
+    // the Usage page's script (issue 14), under the same rules
+    assert!(page.text.contains("<script src=\"usage.js\""));
+    let usage = get(&c, &format!("{base}/ui/usage.js"), None).await;
+    assert_eq!(usage.status, 200);
+    assert!(usage.header("content-type").starts_with("text/javascript"));
+    assert_strict_csp(&usage);
+    assert!(usage.text.contains("FustorUsage"));
+    assert!(!usage.text.contains(".innerHTML ="));
+
     let css = get(&c, &format!("{base}/ui/app.css"), None).await;
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").starts_with("text/css"));
@@ -136,6 +145,7 @@ async fn console_is_served_and_lists_views() {
     for (name, body) in [
         ("index.html", &page.text),
         ("app.js", &js.text),
+        ("usage.js", &usage.text),
         ("app.css", &css.text),
     ] {
         assert!(

@@ -31,6 +31,8 @@
     inflight: 0, // requests under way (the loading indicator)
     search: null, // the pattern of the search shown, for the address bar
     forest: { path: '/', strategy: 'file_count', cards: new Map() },
+    tab: 'files', // 'files' or 'usage' (the address's `tab=`)
+    usageMember: null, // forest views: the member the Usage page shows (null: the best)
   };
 
   // ------------------------------------------------------------------ helpers
@@ -384,8 +386,9 @@
     let pick = hash.get('view');
     if (!ids.includes(pick)) pick = ids.includes(state.resolved) ? state.resolved : ids[0];
     if (hash.get('path')) state.forest.path = hash.get('path');
+    state.tab = hash.get('tab') === 'usage' ? 'usage' : 'files';
     if (pick === hash.get('view')) state.link = { sel: hash.get('sel'), q: hash.get('q') };
-    for (const id of ['view-pick', 'auto-label', 'refresh-btn', 'forget-key']) $(id).hidden = false;
+    for (const id of ['view-pick', 'auto-label', 'refresh-btn', 'forget-key', 'tabs']) $(id).hidden = false;
     $('main').hidden = false;
     if (!pick) {
       showBanner('warn', 'No view is configured on this Fusion.');
@@ -405,6 +408,7 @@
     if (state.driver === 'forest-fs' && state.forest.path !== '/') p.set('path', state.forest.path);
     if (state.driver !== 'forest-fs' && state.selected) p.set('sel', state.selected);
     if (state.driver !== 'forest-fs' && state.search) p.set('q', state.search);
+    if (state.tab === 'usage') p.set('tab', 'usage');
     window.history.replaceState(null, '', `#${p.toString()}`);
   }
 
@@ -454,6 +458,10 @@
     $('detail').textContent = 'Click a file or directory.';
     $('detail').className = 'body muted';
     if (!forest) state.forest.path = '/';
+    state.usageMember = null;
+    clear($('usage'));
+    loadIdentity();
+    applyTab();
     setHash();
     if (forest) {
       state.link = null;
@@ -485,11 +493,11 @@
   function refreshPanels() {
     const done = () => { $('updated').textContent = `updated ${fmtTime(Date.now() / 1000).slice(11)}`; };
     if (state.driver === 'forest-fs') {
-      return Promise.all([loadSessions(), refreshForestStats()]).then(done);
+      return Promise.all([loadSessions(), refreshForestStats(), loadUsage()]).then(done);
     }
     // blind spots read whether an agent is connected: after the sessions
     const sessions = loadSessions();
-    return Promise.all([loadStats(), sessions, loadJobs(), sessions.then(loadBlindSpots), loadSuspects()]).then(done);
+    return Promise.all([loadStats(), sessions, loadJobs(), sessions.then(loadBlindSpots), loadSuspects(), loadUsage()]).then(done);
   }
 
   async function readClock() {
@@ -764,6 +772,7 @@
       title: path,
     },
     h('span', { class: 'name' }, twisty, h('span', { class: `icon ${isDir ? 'dir' : 'file'}` }), h('span', { class: 'label' }, name), ...badges(node)),
+    ownerCell(node, isDir),
     sizeCell(node, isDir),
     h('span', { class: 'mtime', title: isoTime(node.modified_time) }, fmtTime(node.modified_time)),
     h('span', { class: 'actions' }, scanBtn));
@@ -926,6 +935,7 @@
     state.selected = path;
     setHash();
     showDetail(path);
+    loadUsage();
   }
 
   /** Opens every ancestor of `path`, then selects and shows it. */
@@ -1065,6 +1075,7 @@
     state.forest.path = path || '/';
     setHash();
     loadForest();
+    loadUsage();
   }
 
   function memberStatsDl(m) {
@@ -1292,6 +1303,117 @@
 
   // ------------------------------------------------------------------ wiring
 
+  // ------------------------------------------------------------------ owners, identity, usage
+
+  /** `rwxr-x---` from the permission bits (`st_mode & 0o7777`), set-id and sticky included. */
+  function modeText(mode, isDir) {
+    const bit = (b, c) => ((mode & b) ? c : '-');
+    const x = (b, special, on, off) => {
+      if (mode & special) return (mode & b) ? on : off;
+      return bit(b, 'x');
+    };
+    return (isDir ? 'd' : '-')
+      + bit(0o400, 'r') + bit(0o200, 'w') + x(0o100, 0o4000, 's', 'S')
+      + bit(0o040, 'r') + bit(0o020, 'w') + x(0o010, 0o2000, 's', 'S')
+      + bit(0o004, 'r') + bit(0o002, 'w') + x(0o001, 0o1000, 't', 'T');
+  }
+
+  /** Owner and group names as the agent's host resolved them; the mode in the tooltip. */
+  function ownerCell(node, isDir) {
+    if (node.uid == null) return h('span', { class: 'owner muted', title: 'no owner reported (Python agent, or found by an audit)' });
+    const user = node.owner || `#${node.uid}`;
+    const group = node.group || (node.gid == null ? '' : `#${node.gid}`);
+    const mode = node.mode == null ? '' : modeText(node.mode, isDir);
+    return h('span', { class: 'owner', title: `${mode}  ${user} (uid ${node.uid})  ${group} (gid ${node.gid})`.trim(), dataset: { mode } },
+      h('span', { class: 'user' }, user), group ? h('span', { class: 'group muted' }, ` ${group}`) : null);
+  }
+
+  /** Whom the key stands for (`GET /whoami`): the answers are filtered to what that user may
+   *  read through the mode bits, so the console says so. */
+  async function loadIdentity() {
+    const g = state.gen;
+    const el = $('identity');
+    el.hidden = true;
+    let w;
+    try {
+      w = await api(viewUrl('whoami'));
+    } catch (_) {
+      return; // an older Fusion without the route: nothing to say
+    }
+    if (g !== state.gen) return;
+    const name = (id, n) => (n ? `${id} (${n})` : String(id));
+    if (w.scope === 'user') {
+      const groups = w.groups.map((x) => name(x.gid, x.name)).join(', ');
+      el.textContent = `as uid ${name(w.uid, w.user)}${groups ? `, groups ${groups}` : ''}`;
+      el.title = 'this key is bound to a user: every answer shows only what that user may read (POSIX mode bits, no ACLs)';
+      el.className = 'pill identity user';
+    } else if (w.scope === 'admin') {
+      el.textContent = 'admin key: sees everything';
+      el.title = 'this key is bound with admin: true';
+      el.className = 'pill identity admin';
+    } else {
+      el.textContent = 'whole view';
+      el.title = 'this key is not bound to a user: it sees every entry of the view';
+      el.className = 'pill identity';
+    }
+    el.dataset.scope = w.scope;
+    el.hidden = false;
+  }
+
+  /** Shows the Files or the Usage page: Usage replaces the details (fs) and sits below the
+   *  members (forest); the tree and the path stay, so a selection chooses the report's path. */
+  function applyTab() {
+    const usage = state.tab === 'usage';
+    const forest = state.driver === 'forest-fs';
+    for (const b of document.querySelectorAll('#tabs [data-tab]')) {
+      b.setAttribute('aria-selected', String(b.dataset.tab === state.tab));
+    }
+    document.body.classList.toggle('tab-usage', usage);
+    $('usage-panel').hidden = !usage;
+    $('detail-panel').hidden = forest || usage;
+    if (usage) loadUsage();
+  }
+
+  /** The directory the Usage page reports on: the selected directory, a selected file's
+   *  directory, or the forest's path. */
+  function usagePath() {
+    if (state.driver === 'forest-fs') return state.forest.path;
+    const sel = state.selected;
+    if (!sel) return '/';
+    const e = state.tree.get(sel);
+    return e && e.node.content_type !== 'directory' ? parentOf(sel) : sel;
+  }
+
+  async function loadUsage() {
+    if (state.tab !== 'usage' || !state.view || !window.FustorUsage) return;
+    const g = state.gen;
+    const path = usagePath();
+    const el = $('usage');
+    $('usage-path').textContent = shown(path);
+    let r;
+    try {
+      r = await api(viewUrl('report'), { path, top: 10 });
+    } catch (e) {
+      if (g !== state.gen || path !== usagePath()) return;
+      if (e.status === 404) clear(el).append(h('p', { class: 'muted' }, `${path}: not in the view.`));
+      else panelError(el, e);
+      return;
+    }
+    if (g !== state.gen || path !== usagePath()) return;
+    const ui = { h, clear, fmtInt, fmtSize, fmtTime, isoTime, onPath: (p) => (state.driver === 'forest-fs' ? forestGo(parentOf(p)) : reveal(p)) };
+    const chosen = window.FustorUsage.render(el, r, state.usageMember, ui);
+    const pick = $('usage-member');
+    $('usage-member-pick').hidden = !(r && r.members);
+    if (r && r.members) {
+      clear(pick);
+      for (const m of Object.keys(r.members)) {
+        pick.append(h('option', { value: m }, m === r.best ? `${m} (best: most bytes)` : m));
+      }
+      pick.value = chosen || '';
+    }
+    el.dataset.path = path;
+  }
+
   function bind() {
     $('key-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -1307,7 +1429,8 @@
       state.gen += 1;
       state.tree.clear();
       hideBanner();
-      for (const el of ['tree', 'stats', 'sessions', 'jobs', 'blind', 'suspects', 'members', 'diff', 'detail', 'best-summary']) clear($(el));
+      for (const el of ['tree', 'stats', 'sessions', 'jobs', 'blind', 'suspects', 'members', 'diff', 'detail', 'best-summary', 'usage', 'identity']) clear($(el));
+      $('identity').hidden = true;
       // the next key picks its own view
       state.view = null;
       state.forest.path = '/';
@@ -1324,6 +1447,17 @@
       else loadTree(true);
     });
     $('tree-reload').addEventListener('click', () => loadTree(true));
+    for (const b of document.querySelectorAll('#tabs [data-tab]')) {
+      b.addEventListener('click', () => {
+        state.tab = b.dataset.tab;
+        applyTab();
+        setHash();
+      });
+    }
+    $('usage-member').addEventListener('change', (ev) => {
+      state.usageMember = ev.target.value;
+      loadUsage();
+    });
     $('search-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const p = $('search-input').value.trim();

@@ -245,4 +245,15 @@ pub trait ViewQuery: Send + Sync {
     fn visible_paths(&self, paths: &[String], _who: &Identity) -> Vec<bool> {
         vec![false; paths.len()]
     }
+
+    /// The name the agents reported for `uid` (issue 14), so the console can say whom a bound
+    /// key stands for in the words of the site's NIS/LDAP rather than as a number.
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
+
+    /// The name the agents reported for `gid`; see [`ViewQuery::user_name`].
+    fn group_name(&self, _gid: u32) -> Option<String> {
+        None
+    }
 }

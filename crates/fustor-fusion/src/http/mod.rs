@@ -20,6 +20,7 @@ mod sessions;
 mod ui;
 mod view_ref;
 mod views;
+mod whoami;
 
 use std::sync::Arc;
 
@@ -172,6 +173,7 @@ pub fn main_app(
         .route("/api/v1/views/{view}/search", get(views::search))
         .route("/api/v1/views/{view}/stats", get(views::stats))
         .route("/api/v1/views/{view}/report", get(report::report))
+        .route("/api/v1/views/{view}/whoami", get(whoami::whoami))
         .route("/api/v1/views/{view}/blind-spots", get(views::blind_spots))
         .route(
             "/api/v1/views/{view}/suspect-list",

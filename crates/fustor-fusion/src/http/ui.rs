@@ -21,6 +21,7 @@ use super::extract;
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const AGENTS_JS: &str = include_str!("../../web/agents.js");
+const USAGE_JS: &str = include_str!("../../web/usage.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 
 /// Self only: no inline script or style, no frames, no plugins, fetches to this origin only.
@@ -46,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/ui/agents.js",
             get(|| async { asset("text/javascript; charset=utf-8", AGENTS_JS) }),
+        )
+        .route(
+            "/ui/usage.js",
+            get(|| async { asset("text/javascript; charset=utf-8", USAGE_JS) }),
         )
         .route(
             "/ui/app.css",

@@ -122,6 +122,14 @@ impl ViewQuery for FsView {
         self.visible_paths_as(paths, who)
     }
 
+    fn user_name(&self, uid: u32) -> Option<String> {
+        self.read().tree.owners().uname(uid).map(str::to_string)
+    }
+
+    fn group_name(&self, gid: u32) -> Option<String> {
+        self.read().tree.owners().gname(gid).map(str::to_string)
+    }
+
     fn blind_spots(&self) -> QueryResult<Value> {
         Ok(self.read().blind_spots_value())
     }
