@@ -133,7 +133,8 @@ fn s3_bad_credentials_are_reported_and_retried_without_a_crash() {
     assert!(log.contains("InvalidAccessKeyId"), "{log}");
     let status = c.wait("the error in the pipe status", 10.0, || {
         let s = status_text(&c);
-        s.contains("source problem: s3 listing of bucket \"bkt\"")
+        // The status escapes the problem text (`escape_debug`): the bucket's quotes show as \".
+        s.contains(r#"source problem: s3 listing of bucket \"bkt\""#)
             .then_some(s)
     });
     assert!(status.contains("InvalidAccessKeyId"), "{status}");
