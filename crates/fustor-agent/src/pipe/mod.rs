@@ -102,6 +102,8 @@ struct St {
     /// `mtime_cache` was read from the agent state at start: the first session keeps it even
     /// though it snapshots, so the first audit lists only what changed.
     cache_from_disk: bool,
+    /// The source's [`Source::positions_lost`] this pipe has handled.
+    lost_seen: u64,
 }
 
 /// Everything the pipe's tasks share.
@@ -451,6 +453,7 @@ impl<S: Sender> Pipe<S> {
             last_error: None,
             resume_supported: false,
             cache_from_disk: false,
+            lost_seen: source.positions_lost(),
         };
         let shared = Arc::new(Shared {
             task_id: spec.task_id(),
@@ -801,6 +804,7 @@ async fn iteration<S: Sender>(
     tasks: &mut Tasks,
 ) -> Result<(), SendError> {
     let leader = sh.is_leader_of(sid);
+    position_lost(sh, tasks, leader);
     if leader {
         leader_sequence(sh, sid, tasks).await?;
     } else {
@@ -830,6 +834,29 @@ async fn iteration<S: Sender>(
         )));
     }
     Ok(())
+}
+
+/// The source's change stream lost its position and restarted from the present: the leader
+/// takes a new snapshot in the same session (one already running started before the loss and
+/// is restarted); a follower sends no snapshots and only notes it.
+fn position_lost<S: Sender>(sh: &Shared<S>, tasks: &mut Tasks, leader: bool) {
+    let lost = sh.source.positions_lost();
+    {
+        let mut st = sh.st.lock();
+        if st.lost_seen == lost {
+            return;
+        }
+        st.lost_seen = lost;
+        if leader {
+            st.initial_snapshot_done = false;
+        }
+    }
+    if leader {
+        abort(&mut tasks.snapshot);
+        sh.update_state(|s| s.without(PipeState::SNAPSHOT_SYNC));
+        tracing::warn!(pipe = %sh.spec.id, losses = lost,
+            "the source's change stream lost its position (needed_position_lost): new snapshot");
+    }
 }
 
 /// §6, with exactly one snapshot per session (§14 item 10: completion is checked first).

@@ -12,6 +12,7 @@
 //! then skips the task instead of faking it).
 
 mod fs;
+mod lost;
 mod mysql;
 #[cfg(test)]
 mod null;
@@ -31,6 +32,7 @@ use crate::bus::{EventBus, RescanSet};
 use crate::exec::ExecError;
 
 pub use fs::FsSource;
+pub use lost::PositionLost;
 pub use mysql::MysqlSource;
 pub use mysql::position::set_state_dir;
 pub use s3::S3Source;
@@ -108,6 +110,7 @@ pub struct SourceCore {
     signature: String,
     uri: String,
     pub(crate) bus: Arc<EventBus>,
+    pub(crate) lost: PositionLost,
 }
 
 impl SourceCore {
@@ -118,6 +121,7 @@ impl SourceCore {
             signature: source_signature(cfg),
             uri: cfg.uri.clone(),
             bus: Arc::new(EventBus::new(capacity)),
+            lost: PositionLost::default(),
         }
     }
 }
@@ -141,6 +145,11 @@ pub trait Source: Send + Sync + 'static {
     /// position.
     fn bus(&self) -> &Arc<EventBus> {
         &self.core().bus
+    }
+    /// How many times the change stream lost its position ("needed_position_lost") while
+    /// running; a leader pipe that sees it grow takes a new snapshot.
+    fn positions_lost(&self) -> u64 {
+        self.core().lost.count()
     }
     /// False while the change stream is down (degraded mode: pipes send `can_realtime=false`).
     fn realtime_ok(&self) -> bool;

@@ -14,14 +14,17 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::{BinlogStreamRequest, Conn, Value};
 
 use super::position::{self, BinlogPos};
-use super::{Shared, event};
+use super::{Shared, connect, event};
 use crate::backoff::Backoff;
 use crate::bus::EventBus;
+use crate::source::PositionLost;
 use std::sync::atomic::Ordering;
 
 /// Reconnects with backoff until the source stops.
 /// Returns the position delivered when it stopped.
-pub(super) fn run(sh: &Shared, bus: &EventBus, start: BinlogPos) -> BinlogPos {
+/// A purged binlog (position lost) restarts the stream from the server's current position and,
+/// once it streams, signals `lost` so the pipes take a new snapshot.
+pub(super) fn run(sh: &Shared, bus: &EventBus, lost: &PositionLost, start: BinlogPos) -> BinlogPos {
     let backoff = Backoff {
         error_retry_interval: 1.0,
         multiplier: 2.0,
@@ -39,6 +42,8 @@ pub(super) fn run(sh: &Shared, bus: &EventBus, start: BinlogPos) -> BinlogPos {
         },
         committed: start,
         saved_at: Instant::now(),
+        lost,
+        lost_pending: false,
     };
     let mut failures = 0u32;
     while !sh.stop.load(Ordering::SeqCst) {
@@ -48,6 +53,21 @@ pub(super) fn run(sh: &Shared, bus: &EventBus, start: BinlogPos) -> BinlogPos {
         match result {
             Ok(()) => break,
             Err(e) => {
+                if let Some(now) = sh
+                    .rt
+                    .block_on(connect::position_lost(sh, &reader.committed))
+                {
+                    tracing::warn!(file = %reader.committed.file, pos = reader.committed.pos,
+                        new_file = %now.file, new_pos = now.pos, error = %e,
+                        "mysql: needed_position_lost: the binlog file of the position is purged; \
+                         continuing from the server's current position, a snapshot follows");
+                    // Nothing is recorded until the new snapshot's listing ended.
+                    sh.may_record.store(false, Ordering::SeqCst);
+                    reader.committed = now;
+                    reader.lost_pending = true;
+                    failures = 0;
+                    continue;
+                }
                 failures = failures.saturating_add(1);
                 let msg = format!(
                     "mysql binlog from {}:{}: {e}",
@@ -74,6 +94,9 @@ struct Reader<'a> {
     /// What the state file says.
     delivered: BinlogPos,
     saved_at: Instant,
+    lost: &'a PositionLost,
+    /// The position was lost: signal it once the stream runs from the new one.
+    lost_pending: bool,
 }
 
 fn value(r: &BinlogRow, i: usize) -> Option<Value> {
@@ -120,11 +143,16 @@ impl Reader<'_> {
         let mut stream = conn.get_binlog_stream(req).await?;
         let db = self.sh.target.database.as_str();
         let table = self.sh.params.table.as_str();
-        let m = &self.sh.table_mapping;
         let mut file_now = self.committed.file.clone();
         tracing::info!(file = %file_now, pos = self.committed.pos, "mysql binlog streaming");
         self.sh.streaming.store(true, Ordering::SeqCst);
         *self.sh.error.lock() = None;
+        if std::mem::take(&mut self.lost_pending) {
+            self.lost.signal();
+        }
+        let Some(m) = self.sh.table_mapping.get() else {
+            return Ok(());
+        };
         while !self.sh.stop.load(Ordering::SeqCst) {
             let next = match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
                 Err(_) => {

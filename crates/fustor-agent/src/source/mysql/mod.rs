@@ -12,20 +12,19 @@
 //! BINARY LOGS`), the position is lost ("needed_position_lost") and a snapshot is taken again.
 
 mod cdc;
+mod connect;
 mod convert;
 mod params;
 pub mod position;
 mod snapshot;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use fustor_core::config::SourceConfig;
 use fustor_core::{Event, EventType, FsRow, MessageSource};
-use mysql_async::prelude::Queryable;
 use parking_lot::Mutex;
 
 use super::{Capabilities, SnapshotStream, Source, SourceCore, SourceDriver, SourceError};
@@ -38,8 +37,8 @@ use position::BinlogPos;
 pub struct MysqlSource {
     core: SourceCore,
     sh: Arc<Shared>,
-    resumed: AtomicBool,
-    cdc: Mutex<Option<JoinHandle<BinlogPos>>>,
+    /// `None`: stopped before the server was reached.
+    cdc: Mutex<Option<JoinHandle<Option<BinlogPos>>>>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
@@ -47,12 +46,15 @@ pub struct MysqlSource {
 struct Shared {
     target: Target,
     params: MysqlParams,
-    /// Column positions in the table (binlog rows carry every column by position).
-    table_mapping: Mapping,
+    /// Column positions in the table (binlog rows carry every column by position); set once
+    /// the server was reached, which is what snapshots wait for.
+    table_mapping: OnceLock<Mapping>,
     rt: tokio::runtime::Handle,
     stop: AtomicBool,
     error: Mutex<Option<String>>,
     streaming: AtomicBool,
+    /// The change stream continues from the recorded position: the next snapshot is empty.
+    resumed: AtomicBool,
     /// Positions are recorded only once the view holds every row before them: after a
     /// resume at once, else when the snapshot listing ended (a crash in the middle of a
     /// snapshot must bring a snapshot again, not a resume).
@@ -75,75 +77,10 @@ fn event(ty: EventType, source: MessageSource, rows: Vec<FsRow>) -> Event<FsRow>
     e
 }
 
-/// What the server says at open.
-struct Probe {
-    columns: Vec<String>,
-    binlogs: Vec<String>,
-    current: BinlogPos,
-}
-
-async fn probe(target: &Target, params: &MysqlParams) -> Result<Probe, mysql_async::Error> {
-    let mut conn = mysql_async::Conn::new(target.opts()).await?;
-    let columns: Vec<String> = conn
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (target.database.as_str(), params.table.as_str()),
-        )
-        .await?;
-    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
-    let binlogs = logs
-        .into_iter()
-        .filter_map(|r| r.get::<String, usize>(0))
-        .collect();
-    let status: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
-    let current = status
-        .and_then(|r| {
-            Some(BinlogPos {
-                file: r.get::<String, usize>(0)?,
-                pos: r.get::<u64, usize>(1)?,
-                clean: false,
-            })
-        })
-        .unwrap_or(BinlogPos {
-            file: String::new(),
-            pos: 4,
-            clean: false,
-        });
-    conn.disconnect().await?;
-    Ok(Probe {
-        columns,
-        binlogs,
-        current,
-    })
-}
-
-fn mapping_in(columns: &[String], params: &MysqlParams) -> Result<Mapping, SourceError> {
-    let find = |field: &str| -> Result<Option<usize>, SourceError> {
-        let Some(col) = params.fields_mapping.get(field) else {
-            return Ok(None);
-        };
-        columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(col))
-            .map(Some)
-            .ok_or_else(|| {
-                SourceError::Params(format!(
-                    "fields_mapping.{field}: table {:?} has no column {col:?}",
-                    params.table
-                ))
-            })
-    };
-    Ok(Mapping {
-        path: find("path")?.unwrap_or(0),
-        size: find("size")?,
-        mtime: find("modified_time")?,
-        ctime: find("created_time")?,
-        is_dir: find("is_directory")?,
-    })
-}
-
 impl MysqlSource {
+    /// Never fails on the server's state: an unreachable server, a missing table or a binary
+    /// log that is off are retried with backoff by the binlog thread and shown meanwhile as
+    /// the source's [`Source::problem`]; snapshots wait until the server has been reached.
     pub fn start(cfg: &SourceConfig, params: MysqlParams) -> Result<Arc<MysqlSource>, SourceError> {
         let target = params.target(cfg)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,69 +89,34 @@ impl MysqlSource {
             .enable_all()
             .build()
             .map_err(|e| SourceError::Unavailable(format!("mysql client runtime: {e}")))?;
-        let probe = runtime
-            .block_on(async {
-                tokio::time::timeout(Duration::from_secs(15), probe(&target, &params)).await
-            })
-            .map_err(|_| SourceError::Unavailable("mysql: no answer within 15 s".into()))?
-            .map_err(|e| {
-                SourceError::Unavailable(format!("mysql {}:{}: {e}", target.host, target.port))
-            })?;
-        if probe.columns.is_empty() {
-            return Err(SourceError::Params(format!(
-                "mysql: table {}.{} not found",
-                target.database, params.table
-            )));
-        }
-        if probe.current.file.is_empty() {
-            return Err(SourceError::Unavailable(
-                "mysql: the binary log is off (start the server with --log-bin --binlog-format=ROW)"
-                    .into(),
-            ));
-        }
-        let table_mapping = mapping_in(&probe.columns, &params)?;
         let signature = super::source_signature(cfg);
         let state_file = position::file_for(&format!("{signature}\u{0}{}", params.table));
-        let recorded = state_file.as_deref().and_then(position::load);
-        let (start, resumed) = match recorded {
-            Some(p) if p.clean => {
-                tracing::info!(file = %p.file, pos = p.pos,
-                    "mysql: the previous run stopped cleanly and closed its session (Fusion resets the view); a snapshot follows");
-                (probe.current.clone(), false)
-            }
-            Some(p) if probe.binlogs.contains(&p.file) => {
-                tracing::info!(file = %p.file, pos = p.pos, "mysql: resuming the binlog from the recorded position; no snapshot");
-                (p, true)
-            }
-            Some(p) => {
-                tracing::warn!(file = %p.file, pos = p.pos,
-                    "mysql: needed_position_lost: the recorded binlog file is purged; a snapshot follows");
-                (probe.current.clone(), false)
-            }
-            None => (probe.current.clone(), false),
-        };
         let sh = Arc::new(Shared {
             target,
             params,
-            table_mapping,
+            table_mapping: OnceLock::new(),
             rt: runtime.handle().clone(),
             stop: AtomicBool::new(false),
             error: Mutex::new(None),
             streaming: AtomicBool::new(false),
-            may_record: AtomicBool::new(resumed),
+            resumed: AtomicBool::new(false),
+            may_record: AtomicBool::new(false),
             state_file,
         });
         let src = Arc::new(MysqlSource {
             core: SourceCore::new(cfg),
             sh: sh.clone(),
-            resumed: AtomicBool::new(resumed),
             cdc: Mutex::new(None),
             runtime: Mutex::new(Some(runtime)),
         });
         let bus = src.core.bus.clone();
+        let lost = src.core.lost.clone();
         let handle = std::thread::Builder::new()
             .name("mysql-binlog".to_string())
-            .spawn(move || cdc::run(&sh, &bus, start))
+            .spawn(move || {
+                let start = connect::until_ready(&sh)?;
+                Some(cdc::run(&sh, &bus, &lost, start))
+            })
             .map_err(|e| {
                 SourceError::Unavailable(format!("cannot start the binlog reader: {e}"))
             })?;
@@ -228,7 +130,9 @@ impl Drop for MysqlSource {
         self.sh.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.cdc.lock().take() {
             match h.join() {
-                Ok(mut last) => {
+                // Stopped before the server was reached: the recorded position stays.
+                Ok(None) => {}
+                Ok(Some(mut last)) => {
                     last.clean = true;
                     if let Some(file) = &self.sh.state_file
                         && let Err(e) = position::save(file, &last)
@@ -267,7 +171,10 @@ impl Source for MysqlSource {
     /// the recorded position, and the binlog brings the rest. Its end batch still tells
     /// Fusion that the new session's snapshot phase is over.
     fn snapshot(&self) -> SnapshotStream {
-        if self.resumed.swap(false, Ordering::SeqCst) {
+        if !connect::wait_ready(&self.sh) {
+            return Box::new(std::iter::empty());
+        }
+        if self.sh.resumed.swap(false, Ordering::SeqCst) {
             tracing::info!(table = %self.sh.params.table,
                 "mysql: resumed from the recorded binlog position; the snapshot is empty");
             return Box::new(std::iter::empty());
