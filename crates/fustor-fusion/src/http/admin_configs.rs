@@ -31,6 +31,32 @@ pub fn routes() -> Router<AppState> {
             get(list_versions),
         )
         .route("/api/v1/admin/agents/{id}/group", put(put_group))
+        .route("/api/v1/admin/agents/{id}/config", get(effective_config))
+}
+
+/// The document an agent runs: its own, else its group's (what `--registry` will fetch).
+async fn effective_config(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    admin(&st, &headers)?;
+    let agent = match target(&id)? {
+        Target::Agent(a) => a,
+        Target::Group(_) => return Err(ApiError::invalid(&["path", "id"], "an agent id")),
+    };
+    let db = st.fusion.registry.db()?;
+    let a = agent.clone();
+    let doc = db
+        .call(move |c| configs::effective(c, &a))
+        .await
+        .map_err(crate::registry::RegistryError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "No configuration for agent {agent} nor for its group"
+            ))
+        })?;
+    Ok(with_etag(StatusCode::OK, doc))
 }
 
 fn target(raw: &str) -> ApiResult<Target> {
