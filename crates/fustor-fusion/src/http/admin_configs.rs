@@ -32,6 +32,39 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/admin/agents/{id}/group", put(put_group))
         .route("/api/v1/admin/agents/{id}/config", get(effective_config))
+        .route("/api/v1/agent/config/{id}", get(agent_fetch))
+}
+
+/// `fustor-agent start --registry`: an agent fetches the document it runs with its agent key
+/// (an agent host holds no admin key). Read-only; query keys are refused.
+async fn agent_fetch(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let key = super::extract::api_key(&headers)
+        .ok_or_else(|| ApiError::unauthorized("X-API-Key header is missing"))?;
+    let generation = st.fusion.current();
+    if generation.agent_pipe(key).is_none() {
+        return Err(if generation.resolve_key(key).is_some() {
+            ApiError::new(StatusCode::FORBIDDEN, "an agent key is needed")
+        } else {
+            ApiError::unauthorized("Invalid or inactive X-API-Key")
+        });
+    }
+    drop(generation);
+    let agent = match target(&id)? {
+        Target::Agent(a) => a,
+        Target::Group(_) => return Err(ApiError::invalid(&["path", "id"], "an agent id")),
+    };
+    let db = st.fusion.registry.db()?;
+    let a = agent.clone();
+    let doc = db
+        .call(move |c| configs::effective(c, &a))
+        .await
+        .map_err(crate::registry::RegistryError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("No configuration for agent {agent}")))?;
+    Ok(with_etag(StatusCode::OK, doc))
 }
 
 /// The document an agent runs: its own, else its group's (what `--registry` will fetch).
