@@ -20,6 +20,7 @@ pub mod driver_report;
 pub mod drivers;
 pub mod exec;
 pub mod pipe;
+pub mod registry_config;
 pub mod rescan;
 pub mod source;
 pub mod state;

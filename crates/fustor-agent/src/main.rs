@@ -69,6 +69,14 @@ enum Cmd {
         /// Internal: this process is the detached child of `start -D`.
         #[arg(long, hide = true)]
         daemon_child: bool,
+        /// Fusion's main URL: fetch this agent's configuration from its registry at start,
+        /// keep it as agent-config/registry.yaml and run its pipes; when the registry cannot
+        /// be reached, start from that last good copy.
+        #[arg(long, value_name = "URL", requires = "registry_key")]
+        registry: Option<String>,
+        /// Agent key for --registry (one of the receiver's agent keys).
+        #[arg(long, value_name = "KEY", requires = "registry")]
+        registry_key: Option<String>,
     },
     /// Stop the running agent (SIGTERM, then SIGKILL after 10 s).
     Stop {
@@ -126,7 +134,16 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             allow_empty,
             no_console_log,
             daemon_child,
+            registry,
+            registry_key,
         } => {
+            let mut args = args;
+            if let (Some(url), Some(key)) = (registry, registry_key) {
+                from_registry(paths, &url, &key)?;
+                if args.is_empty() {
+                    args.push(fustor_agent::registry_config::FILE.to_string());
+                }
+            }
             let opts = StartOpts {
                 args,
                 verbose,
@@ -198,6 +215,29 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `start --registry`: refreshes `agent-config/registry.yaml` or falls back to it. Runs before
+/// logging is set up, so it reports on stderr.
+fn from_registry(paths: &FustorPaths, url: &str, key: &str) -> anyhow::Result<()> {
+    use fustor_agent::registry_config::{Outcome, fetch_and_store};
+    let schemas = drivers::config_schemas();
+    let configured = load_agent(paths, &schemas).config.agent_id;
+    let agent_id = fustor_agent::agent_id::resolve_agent_id(configured.as_deref(), Some(url));
+    let dir = paths.config_dir(Daemon::Agent);
+    match fetch_and_store(&dir, url, key, &agent_id, &schemas)? {
+        Outcome::Fetched {
+            target,
+            version,
+            digest,
+        } => eprintln!(
+            "Configuration version {version} of {target} ({digest}) from the registry for agent {agent_id:?}"
+        ),
+        Outcome::LastGood { reason } => {
+            eprintln!("Registry: {reason}; starting from the last good copy")
+        }
+    }
+    Ok(())
 }
 
 /// Loaded configuration with the cross-reference checks added.

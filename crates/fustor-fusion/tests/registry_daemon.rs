@@ -80,6 +80,32 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// PUT of a configuration document; (status, ETag, body).
+    async fn put_config(
+        &self,
+        target: &str,
+        if_match: Option<&str>,
+        yaml: &str,
+    ) -> (u16, Option<String>, Value) {
+        let mut b = self
+            .c
+            .put(format!("{}/api/v1/admin/agent-configs/{target}", self.main))
+            .header("X-API-Key", ADMIN)
+            .body(yaml.to_string());
+        if let Some(m) = if_match {
+            b = b.header("If-Match", m);
+        }
+        let r = b.send().await.unwrap();
+        let status = r.status().as_u16();
+        let etag = r
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, etag, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -87,11 +113,8 @@ impl Drop for Daemon {
     }
 }
 
-#[tokio::test]
-async fn restarts_keep_inventory_health_and_audit_log() {
-    let home = tempfile::tempdir().unwrap();
-    let (main_port, recv_port) = (free_port(), free_port());
-    let cfg = home.path().join("fusion-config");
+fn write_config(home: &Path, main_port: u16, recv_port: u16) {
+    let cfg = home.join("fusion-config");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(
         cfg.join("default.yaml"),
@@ -102,6 +125,13 @@ async fn restarts_keep_inventory_health_and_audit_log() {
         ),
     )
     .unwrap();
+}
+
+#[tokio::test]
+async fn restarts_keep_inventory_health_and_audit_log() {
+    let home = tempfile::tempdir().unwrap();
+    let (main_port, recv_port) = (free_port(), free_port());
+    write_config(home.path(), main_port, recv_port);
 
     // 1: a registers and heartbeats; the clean stop writes what the 5 s flush has not yet.
     let mut d = start(home.path(), main_port, recv_port);
@@ -152,4 +182,56 @@ async fn restarts_keep_inventory_health_and_audit_log() {
         .collect();
     assert_eq!(ids, ["host-a", "host-b"], "{list}");
     assert!(home.path().join("fusion-data/registry.sqlite").is_file());
+}
+
+#[tokio::test]
+async fn configuration_versions_survive_restarts() {
+    let home = tempfile::tempdir().unwrap();
+    let (main_port, recv_port) = (free_port(), free_port());
+    write_config(home.path(), main_port, recv_port);
+    let doc = |dir: &str| {
+        format!(
+            "sources:\n  s: {{driver: fs, uri: {dir}}}\nsenders:\n  f: {{driver: fusion, uri: http://127.0.0.1:1}}\npipes:\n  p: {{source: s, sender: f}}\n"
+        )
+    };
+    let mut d = start(home.path(), main_port, recv_port);
+    let (code, tag1, _) = d.put_config("group:lab", None, &doc("/a")).await;
+    assert_eq!(code, 201);
+    let (code, tag2, _) = d.put_config("group:lab", tag1.as_deref(), &doc("/b")).await;
+    assert_eq!(code, 200);
+    // Killed: a write is committed before it is answered.
+    d.child.kill().unwrap();
+    let _ = d.child.wait();
+    drop(d);
+
+    let d = start(home.path(), main_port, recv_port);
+    let (code, v) = d
+        .admin(
+            reqwest::Method::GET,
+            "/api/v1/admin/agent-configs/group:lab/versions",
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let nums: Vec<i64> = v["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["version"].as_i64())
+        .collect();
+    assert_eq!(nums, [2, 1]);
+    assert_eq!(v["versions"][0]["author"], "ops");
+    let (code, cur) = d
+        .admin(
+            reqwest::Method::GET,
+            "/api/v1/admin/agent-configs/group:lab",
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(cur["yaml"], doc("/b"));
+    // The ETag held before the restart still guards the document after it.
+    let (code, _, _) = d.put_config("group:lab", tag1.as_deref(), &doc("/c")).await;
+    assert_eq!(code, 412);
+    let (code, _, body) = d.put_config("group:lab", tag2.as_deref(), &doc("/c")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["version"], 3);
 }

@@ -45,6 +45,22 @@ pub fn load_fusion_dir(dir: &Path) -> Loaded<FusionConfig> {
     load_dir(dir, &ViewShapes)
 }
 
+/// One agent document that is not on disk (the registry's stored configurations), loaded as
+/// if it were the only file of a directory: `file` only names it in the diagnostics.
+pub fn load_agent_text(
+    file: &Path,
+    text: &str,
+    drivers: &AgentDriverSchemas,
+) -> Loaded<AgentConfig> {
+    let mut loaded = Loaded::<AgentConfig>::default();
+    let mut default_globals = None;
+    load_text(&mut loaded, file, text, &mut default_globals, drivers);
+    if let Some(g) = default_globals {
+        loaded.config.apply_default_globals(g);
+    }
+    loaded
+}
+
 /// What differs between the two daemons' files; the merge procedure itself is shared.
 pub(crate) trait Schema: Default {
     type Globals: DeserializeOwned + Clone;
@@ -120,6 +136,25 @@ fn load_file<S: Schema>(
     default_globals: &mut Option<S::Globals>,
     drivers: &S::Drivers,
 ) {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let d = Diagnostic::error(Some(path), KeyPath::new(), format!("cannot read file: {e}"));
+            tracing::error!("{d}");
+            loaded.diagnostics.push(d);
+            return;
+        }
+    };
+    load_text(loaded, path, &text, default_globals, drivers);
+}
+
+fn load_text<S: Schema>(
+    loaded: &mut Loaded<S>,
+    path: &Path,
+    text: &str,
+    default_globals: &mut Option<S::Globals>,
+    drivers: &S::Drivers,
+) {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -128,16 +163,7 @@ fn load_file<S: Schema>(
         tracing::error!("{d}");
         loaded.diagnostics.push(d);
     };
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return fail(
-                loaded,
-                Diagnostic::error(Some(path), KeyPath::new(), format!("cannot read file: {e}")),
-            );
-        }
-    };
-    let parsed = serde_norway::from_str::<Loose>(&text).map(|l| {
+    let parsed = serde_norway::from_str::<Loose>(text).map(|l| {
         for key in &l.duplicates {
             let msg = format!("key {key:?} appears twice in one mapping; the last one is used");
             loaded

@@ -49,7 +49,9 @@ pub use fusion::{
 };
 pub use home::{Daemon, FustorPaths, fustor_home, resolve_home};
 pub use keys::{DriverSection, Shape as KeyShape, suggest, unknown_key};
-pub use load::{DEFAULT_FILE, load_agent, load_agent_dir, load_fusion, load_fusion_dir};
+pub use load::{
+    DEFAULT_FILE, load_agent, load_agent_dir, load_agent_text, load_fusion, load_fusion_dir,
+};
 pub use start::{
     ConfigSignature, ReloadPlan, StartSelection, agent_reload_plan, agent_start_selection,
     fusion_start_selection,

@@ -24,10 +24,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/agents", get(agents))
         .route("/api/v1/admin/agents/{id}", get(agent).delete(forget_agent))
         .route("/api/v1/admin/audit", get(audit))
+        .merge(super::admin_configs::routes())
 }
 
 /// The admin key's name (the audit log's "who").
-fn admin(st: &AppState, headers: &HeaderMap) -> ApiResult<String> {
+pub(super) fn admin(st: &AppState, headers: &HeaderMap) -> ApiResult<String> {
     let key =
         api_key(headers).ok_or_else(|| ApiError::unauthorized("X-API-Key header is missing"))?;
     let generation = st.fusion.current();
@@ -55,7 +56,7 @@ impl From<RegistryError> for ApiError {
 
 /// Refuses every admin route while the database is unusable, with its error: an inventory
 /// that would be lost on restart must not look persisted.
-fn ready(st: &AppState) -> ApiResult<()> {
+pub(super) fn ready(st: &AppState) -> ApiResult<()> {
     st.fusion.registry.db().map(|_| ()).map_err(ApiError::from)
 }
 

@@ -45,6 +45,20 @@ const MIGRATIONS: &[&str] = &[
         result TEXT NOT NULL
     );
     CREATE INDEX audit_at ON audit(at);",
+    // 2: central agent configuration documents (every write a version) and agent groups.
+    "CREATE TABLE agent_configs (
+        target TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        yaml TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        author TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (target, version)
+    );
+    CREATE TABLE agent_groups (
+        agent_id TEXT PRIMARY KEY NOT NULL,
+        grp TEXT NOT NULL
+    );",
 ];
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;

@@ -7,6 +7,7 @@
 //! cannot be opened (damaged, locked, unwritable), Fusion serves views as usual and the admin
 //! routes answer 503 naming the file and the error.
 
+pub mod configs;
 pub mod db;
 pub mod keys;
 pub mod model;
