@@ -82,6 +82,7 @@ fn issue14(view: &FsView, big: &str, opts: &TreeOptions, dirs: &[String], now: N
         ("site_all_sections", "/", None, None),
         ("subtree_depth1_all", top1.as_str(), None, None),
         ("site_all_as_user", "/", None, Some(&user)),
+        ("subtree_depth1_as_user", top1.as_str(), None, Some(&user)),
     ] {
         let (ms, files) = time(11, &mut || report(path, by, who));
         println!("report_{label}_ms p50={ms:.2} files={files}");
