@@ -411,3 +411,43 @@ fn report_counts_owners_groups_sizes_and_ages() {
     assert_eq!(kept["owners"][0]["id"], 1, "{kept}");
     assert_eq!(kept["files"], 2);
 }
+
+/// A subtree large enough for the parallel walk (one worker per core) counts, as a user, the
+/// files of the directories that user may list, and with an ordinary key all of them.
+#[test]
+fn large_subtree_report_as_user_walks_in_parallel() {
+    let v = view();
+    let mut rows = vec![
+        owned(dir("/", T0), 0, 0, 0o755),
+        owned(dir("/t", T0), 0, 0, 0o755),
+        owned(dir("/u", T0), 0, 0, 0o755),
+    ];
+    // /t: 300 directories of 800 files; every third directory closed to others.
+    let mut open_files = 0u64;
+    for d in 0..300u32 {
+        let mode = if d % 3 == 0 { 0o750 } else { 0o755 };
+        rows.push(owned(dir(&format!("/t/{d}"), T0), 7, 7, mode));
+        for f in 0..800 {
+            rows.push(owned(file_sz(&format!("/t/{d}/{f}"), T0, 2), 7, 7, 0o644));
+        }
+        if mode == 0o755 {
+            open_files += 800;
+        }
+    }
+    // /u holds more than /t, so /t is walked rather than scanned.
+    for d in 0..300u32 {
+        rows.push(owned(dir(&format!("/u/{d}"), T0), 7, 7, 0o755));
+        for f in 0..900 {
+            rows.push(owned(file_sz(&format!("/u/{d}/{f}"), T0, 2), 7, 7, 0o644));
+        }
+    }
+    for chunk in rows.chunks(10_000) {
+        snap(&v, t0(), chunk.to_vec());
+    }
+    let all = report(&v, "/t", Some(ReportBy::Size), None);
+    assert_eq!(all["files"], 240_000, "{all}");
+    let user = who(1000, &[100]);
+    let seen = report(&v, "/t", Some(ReportBy::Size), Some(&user));
+    assert_eq!(seen["files"], open_files, "{seen}");
+    assert_eq!(seen["bytes"], open_files * 2);
+}
