@@ -74,14 +74,24 @@ fn issue14(view: &FsView, big: &str, opts: &TreeOptions, dirs: &[String], now: N
             now,
             identity: who,
         };
-        view.report(path, &q).map(|r| r.files as usize).unwrap_or(0)
+        match view.report(path, &q) {
+            Ok(r) => r.files as usize,
+            Err(e) => {
+                println!("report {path} failed: {e}");
+                0
+            }
+        }
     };
     let top1: String = dirs[0].split('/').take(2).collect::<Vec<_>>().join("/");
+    // The leaves below dirs[0]'s top are all 0o750 in group 100: closed to `user`. Those below
+    // dirs[1]'s top are 0o755.
+    let top2: String = dirs[1].split('/').take(2).collect::<Vec<_>>().join("/");
     for (label, path, by, who) in [
         ("site_by_owner", "/", Some(ReportBy::Owner), None),
         ("site_all_sections", "/", None, None),
         ("subtree_depth1_all", top1.as_str(), None, None),
         ("site_all_as_user", "/", None, Some(&user)),
+        ("subtree_depth1_as_user", top2.as_str(), None, Some(&user)),
     ] {
         let (ms, files) = time(11, &mut || report(path, by, who));
         println!("report_{label}_ms p50={ms:.2} files={files}");

@@ -234,7 +234,85 @@ proptest! {
         let full = visible(&v, None);
         let rows: Vec<_> = rows.into_iter().filter(|r| full.contains(&r.0)).collect();
         prop_assert_eq!(visible(&v, Some(&user)), brute_force(&rows, &user));
+        // Reports of the root (a scan of the node array) and of each top directory (a walk of
+        // its child lists while it holds less than half the tree) count what the rule allows.
+        for under in ["/", "/a", "/b", "/c"] {
+            for as_who in [None, Some(&user)] {
+                let q = ReportQuery {
+                    path: under,
+                    by: Some(ReportBy::Size),
+                    top: 3,
+                    best: None,
+                    now: t0(),
+                    identity: as_who,
+                };
+                let got = v.report(under, &q).map(|r| (r.files, r.largest.map(|l| l.len())));
+                let want = countable(&rows, as_who, under).map(|n| (n, Some(n.min(3) as usize)));
+                prop_assert_eq!(got.ok(), want, "report of {} as {:?}", under, as_who);
+            }
+        }
     }
+}
+
+/// Files of a report on `under` as `who` may see it, from the rows themselves: `None` when
+/// `under` is not in the view or not shown to `who`; a file counts when every directory above
+/// it is searchable and its parent readable.
+fn countable(
+    rows: &[(String, bool, u32, u32, u32)],
+    who: Option<&Identity>,
+    under: &str,
+) -> Option<u64> {
+    // A file row that later got entries below it became a directory without an owner
+    // (closed to everyone).
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let below = format!("{}/", r.0);
+            if !r.1 && rows.iter().any(|o| o.0.starts_with(&below)) {
+                (r.0.clone(), true, u32::MAX, u32::MAX, 0)
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    let attrs = |p: &str| rows.iter().find(|r| r.0 == p);
+    let class = |w: &Identity, uid: u32, gid: u32, mode: u32| {
+        let sq = |i: u32| if i == 0 { 65534 } else { i };
+        if uid == sq(w.uid) {
+            (mode >> 6) & 7
+        } else if w.gids.iter().any(|&g| sq(g) == gid) {
+            (mode >> 3) & 7
+        } else {
+            mode & 7
+        }
+    };
+    // Whether `who` sees `p` (`x` on every directory above, `r` on the parent).
+    let reaches = |p: &str| {
+        let Some(w) = who else { return true };
+        let comps: Vec<&str> = p.split('/').skip(1).filter(|c| !c.is_empty()).collect();
+        (0..comps.len()).all(|i| {
+            let dir = format!("/{}", comps[..i].join("/"));
+            let need = if i + 1 == comps.len() { 5 } else { 1 };
+            attrs(&dir).is_some_and(|&(_, d, u, g, m)| d && class(w, u, g, m) & need == need)
+        })
+    };
+    let node = attrs(under)?;
+    if !reaches(under) {
+        return None;
+    }
+    if !node.1 {
+        return Some(1);
+    }
+    let prefix = if under == "/" {
+        "/".to_string()
+    } else {
+        format!("{under}/")
+    };
+    Some(
+        rows.iter()
+            .filter(|r| !r.1 && r.0.starts_with(&prefix) && reaches(&r.0))
+            .count() as u64,
+    )
 }
 
 fn report(v: &FsView, path: &str, by: Option<ReportBy>, who: Option<&Identity>) -> Value {
@@ -332,4 +410,44 @@ fn report_counts_owners_groups_sizes_and_ages() {
     let kept = report(&v, "/", Some(ReportBy::Owner), None);
     assert_eq!(kept["owners"][0]["id"], 1, "{kept}");
     assert_eq!(kept["files"], 2);
+}
+
+/// A subtree large enough for the parallel walk (one worker per core) counts, as a user, the
+/// files of the directories that user may list, and with an ordinary key all of them.
+#[test]
+fn large_subtree_report_as_user_walks_in_parallel() {
+    let v = view();
+    let mut rows = vec![
+        owned(dir("/", T0), 0, 0, 0o755),
+        owned(dir("/t", T0), 0, 0, 0o755),
+        owned(dir("/u", T0), 0, 0, 0o755),
+    ];
+    // /t: 300 directories of 800 files; every third directory closed to others.
+    let mut open_files = 0u64;
+    for d in 0..300u32 {
+        let mode = if d % 3 == 0 { 0o750 } else { 0o755 };
+        rows.push(owned(dir(&format!("/t/{d}"), T0), 7, 7, mode));
+        for f in 0..800 {
+            rows.push(owned(file_sz(&format!("/t/{d}/{f}"), T0, 2), 7, 7, 0o644));
+        }
+        if mode == 0o755 {
+            open_files += 800;
+        }
+    }
+    // /u holds more than /t, so /t is walked rather than scanned.
+    for d in 0..300u32 {
+        rows.push(owned(dir(&format!("/u/{d}"), T0), 7, 7, 0o755));
+        for f in 0..900 {
+            rows.push(owned(file_sz(&format!("/u/{d}/{f}"), T0, 2), 7, 7, 0o644));
+        }
+    }
+    for chunk in rows.chunks(10_000) {
+        snap(&v, t0(), chunk.to_vec());
+    }
+    let all = report(&v, "/t", Some(ReportBy::Size), None);
+    assert_eq!(all["files"], 240_000, "{all}");
+    let user = who(1000, &[100]);
+    let seen = report(&v, "/t", Some(ReportBy::Size), Some(&user));
+    assert_eq!(seen["files"], open_files, "{seen}");
+    assert_eq!(seen["bytes"], open_files * 2);
 }

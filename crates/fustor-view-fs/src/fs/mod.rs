@@ -16,6 +16,7 @@ mod pattern;
 pub mod persist;
 mod query;
 mod report;
+mod report_walk;
 mod rules;
 mod search;
 mod state;

@@ -3,12 +3,15 @@
 //! Site-wide per-owner and per-group totals come from the usage the tree keeps per interned
 //! `(uid, gid, mode)` triple ([`super::owners`]): a pass over the triples, not the files. Every
 //! other report (a subtree, histograms, largest and oldest files, a key bound to an identity)
-//! scans the node array linearly: memory order, no pointer chasing, split into steps of
-//! [`STEP`] nodes taken by one worker per core, each step under the read lock and followed by a
-//! pause that hands the lock to a waiting writer, so ingest never waits for a whole scan. A
-//! report is therefore weakly consistent, like `search`: files created or removed while it runs
-//! may be counted or not. Which files belong to the subtree (and, with an identity, which ones
-//! the user may see) is decided once per directory slot before the scan.
+//! reads the files themselves. A subtree holding most of the tree is scanned linearly over the
+//! node array (memory order, no pointer chasing), split into steps of [`STEP`] nodes taken by
+//! one worker per core; which files belong to it (and, with an identity, which ones the user
+//! may see) is decided once per directory slot before the scan. A smaller subtree is walked
+//! through its child lists instead ([`super::report_walk`]), so its cost follows its size, not
+//! the tree's. Either way each step runs under the read lock and is followed by a pause that
+//! hands the lock to a waiting writer, so ingest never waits for a whole report. A report is
+//! therefore weakly consistent, like `search`: files created or removed while it runs may be
+//! counted or not.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,13 +23,14 @@ use serde::Serialize;
 use super::access::Visibility;
 use super::owners::{OwnerId, Usage};
 use super::query::QueryError;
+use super::report_walk;
 use super::search::{Reader, Source};
-use super::tree::{NIL, NodeId, ROOT, Tree};
+use super::tree::{NIL, Node, NodeId, ROOT, Tree};
 
 /// Nodes per step: about a millisecond of work.
-const STEP: usize = 1 << 16;
-/// Views smaller than this are scanned by the calling thread alone.
-const PARALLEL_FROM: usize = 200_000;
+pub(super) const STEP: usize = 1 << 16;
+/// Views (or subtrees) smaller than this are scanned by the calling thread alone.
+pub(super) const PARALLEL_FROM: usize = 200_000;
 /// `top` is capped: the lists are for a console page, not an export.
 pub const MAX_TOP: usize = 1000;
 
@@ -107,7 +111,7 @@ fn time_key(v: f64) -> u64 {
 }
 
 /// What one worker counted.
-struct Acc {
+pub(super) struct Acc {
     total: Usage,
     by_owner: Vec<Usage>,
     sizes: [Usage; 65],
@@ -117,7 +121,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Acc {
             total: Usage::default(),
             by_owner: Vec::new(),
@@ -136,7 +140,21 @@ impl Acc {
         &mut self.by_owner[i]
     }
 
-    fn merge(&mut self, o: Acc, top: usize) {
+    /// Counts the live file `n` (node `id`).
+    #[inline]
+    pub(super) fn count(&mut self, id: NodeId, n: &Node, now: f64, top: usize) {
+        let size = n.size;
+        self.total.add(size);
+        self.owner(n.owner()).add(size);
+        self.sizes[size_bucket(size)].add(size);
+        self.ages[age_bucket(now, n.mtime)].add(size);
+        if top > 0 {
+            push_capped(&mut self.largest, Reverse((size, id)), top);
+            push_capped(&mut self.oldest, (time_key(n.mtime), id), top);
+        }
+    }
+
+    pub(super) fn merge(&mut self, o: Acc, top: usize) {
         self.total.files += o.total.files;
         self.total.bytes = self.total.bytes.wrapping_add(o.total.bytes);
         for (i, u) in o.by_owner.into_iter().enumerate() {
@@ -182,6 +200,14 @@ fn age_bucket(now: f64, mtime: f64) -> usize {
     AGES.iter().position(|&(lim, _)| age < lim).unwrap_or(4)
 }
 
+/// How the files of a report are found.
+enum Counted<'a> {
+    /// A linear scan of the node array, counting files whose parent slot is set.
+    Slots(Vec<bool>),
+    /// A walk of the subtree's child lists.
+    Walk(report_walk::Start<'a>),
+}
+
 /// Which directory slots hold files of the report: below `root`, and listed for `who`.
 fn counted_dirs(t: &Tree, root: NodeId, who: Option<&Identity>) -> Vec<bool> {
     const UNKNOWN: u8 = 0;
@@ -222,33 +248,28 @@ fn counted_dirs(t: &Tree, root: NodeId, who: Option<&Identity>) -> Vec<bool> {
     state
         .iter()
         .enumerate()
-        .map(|(slot, &v)| v == IN && vis.as_ref().is_none_or(|vis| vis.lists_slot(slot)))
+        .map(|(slot, &v)| v == IN && vis.as_ref().is_none_or(|vis| vis.lists_slot(t, slot)))
         .collect()
 }
 
 fn scan_step(t: &Tree, from: usize, counted: &[bool], now: f64, top: usize, acc: &mut Acc) {
     let nodes = t.node_slots();
     let end = (from + STEP).min(nodes.len());
+    // Files of one directory sit mostly side by side: remember the last parent's verdict.
+    let mut last = (NIL, false);
     for (i, n) in nodes.iter().enumerate().take(end).skip(from) {
         if !n.is_live_file() {
             continue;
         }
-        let Some(parent) = nodes.get(n.parent as usize) else {
-            continue;
-        };
-        let slot = t.dir_slot_of(parent);
-        if !counted.get(slot).copied().unwrap_or(false) {
-            continue;
+        if n.parent != last.0 {
+            let Some(parent) = nodes.get(n.parent as usize) else {
+                continue;
+            };
+            let slot = t.dir_slot_of(parent);
+            last = (n.parent, counted.get(slot).copied().unwrap_or(false));
         }
-        let size = n.size;
-        acc.total.add(size);
-        acc.owner(n.owner()).add(size);
-        acc.sizes[size_bucket(size)].add(size);
-        acc.ages[age_bucket(now, n.mtime)].add(size);
-        if top > 0 {
-            let id = i as NodeId;
-            push_capped(&mut acc.largest, Reverse((size, id)), top);
-            push_capped(&mut acc.oldest, (time_key(n.mtime), id), top);
+        if last.1 {
+            acc.count(i as NodeId, n, now, top);
         }
     }
 }
@@ -413,9 +434,27 @@ pub(crate) fn report<S: Source>(
             };
             return Ok(finish(t, r, id, top, want));
         }
-        counted_dirs(t, id, q.identity)
+        let who = q.identity.filter(|w| !w.admin);
+        let subtree = t.dir_data(id).map_or(0, |d| d.files + d.dirs) as usize;
+        if report_walk::prefer_walk(t, id, subtree) {
+            let vis = who.map(|w| Visibility::new(t, w));
+            let start = report_walk::Start {
+                root: id,
+                path,
+                searchable: vis.as_ref().is_none_or(|v| v.searchable(t, id)),
+                listed: vis.as_ref().is_none_or(|v| v.lists(t, id)),
+                who,
+                subtree,
+            };
+            Counted::Walk(start)
+        } else {
+            Counted::Slots(counted_dirs(t, id, q.identity))
+        }
     };
-    let acc = scan(src, &counted, now, top);
+    let acc = match counted {
+        Counted::Slots(c) => scan(src, &c, now, top),
+        Counted::Walk(start) => report_walk::walk(src, &start, now, top),
+    };
     let r = src.open();
     let t = &r.state().tree;
     let mut largest: Vec<_> = acc.largest.into_vec();
