@@ -98,6 +98,24 @@ pub struct DirData {
     dirty: bool,
 }
 
+impl DirData {
+    /// A directory without children, for `node`.
+    fn empty(node: NodeId) -> Self {
+        DirData {
+            node,
+            first_child: NIL,
+            last_child: NIL,
+            child_count: 0,
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            suspect_files: 0,
+            latest: 0.0,
+            dirty: false,
+        }
+    }
+}
+
 /// What a removed subtree contributed to each ancestor.
 #[derive(Debug, Clone, Copy)]
 struct Contribution {
@@ -175,18 +193,7 @@ impl Tree {
             ctime: 0.0,
             last_updated: 0.0,
         };
-        let root_dir = DirData {
-            node: ROOT,
-            first_child: NIL,
-            last_child: NIL,
-            child_count: 0,
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            suspect_files: 0,
-            latest: 0.0,
-            dirty: false,
-        };
+        let root_dir = DirData::empty(ROOT);
         Tree {
             nodes: vec![root],
             free_nodes: Vec::new(),
@@ -295,18 +302,7 @@ impl Tree {
     pub fn create(&mut self, parent: NodeId, name: &str, is_dir: bool) -> Result<NodeId, TreeFull> {
         let name_ref = self.names.push(name).map_err(|_| TreeFull)?;
         let dir = if is_dir {
-            let data = DirData {
-                node: NIL,
-                first_child: NIL,
-                last_child: NIL,
-                child_count: 0,
-                files: 0,
-                dirs: 0,
-                bytes: 0,
-                suspect_files: 0,
-                latest: 0.0,
-                dirty: false,
-            };
+            let data = DirData::empty(NIL);
             match self.free_dirs.pop() {
                 Some(d) => {
                     self.dirs[d as usize] = data;
@@ -351,17 +347,7 @@ impl Tree {
             self.dirs[dir as usize].node = id;
             self.by_mtime.insert((f64_key(0.0), id));
         }
-        // Link at the tail so listings keep insertion order, like the reference.
-        let pd = self.nodes[parent as usize].dir as usize;
-        let tail = self.dirs[pd].last_child;
-        self.nodes[id as usize].prev = tail;
-        if tail == NIL {
-            self.dirs[pd].first_child = id;
-        } else {
-            self.nodes[tail as usize].next = id;
-        }
-        self.dirs[pd].last_child = id;
-        self.dirs[pd].child_count += 1;
+        self.link_last_child(parent, id);
         let h = hash_of(&self.hasher, parent, name);
         let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
         self.index.insert(h, id, |&n| {
@@ -437,6 +423,21 @@ impl Tree {
     }
 
     /// Sets size and times, keeping every aggregate exact.
+    /// Links `id` as the last child of `parent`: listings keep insertion order, like the
+    /// reference.
+    fn link_last_child(&mut self, parent: NodeId, id: NodeId) {
+        let pd = self.nodes[parent as usize].dir as usize;
+        let tail = self.dirs[pd].last_child;
+        self.nodes[id as usize].prev = tail;
+        if tail == NIL {
+            self.dirs[pd].first_child = id;
+        } else {
+            self.nodes[tail as usize].next = id;
+        }
+        self.dirs[pd].last_child = id;
+        self.dirs[pd].child_count += 1;
+    }
+
     pub fn set_attrs(&mut self, id: NodeId, size: u64, mtime: f64, ctime: f64) {
         let (old_size, old_mtime, is_dir, parent) = {
             let n = &self.nodes[id as usize];

@@ -70,18 +70,7 @@ impl Tree {
             }
         };
         let dir = if is_dir {
-            self.dirs.push(DirData {
-                node: id,
-                first_child: NIL,
-                last_child: NIL,
-                child_count: 0,
-                files: 0,
-                dirs: 0,
-                bytes: 0,
-                suspect_files: 0,
-                latest: 0.0,
-                dirty: false,
-            });
+            self.dirs.push(DirData::empty(id));
             (self.dirs.len() - 1) as u32
         } else {
             NIL
@@ -106,16 +95,7 @@ impl Tree {
             // `set_owner` moves it.
             self.owners.usage_mut(UNKNOWN).add(size);
         }
-        let pd = self.nodes[parent as usize].dir as usize;
-        let tail = self.dirs[pd].last_child;
-        self.nodes[id as usize].prev = tail;
-        if tail == NIL {
-            self.dirs[pd].first_child = id;
-        } else {
-            self.nodes[tail as usize].next = id;
-        }
-        self.dirs[pd].last_child = id;
-        self.dirs[pd].child_count += 1;
+        self.link_last_child(parent, id);
         self.live += 1;
         self.name_ix.insert(id, name);
         self.generation += 1;
