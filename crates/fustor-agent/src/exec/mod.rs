@@ -93,6 +93,23 @@ impl DriverParams for ExecParams {
 }
 
 impl ExecParams {
+    /// The name logs and status give the driver: the command line, cut in the middle when
+    /// long, because the script and its arguments at the end tell drivers apart while a
+    /// deep install path at the start does not.
+    pub fn display_name(&self) -> String {
+        const KEEP_HEAD: usize = 24;
+        const KEEP_TAIL: usize = 56;
+        let cmd: Vec<char> = self.command.join(" ").chars().collect();
+        let shown: String = if cmd.len() <= KEEP_HEAD + KEEP_TAIL + 1 {
+            cmd.iter().collect()
+        } else {
+            let head: String = cmd[..KEEP_HEAD].iter().collect();
+            let tail: String = cmd[cmd.len() - KEEP_TAIL..].iter().collect();
+            format!("{head}…{tail}")
+        };
+        format!("exec:{}", shown.escape_debug())
+    }
+
     pub fn launch(&self, name: &str) -> Result<Launch, ExecError> {
         if self.command.is_empty() {
             return Err(ExecError::Config(
@@ -123,5 +140,29 @@ impl ExecParams {
         let exp = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
         let s = (self.restart_delay_s.max(0.0) * 2f64.powi(exp)).min(self.max_restart_delay_s);
         fustor_core::time::duration_from_secs(if s.is_finite() { s } else { 60.0 })
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::ExecParams;
+
+    fn params(command: &[&str]) -> ExecParams {
+        let v = serde_json::json!({ "command": command });
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_long_command_keeps_its_script_and_arguments() {
+        let deep = format!("/{}/drivers/broken.py", "very-long-dir/".repeat(12));
+        let name = params(&["python3", &deep, "crash"]).display_name();
+        assert!(name.starts_with("exec:python3 /very-long"), "{name}");
+        assert!(name.ends_with("drivers/broken.py crash"), "{name}");
+        assert!(name.chars().count() <= 5 + 24 + 1 + 56, "{name}");
+        assert_eq!(
+            params(&["./x.py", "a"]).display_name(),
+            "exec:./x.py a",
+            "a short one is whole"
+        );
     }
 }

@@ -75,8 +75,7 @@ impl Drop for ExecSender {
 
 impl ExecSender {
     pub fn start(cfg: &SenderConfig, params: ExecParams) -> Result<ExecSender, ExecError> {
-        let cmd: String = params.command.join(" ").chars().take(80).collect();
-        let name = format!("exec:{}", cmd.escape_debug());
+        let name = params.display_name();
         let launch = params.launch(&name)?;
         let shared = Arc::new(Shared {
             name,

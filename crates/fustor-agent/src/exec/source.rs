@@ -88,8 +88,7 @@ impl ExecSource {
     /// that changes are captured when this returns (message-first). A driver that does not
     /// come up is not an error here: the source runs degraded and keeps restarting it.
     pub fn start(cfg: &SourceConfig, params: ExecParams) -> Result<Arc<ExecSource>, SourceError> {
-        let cmd: String = params.command.join(" ").chars().take(80).collect();
-        let name = format!("exec:{}", cmd.escape_debug());
+        let name = params.display_name();
         let launch = params.launch(&name).map_err(SourceError::from)?;
         let core = SourceCore::new(cfg);
         let shared = Arc::new_cyclic(|me| Shared {
