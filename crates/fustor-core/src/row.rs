@@ -159,6 +159,26 @@ mod tests {
         serde_json::from_str(s)
     }
 
+    /// An mtime must reach the view bit for bit: Python writes the shortest repr that reads
+    /// back exactly, and without serde_json's `float_roundtrip` one such value in eight came
+    /// back one ulp off (so a view showed a time the agent never sent).
+    #[test]
+    fn mtimes_parse_bit_for_bit() {
+        for text in [
+            "1756048239.3120127",
+            "1773518968.6530755",
+            "1706000000.123456789",
+        ] {
+            let want: f64 = text.parse().unwrap();
+            let r = parse(&format!(r#"{{"path":"/a","modified_time":{text}}}"#)).unwrap();
+            assert_eq!(
+                r.modified_time.map(f64::to_bits),
+                Some(want.to_bits()),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn reference_agent_row_parses() {
         let r = parse(
