@@ -2,8 +2,10 @@
 //! winning over the configured level, and no colour codes when stderr is a pipe (journald).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use fustor_testkit::cli::spawn_reading_stderr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fustor-agent");
 
@@ -29,23 +31,14 @@ fn json_lines_rust_log_wins_and_no_ansi_on_a_pipe() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--home")
-        .arg(home)
-        .arg("start")
-        .env("RUST_LOG", "debug")
-        .env_remove("FUSTOR_HOME")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drained as it comes: a full pipe would block the agent's logging.
-    let mut pipe = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
-        text
-    });
+    let (mut child, reader) = spawn_reading_stderr(
+        Command::new(BIN)
+            .arg("--home")
+            .arg(home)
+            .arg("start")
+            .env("RUST_LOG", "debug")
+            .env_remove("FUSTOR_HOME"),
+    );
     let file = home.join("mylogs/agent.log");
     // The configured level (WARNING) would log nothing at start; RUST_LOG=debug logs a lot.
     let deadline = Instant::now() + Duration::from_secs(30);

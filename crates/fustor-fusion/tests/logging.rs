@@ -2,9 +2,10 @@
 //! codes when stderr is a pipe (journald), and `RUST_LOG` wins over `logging.level`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use fustor_testkit::cli::spawn_reading_stderr;
 use fustor_testkit::{free_port, wait_for_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fustor-fusion");
@@ -22,22 +23,14 @@ fn text_logs_in_the_configured_dir_without_ansi_on_a_pipe() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("--home")
-        .arg(home)
-        .arg("start")
-        .env("RUST_LOG", "info")
-        .env_remove("FUSTOR_FUSION_PORT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
-        text
-    });
+    let (mut child, reader) = spawn_reading_stderr(
+        Command::new(BIN)
+            .arg("--home")
+            .arg(home)
+            .arg("start")
+            .env("RUST_LOG", "info")
+            .env_remove("FUSTOR_FUSION_PORT"),
+    );
     assert!(wait_for_port(main_port, Duration::from_secs(30)));
     fustor_testkit::terminate(&mut child, Duration::from_secs(20));
     let stderr = reader.join().unwrap();

@@ -3,6 +3,7 @@
 //! from the environment. Dev-dependency only (`publish = false`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
 pub mod tls;
 
 use std::net::{TcpListener, TcpStream};

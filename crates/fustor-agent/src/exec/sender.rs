@@ -7,7 +7,7 @@
 //! (no sentinel tasks; audit end is passed on).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,9 @@ use fustor_transport_http::{
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::process::{DriverProcess, Launch, Writer};
+use super::process::{DriverProcess, Writer};
 use super::protocol::{self, DriverHello, FromDriver, PROTOCOL_VERSION, ToDriver};
-use super::supervisor::{Supervised, supervise};
+use super::supervisor::{DriverCore, Supervised, supervise};
 use super::{ExecError, ExecParams};
 
 enum Reply {
@@ -42,11 +42,8 @@ struct Run {
 }
 
 struct Shared {
-    name: String,
+    driver: DriverCore,
     uri: String,
-    params: ExecParams,
-    launch: Launch,
-    stop: AtomicBool,
     run: Mutex<Run>,
     next_id: AtomicU64,
 }
@@ -60,7 +57,7 @@ pub struct ExecSender {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExecSender")
-            .field("driver", &self.name)
+            .field("driver", &self.driver.name)
             .finish_non_exhaustive()
     }
 }
@@ -69,20 +66,16 @@ impl Drop for ExecSender {
     /// Not joined: this may run on an async thread; the supervisor sends `shutdown` and
     /// reaps the process on its own.
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.driver.stop.store(true, Ordering::SeqCst);
     }
 }
 
 impl ExecSender {
     pub fn start(cfg: &SenderConfig, params: ExecParams) -> Result<ExecSender, ExecError> {
-        let name = params.display_name();
-        let launch = params.launch(&name)?;
+        let driver = DriverCore::new(params)?;
         let shared = Arc::new(Shared {
-            name,
+            driver,
             uri: cfg.uri.clone(),
-            params,
-            launch,
-            stop: AtomicBool::new(false),
             run: Mutex::default(),
             next_id: AtomicU64::new(1),
         });
@@ -108,7 +101,7 @@ impl ExecSender {
 
     /// The writer of the running driver, waiting up to the handshake timeout for one.
     async fn writer(&self) -> Result<Writer, SendError> {
-        let deadline = Instant::now() + self.shared.params.handshake_timeout();
+        let deadline = Instant::now() + self.shared.driver.params.handshake_timeout();
         loop {
             let (w, problem) = {
                 let run = self.shared.run.lock();
@@ -140,7 +133,7 @@ impl ExecSender {
             sh.run.lock().pending.remove(&id);
             return Err(self.conn(e.to_string()));
         }
-        let timeout = sh.params.reply_timeout();
+        let timeout = sh.driver.params.reply_timeout();
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(reply))) => Ok(reply),
             Ok(Ok(Err(message))) => Err(self.conn(format!("exec driver error: {message}"))),
@@ -163,20 +156,8 @@ impl ExecSender {
 }
 
 impl Supervised for Shared {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn params(&self) -> &ExecParams {
-        &self.params
-    }
-
-    fn launch(&self) -> &Launch {
-        &self.launch
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+    fn driver(&self) -> &DriverCore {
+        &self.driver
     }
 
     fn send_hello(&self, proc: &DriverProcess) -> Result<(), ExecError> {
@@ -184,7 +165,7 @@ impl Supervised for Shared {
             protocol: PROTOCOL_VERSION,
             role: protocol::Role::Sender,
             uri: &self.uri,
-            config: &self.params.config,
+            config: &self.driver.params.config,
             start_position: None,
         })
     }
@@ -211,7 +192,7 @@ impl Supervised for Shared {
             }
             FromDriver::Error { message, .. } => {
                 let shown: String = message.chars().take(500).collect();
-                tracing::warn!(driver = %self.name, error = %shown.escape_debug(), "exec driver error");
+                tracing::warn!(driver = %self.driver.name, error = %shown.escape_debug(), "exec driver error");
                 return Ok(true);
             }
             FromDriver::Pong { .. } | FromDriver::Hello(_) => return Ok(true),
@@ -238,7 +219,7 @@ impl Supervised for Shared {
     }
 
     fn report(&self, problem: String) {
-        tracing::error!(driver = %self.name, problem = %problem, "exec driver problem");
+        tracing::error!(driver = %self.driver.name, problem = %problem, "exec driver problem");
         self.run.lock().problem = Some(problem);
     }
 }

@@ -24,12 +24,12 @@ use fustor_core::{Event, EventType, FsRow, MessageSource};
 use fustor_source_fs::{AuditItem, MtimeCache, SentinelStatus, SentinelUpdate};
 use parking_lot::{Condvar, Mutex};
 
-use super::process::{DriverProcess, Launch, Writer};
+use super::process::{DriverProcess, Writer};
 use super::protocol::{
     DeclaredCapabilities, DriverHello, FromDriver, PROTOCOL_VERSION, Role, SentinelItem, ToDriver,
     event,
 };
-use super::supervisor::{Supervised, supervise};
+use super::supervisor::{DriverCore, Supervised, supervise};
 use super::{ExecError, ExecParams};
 use crate::bus::EventBus;
 use crate::source::{
@@ -63,13 +63,10 @@ struct Run {
 }
 
 struct Shared {
-    name: String,
+    driver: DriverCore,
     uri: String,
-    params: ExecParams,
-    launch: Launch,
     bus: Arc<EventBus>,
     up: AtomicBool,
-    stop: AtomicBool,
     run: Mutex<Run>,
     changed: Condvar,
     next_id: AtomicU64,
@@ -88,21 +85,17 @@ impl ExecSource {
     /// that changes are captured when this returns (message-first). A driver that does not
     /// come up is not an error here: the source runs degraded and keeps restarting it.
     pub fn start(cfg: &SourceConfig, params: ExecParams) -> Result<Arc<ExecSource>, SourceError> {
-        let name = params.display_name();
-        let launch = params.launch(&name).map_err(SourceError::from)?;
+        let driver = DriverCore::new(params).map_err(SourceError::from)?;
         let core = SourceCore::new(cfg);
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
-            name,
+            driver,
             uri: cfg.uri.clone(),
-            launch,
             bus: core.bus.clone(),
             up: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
             run: Mutex::new(Run::default()),
             changed: Condvar::new(),
             next_id: AtomicU64::new(1),
-            params,
         });
         let s = shared.clone();
         let handle = std::thread::Builder::new()
@@ -114,7 +107,8 @@ impl ExecSource {
             shared,
             supervisor: Mutex::new(Some(handle)),
         });
-        src.shared.wait_up(src.shared.params.handshake_timeout());
+        src.shared
+            .wait_up(src.shared.driver.params.handshake_timeout());
         Ok(src)
     }
 
@@ -126,14 +120,14 @@ impl ExecSource {
 
 impl Drop for ExecSource {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.driver.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
         if let Some(h) = self.supervisor.lock().take()
             && h.join().is_err()
         {
-            tracing::error!(driver = %self.shared.name, "the exec supervisor panicked");
+            tracing::error!(driver = %self.shared.driver.name, "the exec supervisor panicked");
         }
-        tracing::info!(driver = %self.shared.name, "source closed");
+        tracing::info!(driver = %self.shared.driver.name, "source closed");
     }
 }
 
@@ -146,7 +140,7 @@ impl Shared {
             if let Some(w) = &run.writer {
                 return Some((w.clone(), run.caps));
             }
-            if self.stop.load(Ordering::SeqCst)
+            if self.driver.stop.load(Ordering::SeqCst)
                 || self.changed.wait_until(&mut run, deadline).timed_out()
             {
                 return run.writer.clone().map(|w| (w, run.caps));
@@ -169,7 +163,7 @@ impl Shared {
         needs: impl Fn(&DeclaredCapabilities) -> bool,
         send: impl FnOnce(u64, &Writer) -> Result<(), ExecError>,
     ) -> Option<Receiver<StreamMsg>> {
-        let (writer, caps) = self.wait_up(self.params.handshake_timeout())?;
+        let (writer, caps) = self.wait_up(self.driver.params.handshake_timeout())?;
         if !needs(&caps) {
             return None;
         }
@@ -178,7 +172,7 @@ impl Shared {
         self.run.lock().streams.insert(id, tx);
         if let Err(e) = send(id, &writer) {
             self.run.lock().streams.remove(&id);
-            tracing::warn!(driver = %self.name, error = %e, "stream request not sent");
+            tracing::warn!(driver = %self.driver.name, error = %e, "stream request not sent");
             return None;
         }
         Some(rx)
@@ -189,7 +183,8 @@ impl Shared {
         let cap = self.bus.capacity();
         loop {
             let st = self.bus.stats();
-            if st.buffered < cap.saturating_mul(st.rings.max(1)) || self.stop.load(Ordering::SeqCst)
+            if st.buffered < cap.saturating_mul(st.rings.max(1))
+                || self.driver.stop.load(Ordering::SeqCst)
             {
                 break;
             }
@@ -236,7 +231,7 @@ impl Shared {
                 }
             }
             FromDriver::PositionLost { reason } => {
-                tracing::warn!(driver = %self.name, reason = ?reason,
+                tracing::warn!(driver = %self.driver.name, reason = ?reason,
                     "exec driver lost its position; resynchronising");
                 self.run.lock().resync = true;
             }
@@ -250,7 +245,7 @@ impl Shared {
                 if fatal {
                     return Err(format!("fatal driver error: {}", shown.escape_debug()));
                 }
-                tracing::warn!(driver = %self.name, request = ?id, error = %shown.escape_debug(),
+                tracing::warn!(driver = %self.driver.name, request = ?id, error = %shown.escape_debug(),
                     "exec driver error");
                 let mut run = self.run.lock();
                 if let Some(id) = id {
@@ -272,20 +267,8 @@ impl Shared {
 }
 
 impl Supervised for Shared {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn params(&self) -> &ExecParams {
-        &self.params
-    }
-
-    fn launch(&self) -> &Launch {
-        &self.launch
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+    fn driver(&self) -> &DriverCore {
+        &self.driver
     }
 
     fn send_hello(&self, proc: &DriverProcess) -> Result<(), ExecError> {
@@ -294,7 +277,7 @@ impl Supervised for Shared {
             protocol: PROTOCOL_VERSION,
             role: Role::Source,
             uri: &self.uri,
-            config: &self.params.config,
+            config: &self.driver.params.config,
             start_position: start_position.as_deref(),
         })
     }
@@ -342,7 +325,7 @@ impl Supervised for Shared {
     }
 
     fn report(&self, problem: String) {
-        tracing::error!(driver = %self.name, problem = %problem, "exec driver problem");
+        tracing::error!(driver = %self.driver.name, problem = %problem, "exec driver problem");
         self.run.lock().problem = Some(problem);
     }
 }
@@ -351,12 +334,12 @@ impl Supervised for Shared {
 fn start_resync(sh: &Arc<Shared>) {
     let caps = sh.run.lock().caps;
     if caps.audit {
-        tracing::info!(driver = %sh.name, "resync: audit requested");
+        tracing::info!(driver = %sh.driver.name, "resync: audit requested");
         sh.bus.mark_lost_all("/", true);
         return;
     }
     if !caps.snapshot {
-        tracing::warn!(driver = %sh.name, "resync impossible: the driver has neither audit nor snapshot");
+        tracing::warn!(driver = %sh.driver.name, "resync impossible: the driver has neither audit nor snapshot");
         return;
     }
     let sh = sh.clone();
@@ -367,11 +350,11 @@ fn start_resync(sh: &Arc<Shared>) {
                 return;
             };
             let mut rows = 0usize;
-            for ev in Rows::new(rx, MessageSource::Realtime, sh.name.clone()) {
+            for ev in Rows::new(rx, MessageSource::Realtime, sh.driver.name.clone()) {
                 rows += ev.rows.len();
                 sh.put_change(ev);
             }
-            tracing::info!(driver = %sh.name, rows, "resync: snapshot replayed as changes");
+            tracing::info!(driver = %sh.driver.name, rows, "resync: snapshot replayed as changes");
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "resync thread not started");
@@ -456,7 +439,7 @@ impl Source for ExecSource {
             Some(rx) => Box::new(Rows::new(
                 rx,
                 MessageSource::Snapshot,
-                self.shared.name.clone(),
+                self.shared.driver.name.clone(),
             )),
             None => {
                 if !self.shared.up.load(Ordering::SeqCst) {
@@ -472,7 +455,7 @@ impl Source for ExecSource {
         let rx = self
             .shared
             .stream(|c| c.audit, |id| ToDriver::Audit { id })?;
-        let rows = Rows::new(rx, MessageSource::Audit, self.shared.name.clone());
+        let rows = Rows::new(rx, MessageSource::Audit, self.shared.driver.name.clone());
         Some(Box::new(rows.map(|ev| AuditItem {
             event: Some(ev),
             cache_update: None,
@@ -494,7 +477,7 @@ impl Source for ExecSource {
         Some(Box::new(Rows::new(
             rx,
             MessageSource::OnDemandJob,
-            self.shared.name.clone(),
+            self.shared.driver.name.clone(),
         )))
     }
 
@@ -514,7 +497,7 @@ impl Source for ExecSource {
             return Vec::new();
         }
         let items = rx
-            .recv_timeout(sh.params.reply_timeout())
+            .recv_timeout(sh.driver.params.reply_timeout())
             .unwrap_or_default();
         sh.run.lock().sentinels.remove(&id);
         items

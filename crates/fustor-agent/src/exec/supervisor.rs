@@ -4,7 +4,7 @@
 //! role's, behind [`Supervised`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,35 @@ const STABLE_RUN: Duration = Duration::from_secs(30);
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 const TICK: Duration = Duration::from_millis(100);
 
+/// What the supervisor needs of a driver, whatever its role.
+pub(crate) struct DriverCore {
+    pub name: String,
+    pub params: ExecParams,
+    pub launch: Launch,
+    /// Set when the source or sender is dropped: the supervisor ends the run and stops.
+    pub stop: AtomicBool,
+}
+
+impl DriverCore {
+    pub fn new(params: ExecParams) -> Result<DriverCore, ExecError> {
+        let name = params.display_name();
+        let launch = params.launch(&name)?;
+        Ok(DriverCore {
+            name,
+            params,
+            launch,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
 /// One role (source or sender) of a supervised driver.
 pub(crate) trait Supervised: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn params(&self) -> &ExecParams;
-    fn launch(&self) -> &Launch;
-    fn stopping(&self) -> bool;
+    fn driver(&self) -> &DriverCore;
     /// Writes the role's `hello` to a new run.
     fn send_hello(&self, proc: &DriverProcess) -> Result<(), ExecError>;
     /// A message after the handshake (pongs are the supervisor's); `Err` kills the run.
@@ -39,25 +62,25 @@ pub(crate) trait Supervised: Send + Sync + 'static {
 pub(crate) fn supervise<S: Supervised>(sh: &Arc<S>) {
     let mut failures: u32 = 0;
     let mut first = true;
-    while !sh.stopping() {
+    while !sh.driver().stopping() {
         let started = Instant::now();
         let outcome = run_once(sh, first);
         first = false;
         let note = sh.on_down();
-        if sh.stopping() {
+        if sh.driver().stopping() {
             break;
         }
         if started.elapsed() >= STABLE_RUN {
             failures = 0;
         }
         failures = failures.saturating_add(1);
-        let delay = sh.params().restart_delay(failures);
+        let delay = sh.driver().params.restart_delay(failures);
         sh.report(format!(
             "{outcome}{note}; restart {failures} in {:.1} s",
             delay.as_secs_f64()
         ));
         let deadline = Instant::now() + delay;
-        while Instant::now() < deadline && !sh.stopping() {
+        while Instant::now() < deadline && !sh.driver().stopping() {
             std::thread::sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
@@ -74,7 +97,7 @@ fn run_once<S: Supervised>(sh: &Arc<S>, first: bool) -> String {
         let Some(sh) = weak.upgrade() else {
             return Ok(false);
         };
-        if sh.stopping() {
+        if sh.driver().stopping() {
             return Ok(false);
         }
         match msg {
@@ -92,11 +115,11 @@ fn run_once<S: Supervised>(sh: &Arc<S>, first: bool) -> String {
             other => sh.on_message(other),
         }
     };
-    let proc = match DriverProcess::spawn(sh.launch(), handler) {
+    let proc = match DriverProcess::spawn(&sh.driver().launch, handler) {
         Ok(p) => p,
         Err(e) => return e.to_string(),
     };
-    tracing::info!(driver = %sh.name(), pid = proc.pid(), "exec driver started");
+    tracing::info!(driver = %sh.driver().name, pid = proc.pid(), "exec driver started");
     if let Err(e) = sh.send_hello(&proc) {
         return e.to_string();
     }
@@ -111,7 +134,7 @@ fn run_once<S: Supervised>(sh: &Arc<S>, first: bool) -> String {
             hello.protocol
         );
     }
-    tracing::info!(driver = %sh.name(), name = %hello.driver.escape_debug(),
+    tracing::info!(driver = %sh.driver().name, name = %hello.driver.escape_debug(),
         version = ?hello.version, capabilities = ?hello.capabilities, "exec driver ready");
     sh.on_up(proc.writer(), hello, first);
     watch(sh.as_ref(), proc, &pong)
@@ -122,7 +145,7 @@ fn wait_hello<S: Supervised>(
     proc: &DriverProcess,
     hello_rx: &Receiver<DriverHello>,
 ) -> Result<DriverHello, String> {
-    let timeout = sh.params().handshake_timeout();
+    let timeout = sh.driver().params.handshake_timeout();
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(h) = hello_rx.recv_timeout(TICK) {
@@ -131,7 +154,7 @@ fn wait_hello<S: Supervised>(
         if let Ok(end) = proc.ended.try_recv() {
             return Err(format!("handshake: {}", describe(&end)));
         }
-        if sh.stopping() {
+        if sh.driver().stopping() {
             return Err("closed during the handshake".into());
         }
         if Instant::now() >= deadline {
@@ -153,8 +176,8 @@ fn describe(end: &ReaderEnd) -> String {
 
 /// Pings the running process until it ends, hangs or the role stops.
 fn watch<S: Supervised>(sh: &S, mut proc: DriverProcess, pong: &AtomicU64) -> String {
-    let interval = sh.params().ping_interval();
-    let reply = sh.params().reply_timeout();
+    let interval = sh.driver().params.ping_interval();
+    let reply = sh.driver().params.reply_timeout();
     let mut ping_id = 0u64;
     let mut next_ping = Instant::now() + interval;
     let mut outstanding: Option<(u64, Instant)> = None;
@@ -171,7 +194,7 @@ fn watch<S: Supervised>(sh: &S, mut proc: DriverProcess, pong: &AtomicU64) -> St
             Err(RecvTimeoutError::Disconnected) => return "the reader stopped".into(),
             Err(RecvTimeoutError::Timeout) => {}
         }
-        if sh.stopping() {
+        if sh.driver().stopping() {
             proc.shutdown(&ToDriver::Shutdown, SHUTDOWN_GRACE);
             return "closed".into();
         }
