@@ -264,6 +264,9 @@ impl FusionServer {
         });
         server.sync_receivers().await?;
         server.start_maintenance();
+        let registry = &server.fusion.registry;
+        registry.fusion_config.attach(&server, config_dir, args);
+        registry.record_fusion_files().await;
         Ok(server)
     }
 
@@ -282,7 +285,17 @@ impl FusionServer {
     /// longer needed. Running listeners are kept: their handlers read the current generation,
     /// so a reload updates their key maps without re-binding (`pitfalls.md` 5).
     async fn sync_receivers(&self) -> Result<(), DaemonError> {
-        let generation = self.fusion.current();
+        let started = self.bind_receivers(&self.fusion.current()).await?;
+        self.install_receivers(started);
+        Ok(())
+    }
+
+    /// Binds the receiver ports `generation` needs that are not listening yet. A reload binds
+    /// before it switches generations, so a port in use refuses the reload as a whole.
+    async fn bind_receivers(
+        &self,
+        generation: &Generation,
+    ) -> Result<Vec<(u16, Listener)>, DaemonError> {
         let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
         let wanted = generation.cfg.receiver_servers(running);
         let main_port = self.fusion.main_port;
@@ -305,6 +318,14 @@ impl FusionServer {
             tracing::info!(addr = %l.addr, receivers = ?r.receiver_ids, "receiver listening");
             started.push((r.port, l));
         }
+        Ok(started)
+    }
+
+    /// Adds the listeners just bound and stops those the current generation no longer needs.
+    fn install_receivers(&self, started: Vec<(u16, Listener)>) {
+        let generation = self.fusion.current();
+        let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
+        let wanted = generation.cfg.receiver_servers(running);
         let mut receivers = self.receivers.lock();
         receivers.extend(started);
         let keep: Vec<u16> = wanted.iter().map(|r| r.port).collect();
@@ -321,7 +342,6 @@ impl FusionServer {
                 }
             }
         }
-        Ok(())
     }
 
     /// The bound address of the receiver configured on `port` (tests bind port 0).
@@ -401,9 +421,13 @@ impl FusionServer {
             cfg.port = p;
         }
         let (generation, _) = build(cfg, &pipes, &self.config_dir)?;
+        // A port that cannot be bound refuses the reload before anything is switched (the
+        // listeners bound so far close when dropped): the previous configuration keeps running.
+        let started = self.bind_receivers(&generation).await?;
         self.fusion.replace(generation).await;
-        self.sync_receivers().await?;
+        self.install_receivers(started);
         tracing::info!(pipes = ?pipes, "configuration reloaded");
+        self.fusion.registry.record_fusion_files().await;
         Ok(())
     }
 
