@@ -264,9 +264,14 @@ impl FusionServer {
         });
         server.sync_receivers().await?;
         server.start_maintenance();
-        let registry = &server.fusion.registry;
-        registry.fusion_config.attach(&server, config_dir, args);
-        registry.record_fusion_files().await;
+        server
+            .fusion
+            .registry
+            .fusion_config
+            .attach(&server, config_dir, args);
+        // Off the start path: the first GET records the files anyway.
+        let f = server.fusion.clone();
+        tokio::spawn(async move { f.registry.record_fusion_files().await });
         Ok(server)
     }
 

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/audit", get(audit))
         .merge(super::admin_configs::routes())
         .merge(super::admin_fusion_config::routes())
+        .merge(super::admin_config_pages::routes())
 }
 
 /// The admin key's name (the audit log's "who").

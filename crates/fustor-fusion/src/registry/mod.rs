@@ -8,6 +8,7 @@
 //! routes answer 503 naming the file and the error.
 
 pub mod audit;
+pub mod config_targets;
 pub mod configs;
 pub mod db;
 pub mod fusion_config;
