@@ -118,9 +118,11 @@ pub fn restore(dir: &Path, name: &str, before: Option<&str>) -> io::Result<()> {
     }
 }
 
-/// The check directory: next to the data, never inside `fusion-config/` (it would be loaded).
+/// The check directory: in the data directory, never inside `fusion-config/` (it would be
+/// loaded). A leading `.` keeps it apart from view directories, whose names never start with
+/// one (`persist::view_dir` escapes it).
 fn staging_dir(config_dir: &Path) -> PathBuf {
-    crate::persist::default_root(config_dir).join("fusion-config.check")
+    crate::persist::default_root(config_dir).join(".fusion-config-check")
 }
 
 /// Validates a candidate set exactly as `fustor-fusion check-config` would see it on disk:
