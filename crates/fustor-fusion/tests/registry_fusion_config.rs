@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,6 +165,10 @@ impl Daemon {
     }
 }
 
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn on_disk(home: &Path, file: &str) -> Option<String> {
     std::fs::read_to_string(config_dir(home).join(file)).ok()
 }
@@ -269,13 +274,24 @@ async fn a_view_added_through_the_api_is_queryable_and_the_file_matches() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A new file is the owner's only; a replaced one keeps its mode (files hold keys).
+    let path = config_dir(home.path()).join("views.yaml");
+    assert_eq!(mode(&path), 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let r = d
+        .put("views.yaml", ADMIN, Some(&tag1), &format!("# v2\n{text}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(mode(&path), 0o640);
+    let tag2 = r.etag.unwrap();
+
     // DELETE with the newest ETag removes the file and the view with it.
     let r = d
         .req(
             Method::DELETE,
             "/api/v1/admin/fusion-config/views.yaml",
             ADMIN,
-            Some(&tag1),
+            Some(&tag2),
             None,
         )
         .await;
@@ -309,17 +325,18 @@ async fn a_view_added_through_the_api_is_queryable_and_the_file_matches() {
             ("fusion_config.delete", "not_found"),
             ("fusion_config.delete", "ok"),
             ("fusion_config.put", "ok"),
+            ("fusion_config.put", "ok"),
         ]
     );
-    assert_eq!(entries[2]["who"], "ops");
+    assert_eq!(entries[3]["who"], "ops");
     assert_eq!(
-        entries[2]["before_digest"]
+        entries[3]["before_digest"]
             .as_str()
             .map(|d| format!("\"{d}\"")),
         Some(tag0)
     );
     assert_eq!(
-        entries[2]["after_digest"]
+        entries[3]["after_digest"]
             .as_str()
             .map(|d| format!("\"{d}\"")),
         Some(tag1)

@@ -92,19 +92,37 @@ pub fn with_change(files: &[FileDoc], name: &str, text: Option<&str>) -> Vec<Fil
 
 /// Writes a file so a reader (the loader at SIGHUP) sees either the old or the new text: a
 /// hidden temporary file (not `*.yaml`, so never loaded) synced, then renamed over.
+/// The file keeps the mode of the one it replaces (configuration files hold keys: a `0640`
+/// file must not come back `0644`); a new file is `0600`.
 pub fn write_atomic(dir: &Path, name: &str, text: &str) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
+    let target = dir.join(name);
+    let _ = fs::remove_file(&tmp);
     {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = create_private(&tmp)?;
+        if let Ok(meta) = fs::metadata(&target) {
+            f.set_permissions(meta.permissions())?;
+        }
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, dir.join(name))?;
+    fs::rename(&tmp, &target)?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// A new file readable by the owner only (truncated if it exists).
+fn create_private(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Puts one file back as it was (`None`: it did not exist).
@@ -139,7 +157,7 @@ pub fn validate_set(
     }
     fs::create_dir_all(&dir)?;
     for f in files {
-        fs::write(dir.join(&f.name), &f.yaml)?;
+        create_private(&dir.join(&f.name))?.write_all(f.yaml.as_bytes())?;
     }
     let (_, _, diags) = crate::daemon::load(&dir, args);
     let _ = fs::remove_dir_all(&dir);
