@@ -139,6 +139,8 @@ pub struct FusionServer {
     main: Mutex<Option<Listener>>,
     receivers: Mutex<HashMap<u16, Listener>>,
     maintenance: Mutex<Vec<JoinHandle<()>>>,
+    /// One reload at a time: SIGHUP and the admin API's configuration changes both reload.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 fn log_diagnostics(diags: &[Diagnostic]) {
@@ -261,6 +263,7 @@ impl FusionServer {
             main: Mutex::new(Some(main)),
             receivers: Mutex::new(HashMap::new()),
             maintenance: Mutex::new(Vec::new()),
+            reloading: tokio::sync::Mutex::new(()),
         });
         server.sync_receivers().await?;
         server.start_maintenance();
@@ -406,6 +409,7 @@ impl FusionServer {
     /// SIGHUP: rebuild views and pipes from the files (all view state is discarded and every
     /// session ends, as in the reference), keep listeners that are still needed.
     pub async fn reload(&self) -> Result<(), DaemonError> {
+        let _one = self.reloading.lock().await;
         let (loaded, pipes, diags) = load(&self.config_dir, &self.args);
         log_diagnostics(&diags);
         // At start a broken file is skipped so the rest can run; at reload the previous
