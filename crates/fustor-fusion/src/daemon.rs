@@ -238,6 +238,7 @@ impl FusionServer {
         let stores = generation.stores.clone();
         let _ = tokio::task::spawn_blocking(move || crate::persist::open_all(&stores)).await;
         let fusion = Fusion::new(generation, limits, main_port);
+        fusion.registry.fusion_config.set_dir(config_dir, args);
         let db_path = crate::persist::default_root(config_dir).join(crate::registry::FILE_NAME);
         let f = fusion.clone();
         let _ = tokio::task::spawn_blocking(move || f.registry.open(&db_path)).await;
@@ -267,11 +268,7 @@ impl FusionServer {
         });
         server.sync_receivers().await?;
         server.start_maintenance();
-        server
-            .fusion
-            .registry
-            .fusion_config
-            .attach(&server, config_dir, args);
+        server.fusion.registry.fusion_config.attach(&server);
         // Off the start path: the first GET records the files anyway.
         let f = server.fusion.clone();
         tokio::spawn(async move { f.registry.record_fusion_files().await });

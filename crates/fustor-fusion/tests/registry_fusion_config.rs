@@ -609,9 +609,12 @@ async fn versions_file_edits_and_audit_survive_a_restart() {
         ],
         "{log:?}"
     );
-    let since = log[1]["at"].as_f64().unwrap();
+    // serde_json parses floats without float_roundtrip: stay a millisecond below.
+    let since = log[1]["at"].as_f64().unwrap() - 0.001;
     let recent = d.audit(&format!("since={since}&actor=file")).await;
-    assert_eq!(recent.len(), 1);
+    assert_eq!(recent.len(), 1, "{recent:?}");
+    let later = log[0]["at"].as_f64().unwrap() + 1.0;
+    assert!(d.audit(&format!("since={later}")).await.is_empty());
     assert_eq!(recent[0]["action"], "fusion_config.file_edit");
     assert!(d.audit("actor=nobody").await.is_empty());
 }

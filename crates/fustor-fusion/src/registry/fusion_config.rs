@@ -77,7 +77,9 @@ pub enum Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FusionConfigError {
-    #[error("Fusion's configuration is not managed by this process (no daemon attached)")]
+    #[error(
+        "Fusion's configuration cannot be changed here yet (the daemon is still starting); retry"
+    )]
     NotManaged,
     #[error("fusion-config: {0}")]
     Io(String),
@@ -86,14 +88,16 @@ pub enum FusionConfigError {
 }
 
 struct Link {
-    server: Weak<FusionServer>,
     dir: PathBuf,
     args: Vec<String>,
 }
 
 #[derive(Default)]
 pub struct FusionConfigs {
+    /// Set before the main port listens, so the first admin request finds the files.
     link: OnceLock<Link>,
+    /// Set once the server exists (just after the port listens); until then a change is 503.
+    server: OnceLock<Weak<FusionServer>>,
     /// One change at a time: read, check, write, reload and record form one step; a reload
     /// that finds it held was started by a change, which records its own version.
     lock: tokio::sync::Mutex<()>,
@@ -114,14 +118,18 @@ async fn blocking<R: Send + 'static>(
 }
 
 impl FusionConfigs {
-    /// The daemon hands over the directory it loads and itself (for the reload); weak, so the
-    /// registry does not keep a stopped server alive.
-    pub fn attach(&self, server: &Arc<FusionServer>, dir: &Path, args: &[String]) {
+    /// The daemon hands over the directory it loads (and the pipes named on its command line).
+    pub fn set_dir(&self, dir: &Path, args: &[String]) {
         let _ = self.link.set(Link {
-            server: Arc::downgrade(server),
             dir: dir.to_path_buf(),
             args: args.to_vec(),
         });
+    }
+
+    /// The daemon hands over itself, for the reload; weak, so the registry does not keep a
+    /// stopped server alive.
+    pub fn attach(&self, server: &Arc<FusionServer>) {
+        let _ = self.server.set(Arc::downgrade(server));
     }
 
     fn link(&self) -> Result<&Link, FusionConfigError> {
@@ -171,6 +179,7 @@ impl FusionConfigs {
     ) -> Result<Outcome, FusionConfigError> {
         let _guard = self.lock.lock().await;
         let link = self.link()?;
+        let server = self.server.get().ok_or(FusionConfigError::NotManaged)?;
         let before = self.read().await?;
         record_found(db, &before).await?;
         let current = files::set_digest(&before);
@@ -228,7 +237,7 @@ impl FusionConfigs {
             "writing the file",
         )
         .await?;
-        let reloaded = match link.server.upgrade() {
+        let reloaded = match server.upgrade() {
             Some(server) => server.reload().await.map_err(|e| e.to_string()),
             None => Err("Fusion is stopping".to_string()),
         };
