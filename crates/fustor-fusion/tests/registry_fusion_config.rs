@@ -617,6 +617,30 @@ async fn versions_file_edits_and_audit_survive_a_restart() {
     assert!(d.audit(&format!("since={later}")).await.is_empty());
     assert_eq!(recent[0]["action"], "fusion_config.file_edit");
     assert!(d.audit("actor=nobody").await.is_empty());
+
+    // An edit on disk without SIGHUP: the next GET shows it and records it by "file".
+    let extra = "views:\n  v7: {driver: fs, api_keys: [qk7]}\n";
+    std::fs::write(config_dir(home.path()).join("extra.yaml"), extra).unwrap();
+    let four = d.get_set().await;
+    assert_eq!(four.body["version"], 4, "{}", four.body);
+    assert!(
+        four.body["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["yaml"] == extra)
+    );
+    let v = d
+        .req(
+            Method::GET,
+            "/api/v1/admin/fusion-config/versions/4",
+            ADMIN,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(v.body["author"], "file");
+    assert_eq!(v.body["change"], "edited on disk");
 }
 
 fn send_sighup(pid: u32) {
