@@ -505,6 +505,133 @@ test('an admin key opens the Agents page: health table, filter, drill-down to pi
   await tab.close();
 });
 
+const agentDoc = (dir) => `sources:
+  s:
+    driver: fs
+    uri: ${dir}
+senders:
+  f:
+    driver: fusion
+    uri: http://127.0.0.1:1
+pipes:
+  p:
+    source: s
+    sender: f
+`;
+
+async function adminFetch(method, path, body, ifMatch) {
+  const headers = { 'X-API-Key': ADMIN_KEY };
+  if (ifMatch) headers['If-Match'] = ifMatch;
+  const r = await fetch(`${BASE}${path}`, { method, headers, body });
+  return { status: r.status, etag: r.headers.get('etag'), body: await r.json() };
+}
+
+async function adminTab() {
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`admin page error: ${e.message}`));
+  tab.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+  await tab.goto(`${BASE}/ui/#key=${encodeURIComponent(ADMIN_KEY)}`);
+  await tab.locator('#agents-rows tr').first().waitFor();
+  return tab;
+}
+
+test('Config page: saves with If-Match, shows 422 problems at their lines and the 412 case, diffs versions', async () => {
+  const first = await adminFetch('PUT', '/api/v1/admin/agent-configs/group:lab', agentDoc('/data/a'));
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+  const tab = await adminTab();
+  await tab.click('#admin-tab-configs');
+  assert.equal(await tab.locator('#agents-main').isVisible(), false);
+  await tab.locator('#config-targets li[data-target="group:lab"] button').click();
+  await tab.locator('#config-status', { hasText: 'version 1 by ops' }).waitFor();
+  assert.equal(await tab.inputValue('#config-text'), agentDoc('/data/a'));
+
+  // a change saved with the ETag it was read with
+  await tab.fill('#config-text', agentDoc('/data/b'));
+  await tab.click('#config-save');
+  await tab.locator('#config-status', { hasText: 'Saved: version 2.' }).waitFor();
+
+  // a broken document: refused, the problem marked at its line
+  const broken = agentDoc('/data/b').replace('sender: f', 'sender: nope');
+  const line = broken.split('\n').findIndex((l) => l.includes('sender: nope')) + 1;
+  await tab.fill('#config-text', broken);
+  await tab.click('#config-save');
+  await tab.locator('#config-status', { hasText: 'Refused: 1 problem(s)' }).waitFor();
+  await tab.locator(`#config-gutter span.bad[data-line="${line}"]`).waitFor();
+  await tab.locator('#config-problems li', { hasText: `line ${line}, pipes.p.sender` }).waitFor();
+  assert.equal((await adminFetch('GET', '/api/v1/admin/agent-configs/group:lab')).body.version, 2);
+
+  // someone else writes meanwhile: this save is refused with 412, their version kept
+  const cur = await adminFetch('GET', '/api/v1/admin/agent-configs/group:lab');
+  const other = await adminFetch('PUT', '/api/v1/admin/agent-configs/group:lab', agentDoc('/data/c'), cur.etag);
+  assert.equal(other.status, 200);
+  await tab.fill('#config-text', agentDoc('/data/mine'));
+  await tab.click('#config-save');
+  await tab.locator('#config-status', { hasText: 'Changed by someone else' }).waitFor();
+  assert.equal((await adminFetch('GET', '/api/v1/admin/agent-configs/group:lab')).body.yaml, agentDoc('/data/c'));
+  await tab.click('#config-reload');
+  await tab.locator('#config-status', { hasText: 'version 3' }).waitFor();
+  assert.equal(await tab.inputValue('#config-text'), agentDoc('/data/c'));
+
+  // history and a line diff between two versions
+  await tab.locator('#config-version-rows tr[data-version="1"]').waitFor();
+  assert.equal(await tab.locator('#config-version-rows tr').count(), 3);
+  await tab.selectOption('#diff-from', '1');
+  await tab.selectOption('#diff-to', '3');
+  await tab.click('#diff-btn');
+  await tab.locator('#config-diff span.del', { hasText: 'uri: /data/a' }).waitFor();
+  await tab.locator('#config-diff span.add', { hasText: 'uri: /data/c' }).waitFor();
+  assert.equal(await tab.locator('#config-diff span.add').count(), 1);
+  if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'console-config.png'), fullPage: true });
+
+  // Fusion's own files: listed and shown; a broken new file is refused at its line, not written
+  await tab.locator('#fusion-files li[data-file="default.yaml"] button').click();
+  await tab.locator('#config-title', { hasText: 'Fusion file default.yaml' }).waitFor();
+  assert.match(await tab.inputValue('#config-text'), /admin_keys:/);
+  await tab.locator('#config-version-rows tr td', { hasText: 'file' }).first().waitFor();
+  await tab.fill('#fusion-new-file-name', 'extra.yaml');
+  await tab.press('#fusion-new-file-name', 'Enter');
+  await tab.locator('#config-title', { hasText: 'Fusion file extra.yaml' }).waitFor();
+  await tab.fill('#config-text', 'views:\n  extra:\n    driver: fs\n    colour: blue\n');
+  await tab.click('#config-save');
+  await tab.locator('#config-status', { hasText: 'Refused' }).waitFor();
+  await tab.locator('#config-gutter span.bad[data-line="4"]').waitFor();
+  const set = await adminFetch('GET', '/api/v1/admin/fusion-config');
+  assert.deepEqual(set.body.files.map((f) => f.name), ['default.yaml']);
+  await tab.close();
+});
+
+test('Audit page: every admin action, filtered by who, action and target', async () => {
+  const tab = await adminTab();
+  await tab.click('#admin-tab-audit');
+  const rows = tab.locator('#audit-rows tr');
+  await rows.first().waitFor();
+  const all = await adminFetch('GET', '/api/v1/admin/audit?limit=100');
+  assert.equal(await rows.count(), all.body.entries.length);
+  await tab.fill('#audit-action', 'agent_config');
+  await tab.click('#audit-apply');
+  await tab.locator('#audit-count', { hasText: '5 entries' }).waitFor();
+  const results = await tab.locator('#audit-rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.result));
+  assert.deepEqual(results, ['precondition_failed', 'ok', 'invalid', 'ok', 'ok']);
+  await tab.fill('#audit-action', '');
+  await tab.fill('#audit-target', 'fusion-config/');
+  await tab.click('#audit-apply');
+  await tab.locator('#audit-count', { hasText: '1 entry' }).waitFor();
+  assert.equal(await tab.locator('#audit-rows tr td', { hasText: 'fusion_config.put' }).count(), 1);
+  await tab.fill('#audit-target', '');
+  await tab.fill('#audit-actor', 'nobody');
+  await tab.click('#audit-apply');
+  await tab.locator('#audit-count', { hasText: '0 entries' }).waitFor();
+  await tab.fill('#audit-actor', 'ops');
+  await tab.fill('#audit-since', '2999-01-01T00:00:00');
+  await tab.click('#audit-apply');
+  await tab.locator('#audit-count', { hasText: '0 entries' }).waitFor();
+  await tab.fill('#audit-since', '');
+  await tab.click('#audit-apply');
+  await tab.locator('#audit-count', { hasText: `${all.body.entries.length} entries` }).waitFor();
+  if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
+  await tab.close();
+});
+
 test('no dialogs, script errors, CSP violations or failed requests', () => {
   assert.deepEqual(problems, []);
 });

@@ -139,6 +139,8 @@ pub struct FusionServer {
     main: Mutex<Option<Listener>>,
     receivers: Mutex<HashMap<u16, Listener>>,
     maintenance: Mutex<Vec<JoinHandle<()>>>,
+    /// One reload at a time: SIGHUP and the admin API's configuration changes both reload.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 fn log_diagnostics(diags: &[Diagnostic]) {
@@ -236,6 +238,7 @@ impl FusionServer {
         let stores = generation.stores.clone();
         let _ = tokio::task::spawn_blocking(move || crate::persist::open_all(&stores)).await;
         let fusion = Fusion::new(generation, limits, main_port);
+        fusion.registry.fusion_config.set_dir(config_dir, args);
         let db_path = crate::persist::default_root(config_dir).join(crate::registry::FILE_NAME);
         let f = fusion.clone();
         let _ = tokio::task::spawn_blocking(move || f.registry.open(&db_path)).await;
@@ -261,9 +264,14 @@ impl FusionServer {
             main: Mutex::new(Some(main)),
             receivers: Mutex::new(HashMap::new()),
             maintenance: Mutex::new(Vec::new()),
+            reloading: tokio::sync::Mutex::new(()),
         });
         server.sync_receivers().await?;
         server.start_maintenance();
+        server.fusion.registry.fusion_config.attach(&server);
+        // Off the start path: the first GET records the files anyway.
+        let f = server.fusion.clone();
+        tokio::spawn(async move { f.registry.record_fusion_files().await });
         Ok(server)
     }
 
@@ -282,7 +290,17 @@ impl FusionServer {
     /// longer needed. Running listeners are kept: their handlers read the current generation,
     /// so a reload updates their key maps without re-binding (`pitfalls.md` 5).
     async fn sync_receivers(&self) -> Result<(), DaemonError> {
-        let generation = self.fusion.current();
+        let started = self.bind_receivers(&self.fusion.current()).await?;
+        self.install_receivers(started);
+        Ok(())
+    }
+
+    /// Binds the receiver ports `generation` needs that are not listening yet. A reload binds
+    /// before it switches generations, so a port in use refuses the reload as a whole.
+    async fn bind_receivers(
+        &self,
+        generation: &Generation,
+    ) -> Result<Vec<(u16, Listener)>, DaemonError> {
         let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
         let wanted = generation.cfg.receiver_servers(running);
         let main_port = self.fusion.main_port;
@@ -305,6 +323,14 @@ impl FusionServer {
             tracing::info!(addr = %l.addr, receivers = ?r.receiver_ids, "receiver listening");
             started.push((r.port, l));
         }
+        Ok(started)
+    }
+
+    /// Adds the listeners just bound and stops those the current generation no longer needs.
+    fn install_receivers(&self, started: Vec<(u16, Listener)>) {
+        let generation = self.fusion.current();
+        let running: Vec<&str> = generation.pipes.keys().map(String::as_str).collect();
+        let wanted = generation.cfg.receiver_servers(running);
         let mut receivers = self.receivers.lock();
         receivers.extend(started);
         let keep: Vec<u16> = wanted.iter().map(|r| r.port).collect();
@@ -321,7 +347,6 @@ impl FusionServer {
                 }
             }
         }
-        Ok(())
     }
 
     /// The bound address of the receiver configured on `port` (tests bind port 0).
@@ -381,6 +406,7 @@ impl FusionServer {
     /// SIGHUP: rebuild views and pipes from the files (all view state is discarded and every
     /// session ends, as in the reference), keep listeners that are still needed.
     pub async fn reload(&self) -> Result<(), DaemonError> {
+        let _one = self.reloading.lock().await;
         let (loaded, pipes, diags) = load(&self.config_dir, &self.args);
         log_diagnostics(&diags);
         // At start a broken file is skipped so the rest can run; at reload the previous
@@ -401,9 +427,13 @@ impl FusionServer {
             cfg.port = p;
         }
         let (generation, _) = build(cfg, &pipes, &self.config_dir)?;
+        // A port that cannot be bound refuses the reload before anything is switched (the
+        // listeners bound so far close when dropped): the previous configuration keeps running.
+        let started = self.bind_receivers(&generation).await?;
         self.fusion.replace(generation).await;
-        self.sync_receivers().await?;
+        self.install_receivers(started);
         tracing::info!(pipes = ?pipes, "configuration reloaded");
+        self.fusion.registry.record_fusion_files().await;
         Ok(())
     }
 

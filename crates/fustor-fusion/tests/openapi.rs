@@ -8,10 +8,12 @@ use std::collections::BTreeSet;
 use fustor_fusion::daemon::{FusionServer, Overrides};
 use serde_json::Value;
 
-const SOURCES: [&str; 3] = [
+const SOURCES: [&str; 5] = [
     include_str!("../src/http/mod.rs"),
     include_str!("../src/http/ui.rs"),
     include_str!("../src/http/admin.rs"),
+    include_str!("../src/http/admin_fusion_config.rs"),
+    include_str!("../src/http/admin_config_pages.rs"),
 ];
 const DOC: &str = include_str!("../api/openapi.json");
 

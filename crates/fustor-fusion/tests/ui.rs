@@ -137,6 +137,25 @@ async fn console_is_served_and_lists_views() {
     assert!(usage.text.contains("FustorUsage"));
     assert!(!usage.text.contains(".innerHTML ="));
 
+    // the Config and Audit pages' scripts (issue 15), under the same rules
+    for (name, global) in [("configs.js", "FustorAdmin"), ("audit.js", "FustorAudit")] {
+        assert!(page.text.contains(&format!("<script src=\"{name}\"")));
+        let r = get(&c, &format!("{base}/ui/{name}"), None).await;
+        assert_eq!(r.status, 200, "{name}");
+        assert!(r.header("content-type").starts_with("text/javascript"));
+        assert_strict_csp(&r);
+        assert!(r.text.contains(global), "{name}");
+        for bad in [
+            ".innerHTML =",
+            "insertAdjacentHTML",
+            "document.write",
+            "http://",
+            "https://",
+        ] {
+            assert!(!r.text.contains(bad), "{name} contains {bad}");
+        }
+    }
+
     let css = get(&c, &format!("{base}/ui/app.css"), None).await;
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").starts_with("text/css"));

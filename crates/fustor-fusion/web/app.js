@@ -307,6 +307,7 @@
   function showKeyPrompt(message) {
     stopTimers();
     if (window.FustorAgents) window.FustorAgents.close();
+    if (window.FustorAdmin) window.FustorAdmin.close();
     $('main').hidden = true;
     for (const id of ['view-pick', 'view-driver', 'auto-label', 'refresh-btn']) $(id).hidden = true;
     $('forget-key').hidden = !state.key;
@@ -357,6 +358,7 @@
     $('key-prompt').hidden = true;
     // An admin key opens the Agents page (agents.js) instead of the views.
     if (window.FustorAgents && (await window.FustorAgents.open(state.key))) {
+      if (window.FustorAdmin) window.FustorAdmin.open(state.key);
       $('forget-key').hidden = false;
       return undefined;
     }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::api_key;
+use crate::registry::audit::AuditFilter;
 use crate::registry::model::{AgentList, AgentRecord, AgentView, AuditEntry, AuditList};
 use crate::registry::{RegistryError, keys};
 
@@ -25,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/agents/{id}", get(agent).delete(forget_agent))
         .route("/api/v1/admin/audit", get(audit))
         .merge(super::admin_configs::routes())
+        .merge(super::admin_fusion_config::routes())
+        .merge(super::admin_config_pages::routes())
 }
 
 /// The admin key's name (the audit log's "who").
@@ -136,6 +139,12 @@ struct AuditQuery {
     /// Epoch seconds; entries at or after it.
     since: Option<f64>,
     limit: Option<u32>,
+    /// The admin key's name, exactly.
+    actor: Option<String>,
+    /// An action or its prefix (`fusion_config`).
+    action: Option<String>,
+    /// A target or its prefix (`fusion-config/`).
+    target: Option<String>,
 }
 
 async fn audit(
@@ -150,6 +159,14 @@ async fn audit(
         .limit
         .unwrap_or(DEFAULT_AUDIT_LIMIT)
         .clamp(1, MAX_AUDIT_LIMIT);
-    let entries = st.fusion.registry.audit_log(since, limit).await?;
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let filter = AuditFilter {
+        since,
+        actor: nonempty(q.actor),
+        action: nonempty(q.action),
+        target: nonempty(q.target),
+        limit,
+    };
+    let entries = st.fusion.registry.audit_query(filter).await?;
     Ok(Json(AuditList { entries }))
 }

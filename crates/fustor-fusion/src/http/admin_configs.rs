@@ -102,12 +102,12 @@ fn target(raw: &str) -> ApiResult<Target> {
 }
 
 /// The quoted ETag of a digest.
-fn etag(digest: &str) -> HeaderValue {
+pub(super) fn etag(digest: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{digest}\"")).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
 /// `If-Match`: one entity tag, quoted or not, or `*`.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

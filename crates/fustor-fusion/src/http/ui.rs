@@ -22,6 +22,8 @@ const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const AGENTS_JS: &str = include_str!("../../web/agents.js");
 const USAGE_JS: &str = include_str!("../../web/usage.js");
+const CONFIGS_JS: &str = include_str!("../../web/configs.js");
+const AUDIT_JS: &str = include_str!("../../web/audit.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 
 /// Self only: no inline script or style, no frames, no plugins, fetches to this origin only.
@@ -51,6 +53,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/ui/usage.js",
             get(|| async { asset("text/javascript; charset=utf-8", USAGE_JS) }),
+        )
+        .route(
+            "/ui/configs.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CONFIGS_JS) }),
+        )
+        .route(
+            "/ui/audit.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AUDIT_JS) }),
         )
         .route(
             "/ui/app.css",

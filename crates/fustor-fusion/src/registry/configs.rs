@@ -126,7 +126,7 @@ fn problem(d: &Diagnostic, text: &str, syntax_line: Option<usize>) -> Problem {
 
 /// The line of a key path in block-style YAML: each key is looked for below its parent, at a
 /// deeper indentation. A path into flow style or a list ends at the deepest key found.
-fn line_of(text: &str, path: &KeyPath) -> Option<usize> {
+pub(crate) fn line_of(text: &str, path: &KeyPath) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let mut start = 0usize;
     let mut parent_indent: Option<usize> = None;

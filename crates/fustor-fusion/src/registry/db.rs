@@ -59,6 +59,16 @@ const MIGRATIONS: &[&str] = &[
         agent_id TEXT PRIMARY KEY NOT NULL,
         grp TEXT NOT NULL
     );",
+    // 3: Fusion's own configuration: every version of the whole `fusion-config/` set (the
+    // files as JSON `[{name, yaml}]`), by the API or found edited on disk (author `file`).
+    "CREATE TABLE fusion_config_versions (
+        version INTEGER PRIMARY KEY,
+        files TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        author TEXT NOT NULL,
+        at REAL NOT NULL,
+        change TEXT NOT NULL
+    );",
 ];
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;

@@ -7,8 +7,12 @@
 //! cannot be opened (damaged, locked, unwritable), Fusion serves views as usual and the admin
 //! routes answer 503 naming the file and the error.
 
+pub mod audit;
+pub mod config_targets;
 pub mod configs;
 pub mod db;
+pub mod fusion_config;
+pub mod fusion_files;
 pub mod keys;
 pub mod model;
 
@@ -55,6 +59,8 @@ pub struct Registry {
     agents: Mutex<BTreeMap<String, AgentRecord>>,
     /// Agents changed since the last flush.
     dirty: Mutex<HashSet<String>>,
+    /// Fusion's own configuration files through the admin API.
+    pub fusion_config: fusion_config::FusionConfigs,
 }
 
 impl Default for Registry {
@@ -63,6 +69,7 @@ impl Default for Registry {
             backing: RwLock::new(Backing::None),
             agents: Mutex::new(BTreeMap::new()),
             dirty: Mutex::new(HashSet::new()),
+            fusion_config: fusion_config::FusionConfigs::default(),
         }
     }
 }
@@ -270,6 +277,13 @@ impl Registry {
         Ok(db.call(move |c| db::insert_audit(c, &entry, at)).await?)
     }
 
+    /// Records Fusion's configuration files when they changed on disk (start, SIGHUP).
+    pub async fn record_fusion_files(&self) {
+        if let Ok(db) = self.db() {
+            self.fusion_config.record_if_idle(&db).await;
+        }
+    }
+
     pub async fn audit_log(
         &self,
         since: f64,
@@ -277,6 +291,14 @@ impl Registry {
     ) -> Result<Vec<AuditEntry>, RegistryError> {
         let db = self.db()?;
         Ok(db.call(move |c| db::audit_since(c, since, limit)).await?)
+    }
+
+    pub async fn audit_query(
+        &self,
+        filter: audit::AuditFilter,
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
+        let db = self.db()?;
+        Ok(db.call(move |c| audit::query(c, &filter)).await?)
     }
 }
 
