@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/agents/{id}", get(agent).delete(forget_agent))
         .route("/api/v1/admin/audit", get(audit))
         .merge(super::admin_configs::routes())
+        .merge(super::admin_actions::routes())
 }
 
 /// The admin key's name (the audit log's "who").

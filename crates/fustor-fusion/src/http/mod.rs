@@ -2,6 +2,7 @@
 //! app per distinct receiver port (agent-facing routes).
 
 mod admin;
+mod admin_actions;
 mod admin_configs;
 mod as_user;
 mod auth;
