@@ -141,7 +141,15 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
         } => {
             let mut args = args;
             let mut steer = None;
-            if let (Some(url), Some(key)) = (registry, registry_key) {
+            // `registry: {url, key}` in the agent's YAML, unless given on the command line.
+            let link = match (registry, registry_key) {
+                (Some(url), Some(key)) => Some((url, key)),
+                _ => load_agent(paths, &drivers::config_schemas())
+                    .config
+                    .registry
+                    .map(|r| (r.url, r.key)),
+            };
+            if let Some((url, key)) = link {
                 // The `-D` parent fetches; its child only links to the registry.
                 steer = Some(from_registry(paths, &url, &key, !daemon_child)?);
                 if args.is_empty() {

@@ -72,18 +72,22 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(home: &Path, id: &str, registry: &str, key: &str) -> Agent {
+    /// `in_yaml`: the registry is named by `registry: {url, key}` in `default.yaml` instead of
+    /// `--registry`.
+    fn start(home: &Path, id: &str, registry: &str, key: &str, in_yaml: bool) -> Agent {
         std::fs::create_dir_all(home.join("agent-config")).unwrap();
-        std::fs::write(
-            home.join("agent-config/default.yaml"),
-            format!("agent_id: {id}\n"),
-        )
-        .unwrap();
+        let mut yaml = format!("agent_id: {id}\n");
+        let mut args = vec!["start", "--no-console-log"];
+        if in_yaml {
+            yaml.push_str(&format!("registry: {{url: {registry:?}, key: {key}}}\n"));
+        } else {
+            args.extend(["--registry", registry, "--registry-key", key]);
+        }
+        std::fs::write(home.join("agent-config/default.yaml"), yaml).unwrap();
         let child = Command::new(AGENT_BIN)
             .arg("--home")
             .arg(home)
-            .args(["start", "--no-console-log", "--registry", registry])
-            .args(["--registry-key", key])
+            .args(&args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -258,6 +262,7 @@ fn a_fleet_follows_its_registry_versions_and_actions() {
                 &ids[i],
                 &main,
                 &format!("k-main{}", i + 1),
+                i == 1,
             )
         })
         .collect();
@@ -402,4 +407,35 @@ fn a_fleet_follows_its_registry_versions_and_actions() {
         let a = agent_view(&fusion, &ids[0]);
         (a["connected"] == true).then_some(())
     });
+}
+
+/// `registry: {url, key}` is checked by `validate` like the rest of the configuration.
+#[test]
+fn validate_checks_the_registry_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |yaml: &str| {
+        std::fs::create_dir_all(tmp.path().join("agent-config")).unwrap();
+        std::fs::write(tmp.path().join("agent-config/default.yaml"), yaml).unwrap();
+        let out = Command::new(AGENT_BIN)
+            .arg("--home")
+            .arg(tmp.path())
+            .arg("validate")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("agent_id: a\nregistry: {url: \"http://127.0.0.1:8102\", key: k1}\n");
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run("agent_id: a\nregistry: {url: \"ftp://x\", key: \"\"}\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("registry.url") && out.contains("registry.key"),
+        "{out}"
+    );
+    let (code, out) = run("agent_id: a\nregistry: {url: \"http://x:1\", key: k, keyy: 2}\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("keyy"), "{out}");
 }
