@@ -375,6 +375,10 @@ fn a_fleet_follows_its_registry_versions_and_actions() {
         done["delivered_at"].is_number() && done["finished_at"].is_number(),
         "{done}"
     );
+    assert!(
+        done["message"].as_str().unwrap().starts_with("re-scanned"),
+        "{done}"
+    );
     wait("the stop's outcome", &agents, || {
         (action(&fusion, &ids[1], stop_id)["outcome"] == "ok").then_some(())
     });
@@ -383,6 +387,29 @@ fn a_fleet_follows_its_registry_versions_and_actions() {
         let pipes = a["connected_pipes"].as_array().cloned().unwrap_or_default();
         (!pipes.contains(&json!("extra")) && pipes.contains(&json!("main"))).then_some(())
     });
+
+    // The stopped pipe starts again on request; a reload with nothing changed says so.
+    let (_, start) = post_action(
+        &fusion,
+        &ids[1],
+        json!({"action": "start_pipe", "pipe": "extra"}),
+        ADMIN,
+    );
+    let (_, reload) = post_action(&fusion, &ids[0], json!({"action": "reload"}), ADMIN);
+    let start_id = start["id"].as_i64().unwrap();
+    wait("the start's outcome", &agents, || {
+        (action(&fusion, &ids[1], start_id)["outcome"] == "ok").then_some(())
+    });
+    wait("pipe extra of host 2 running again", &agents, || {
+        let a = agent_view(&fusion, &ids[1]);
+        let pipes = a["connected_pipes"].as_array().cloned().unwrap_or_default();
+        pipes.contains(&json!("extra")).then_some(())
+    });
+    let reloaded = wait("the reload's outcome", &agents, || {
+        let a = action(&fusion, &ids[0], reload["id"].as_i64().unwrap());
+        (a["outcome"] == "ok").then_some(a)
+    });
+    assert_eq!(reloaded["message"], "configuration unchanged", "{reloaded}");
 
     // A restart of Fusion keeps inventory, versions, actions and the audit log.
     fusion.restart();
@@ -402,6 +429,22 @@ fn a_fleet_follows_its_registry_versions_and_actions() {
         .collect();
     assert!(actions.contains(&"agent.action.rescan"), "{actions:?}");
     assert!(actions.contains(&"agent.action.stop_pipe"), "{actions:?}");
+    // Host 3 restarted while the registry is unreachable: it runs its last good copy
+    // (version 2, with the data of the pipes of version 2) and says which version that is.
+    let mut agents = agents;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let home3 = agents[2].home.clone();
+    agents.pop();
+    agents.push(Agent::start(&home3, &ids[2], &dead, "k-main3", false));
+    write(&roots[2].join("extra/restarted.txt"), b"r");
+    wait("host 3 back from its copy", &agents, || {
+        has_file(&fusion, "extra3", "/restarted.txt").then_some(())
+    });
+    wait("host 3 reports the copy's version", &agents, || {
+        let a = agent_view(&fusion, &ids[2]);
+        let fresh = a["last_seen"].as_f64().unwrap_or(0.0) > common::now() - 2.0;
+        (fresh && a["config_version"] == 2).then_some(())
+    });
     // And the agents come back to it on their own.
     wait("agents back after the restart", &agents, || {
         let a = agent_view(&fusion, &ids[0]);
