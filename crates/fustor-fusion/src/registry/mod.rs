@@ -484,4 +484,43 @@ mod tests {
             .map(|p| &p.health);
         assert_eq!(h.and_then(|h| h.last_error.clone()), None, "null clears");
     }
+
+    #[test]
+    fn a_steered_agent_is_told_of_new_versions_until_it_reports_them() {
+        let r = Registry::default();
+        reg(&r, "a:p1", 1.0);
+        reg(&r, "a:p2", 1.0);
+        r.steering.config_written("a", 2, "d2");
+        // Not steered (no registry status): nothing to announce.
+        r.heartbeat("a:p1", None, 0, 2.0);
+        assert!(r.commands("a:p1").is_empty());
+        let status = |v: i64, d: &str, err: Option<&str>| {
+            let mut s = Map::new();
+            let st = RegistryStatus {
+                config_version: Some(v),
+                config_digest: Some(d.into()),
+                config_error: err.map(Into::into),
+                config_tried: Some(v),
+                actions: Vec::new(),
+            };
+            s.insert(
+                fustor_core::wire::REGISTRY_STATUS_KEY.into(),
+                serde_json::to_value(st).unwrap_or_default(),
+            );
+            s
+        };
+        r.heartbeat("a:p1", Some(&status(1, "d1", None)), 0, 3.0);
+        let cmds = r.commands("a:p1");
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0]["type"], "config_changed");
+        assert_eq!(cmds[0]["version"], 2);
+        assert!(
+            r.commands("a:p2").is_empty(),
+            "once per agent, not per pipe"
+        );
+        r.heartbeat("a:p2", Some(&status(2, "d2", None)), 0, 4.0);
+        let a = r.agent("a");
+        assert_eq!(a.as_ref().and_then(|a| a.config_version), Some(2));
+        assert_eq!(a.and_then(|a| a.config_digest), Some("d2".into()));
+    }
 }
