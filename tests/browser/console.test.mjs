@@ -632,6 +632,45 @@ test('Audit page: every admin action, filtered by who, action and target', async
   await tab.close();
 });
 
+test('the Agents page shows the configuration an agent runs and requests remote actions', async () => {
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => problems.push(`actions page error: ${e.message}`));
+  tab.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+  await tab.goto(`${BASE}/ui/#key=${encodeURIComponent(ADMIN_KEY)}`);
+  await tab.click('#agents-rows tr[data-agent="lab-nfs-01"]');
+  // the fake agent reports no registry status: it is not steered
+  await tab.locator('#agent-detail .agent-config', { hasText: 'not steered by the registry' }).waitFor();
+  await tab.locator('#action-list', { hasText: 'No action yet.' }).waitFor();
+  assert.deepEqual(await tab.locator('#agent-actions button').evaluateAll((bs) => bs.map((b) => b.dataset.action)),
+    ['reload', 'rescan', 'restart_pipe', 'stop_pipe', 'start_pipe']);
+  // a re-scan of a path full of markup: recorded as asked, shown as text
+  await tab.selectOption('#action-pipe', 'research');
+  await tab.fill('#action-path', '/<b>x</b>');
+  await tab.click('#agent-actions button[data-action="rescan"]');
+  await tab.locator('#action-message', { hasText: 'rescan #' }).waitFor();
+  const rows = tab.locator('#action-list tr.action-row');
+  await rows.first().waitFor();
+  const first = await rows.first().textContent();
+  assert.match(first, /rescan/);
+  assert.match(first, /research/);
+  assert.ok(first.includes('/<b>x</b>'), first);
+  assert.match(first, /ops/);
+  assert.match(first, /pending/, 'the fake agent heartbeats no more: the action waits');
+  assert.equal(await tab.locator('#action-list b').count(), 0, 'server text is never markup');
+  await tab.click('#agent-actions button[data-action="stop_pipe"]');
+  await tab.locator('#action-list tr.action-row[data-outcome="pending"] >> nth=1').waitFor();
+  const list = await api('/api/v1/admin/actions?agent=lab-nfs-01', ADMIN_KEY);
+  assert.deepEqual(list.actions.map((a) => [a.action, a.pipe, a.requested_by]),
+    [['stop_pipe', 'research', 'ops'], ['rescan', 'research', 'ops']]);
+  // a half-filled form survives the page's refresh
+  await tab.fill('#action-path', '/keep');
+  await tab.waitForTimeout(5600);
+  assert.equal(await tab.inputValue('#action-path'), '/keep');
+  assert.equal(await tab.inputValue('#action-pipe'), 'research');
+  if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'console-agent-actions.png') });
+  await tab.close();
+});
+
 test('no dialogs, script errors, CSP violations or failed requests', () => {
   assert.deepEqual(problems, []);
 });

@@ -53,6 +53,7 @@ cat > "$FHOME/fusion-config/default.yaml" <<YAML
 host: 127.0.0.1
 port: $M
 session_cleanup_interval: 1
+admin_keys: [{name: ops, key: admin-key}]
 receivers:
   http-main: {driver: http, bind_host: 127.0.0.1, port: $R, api_keys: [{key: agent-key, pipe_id: v1}]}
 views:
@@ -127,6 +128,18 @@ rm "$DATA/new.txt"
 wait_for "deleted file disappears" 60 gone /new.txt || true
 mv "$DATA/pre/f1.txt" "$DATA/pre/renamed.txt"
 wait_for "renamed file appears under its new name" 60 has_path /pre/renamed.txt || true
+
+say "registry commands the reference agent does not know (issue 15)"
+# A start_pipe action travels as a new command type in a heartbeat answer: the Python agent
+# must skip it and keep streaming. It reports no outcome, so the action stays "delivered".
+admin() { curl -s -H 'X-API-Key: admin-key' "$@"; }
+ACT="$(admin -X POST -H 'Content-Type: application/json' -d '{"action":"start_pipe","pipe":"v1"}' \
+    "http://127.0.0.1:$M/api/v1/admin/agents/$AID/actions" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])' 2>/dev/null || true)"
+[ -n "$ACT" ] && ok "start_pipe action recorded (id $ACT)" || bad "start_pipe action not recorded"
+delivered() { admin "http://127.0.0.1:$M/api/v1/admin/actions?agent=$AID" | grep -q '"outcome":"delivered"'; }
+wait_for "the action is delivered in a heartbeat answer" 30 delivered || true
+echo after > "$DATA/after-command.txt"
+wait_for "the agent keeps streaming after the unknown command" 30 has_path /after-command.txt || true
 
 say "no errors on our side"
 if grep -E '" 4[0-9][0-9] |ERROR' "$FHOME/logs/fusion.log" >/dev/null 2>&1; then

@@ -23,6 +23,9 @@ use fustor_transport_http::{AnySender, SendError, SenderDrivers};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+#[path = "app_steer.rs"]
+mod app_steer;
+
 use crate::agent_id::resolve_agent_id;
 use crate::pipe::{AppRequest, Pipe, PipeSpec};
 use crate::source::{SourceError, SourceRegistry};
@@ -60,6 +63,8 @@ pub struct AgentOptions {
     pub paths: FustorPaths,
     /// `start` arguments: `*.yaml` file names and pipe ids; empty = the pipes of `default.yaml`.
     pub args: Vec<String>,
+    /// `start --registry`: the agent applies the versions the registry announces.
+    pub registry: Option<Arc<crate::steer::Steer>>,
 }
 
 impl AgentOptions {
@@ -67,6 +72,7 @@ impl AgentOptions {
         AgentOptions {
             paths,
             args: Vec::new(),
+            registry: None,
         }
     }
 }
@@ -98,6 +104,7 @@ pub struct Agent {
     req_rx: mpsc::UnboundedReceiver<AppRequest>,
     /// `(epoch, events pushed)` per pipe at the last live-status write, for events/s.
     status_prev: BTreeMap<String, (f64, u64)>,
+    steer: Option<Arc<crate::steer::Steer>>,
 }
 
 /// How often the running agent refreshes `agent-status.json` for `fustor-agent status`.
@@ -160,6 +167,7 @@ impl Agent {
             req_tx,
             req_rx,
             status_prev: BTreeMap::new(),
+            steer: opts.registry,
         };
         if selection.pipes.is_empty() {
             tracing::warn!("no pipe selected; the agent idles until a reload adds one");
@@ -223,6 +231,7 @@ impl Agent {
             config: pipe.clone(),
             config_dir: self.paths.config_dir(Daemon::Agent),
             state_dir: Some(self.paths.home.join(crate::statefile::STATE_DIR)),
+            registry: self.steer.clone(),
         };
         let p = Pipe::start(spec, sender, source, Some(self.req_tx.clone()));
         self.pipes.insert(id.to_string(), p);
@@ -305,6 +314,7 @@ impl Agent {
                 tracing::info!(pipe = %id, "stop_pipe requested by Fusion");
                 self.stop_pipe(&id).await;
             }
+            AppRequest::Steer(r) => self.steer(r).await,
         }
     }
 

@@ -25,6 +25,7 @@ pub mod rescan;
 pub mod source;
 pub mod state;
 pub mod statefile;
+pub mod steer;
 
 pub use app::{Agent, AgentError, AgentOptions, ReloadOutcome};
 pub use backoff::Backoff;

@@ -3,10 +3,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use fustor_agent::steer::{RegistryLink, Steer};
 use fustor_agent::{Agent, AgentOptions, drivers};
 use fustor_core::config::{AgentConfig, Daemon, FustorPaths, Loaded, load_agent, validate_agent};
 use fustor_core::outln;
@@ -138,8 +140,18 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
             registry_key,
         } => {
             let mut args = args;
-            if let (Some(url), Some(key)) = (registry, registry_key) {
-                from_registry(paths, &url, &key)?;
+            let mut steer = None;
+            // `registry: {url, key}` in the agent's YAML, unless given on the command line.
+            let link = match (registry, registry_key) {
+                (Some(url), Some(key)) => Some((url, key)),
+                _ => load_agent(paths, &drivers::config_schemas())
+                    .config
+                    .registry
+                    .map(|r| (r.url, r.key)),
+            };
+            if let Some((url, key)) = link {
+                // The `-D` parent fetches; its child only links to the registry.
+                steer = Some(from_registry(paths, &url, &key, !daemon_child)?);
                 if args.is_empty() {
                     args.push(fustor_agent::registry_config::FILE.to_string());
                 }
@@ -148,6 +160,7 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
                 args,
                 verbose,
                 allow_empty,
+                steer,
             };
             if daemon && !daemon_child {
                 return spawn_daemon(paths, &opts);
@@ -217,27 +230,51 @@ fn run(cli: Cli, paths: &FustorPaths) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `start --registry`: refreshes `agent-config/registry.yaml` or falls back to it. Runs before
-/// logging is set up, so it reports on stderr.
-fn from_registry(paths: &FustorPaths, url: &str, key: &str) -> anyhow::Result<()> {
-    use fustor_agent::registry_config::{Outcome, fetch_and_store};
-    let schemas = drivers::config_schemas();
-    let configured = load_agent(paths, &schemas).config.agent_id;
-    let agent_id = fustor_agent::agent_id::resolve_agent_id(configured.as_deref(), Some(url));
-    let dir = paths.config_dir(Daemon::Agent);
-    match fetch_and_store(&dir, url, key, &agent_id, &schemas)? {
-        Outcome::Fetched {
-            target,
-            version,
-            digest,
-        } => eprintln!(
-            "Configuration version {version} of {target} ({digest}) from the registry for agent {agent_id:?}"
-        ),
-        Outcome::LastGood { reason } => {
-            eprintln!("Registry: {reason}; starting from the last good copy")
+/// `start --registry`: refreshes `agent-config/registry.yaml` or falls back to it (when
+/// `fetch`), and links the agent to the registry with the version of the copy it runs. Runs
+/// before logging is set up, so it reports on stderr.
+fn from_registry(
+    paths: &FustorPaths,
+    url: &str,
+    key: &str,
+    fetch: bool,
+) -> anyhow::Result<Arc<Steer>> {
+    use fustor_agent::registry_config::{CopyVersion, Outcome, fetch_and_store, read_version};
+    let link = RegistryLink {
+        url: url.to_string(),
+        key: key.to_string(),
+    };
+    let state = paths.home.join(fustor_agent::statefile::STATE_DIR);
+    if fetch {
+        let schemas = drivers::config_schemas();
+        let configured = load_agent(paths, &schemas).config.agent_id;
+        let agent_id = fustor_agent::agent_id::resolve_agent_id(configured.as_deref(), Some(url));
+        let dir = paths.config_dir(Daemon::Agent);
+        match fetch_and_store(&dir, url, key, &agent_id, &schemas)? {
+            Outcome::Fetched {
+                target,
+                version,
+                digest,
+            } => {
+                eprintln!(
+                    "Configuration version {version} of {target} ({digest}) from the registry for agent {agent_id:?}"
+                );
+                let v = CopyVersion { version, digest };
+                if let Err(e) = fustor_agent::registry_config::write_version(&state, &v) {
+                    eprintln!("Registry: cannot record the copy's version: {e}");
+                }
+            }
+            Outcome::LastGood { reason } => {
+                eprintln!("Registry: {reason}; starting from the last good copy")
+            }
         }
     }
-    Ok(())
+    let v = read_version(&state);
+    Ok(Arc::new(Steer::new(
+        link,
+        v.as_ref().map(|v| v.version),
+        v.map(|v| v.digest),
+    )))
 }
 
 /// Loaded configuration with the cross-reference checks added.
@@ -275,6 +312,7 @@ struct StartOpts {
     args: Vec<String>,
     verbose: bool,
     allow_empty: bool,
+    steer: Option<Arc<Steer>>,
 }
 
 fn log_file(paths: &FustorPaths, loaded: &Loaded<AgentConfig>) -> PathBuf {
@@ -295,6 +333,17 @@ fn spawn_daemon(paths: &FustorPaths, opts: &StartOpts) -> anyhow::Result<ExitCod
     }
     if opts.allow_empty {
         child.push("--allow-empty".into());
+    }
+    if let Some(steer) = &opts.steer {
+        child.extend(
+            [
+                "--registry",
+                &steer.link.url,
+                "--registry-key",
+                &steer.link.key,
+            ]
+            .map(OsString::from),
+        );
     }
     child.push("--".into());
     child.extend(opts.args.iter().map(OsString::from));
@@ -356,6 +405,7 @@ fn start(
     let agent_opts = AgentOptions {
         paths: paths.clone(),
         args: opts.args,
+        registry: opts.steer,
     };
     let result = rt.block_on(async move {
         let agent = Agent::start(agent_opts).await?;

@@ -19,11 +19,34 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The part of the registry's answer the agent uses.
 #[derive(Debug, Deserialize)]
-struct Document {
-    target: String,
-    version: i64,
-    digest: String,
-    yaml: String,
+pub struct Document {
+    pub target: String,
+    pub version: i64,
+    pub digest: String,
+    pub yaml: String,
+}
+
+/// The version the copy holds, next to it in `agent-state/` (the copy is plain YAML the loader
+/// reads, so the version cannot live inside it).
+pub const VERSION_FILE: &str = "registry-version.json";
+
+/// What [`VERSION_FILE`] holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct CopyVersion {
+    pub version: i64,
+    pub digest: String,
+}
+
+/// Blocking: the version of the last good copy, if recorded.
+pub fn read_version(state_dir: &Path) -> Option<CopyVersion> {
+    let bytes = std::fs::read(state_dir.join(VERSION_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Blocking: records the version of the copy just written.
+pub fn write_version(state_dir: &Path, v: &CopyVersion) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    write_atomic(&state_dir.join(VERSION_FILE), &bytes)
 }
 
 /// What the start runs from.
@@ -92,15 +115,21 @@ pub fn fetch_and_store(
 }
 
 fn fetch(url: &str, key: &str, agent_id: &str) -> Result<Document, String> {
-    let endpoint = format!(
-        "{}/api/v1/agent/config/{agent_id}",
-        url.trim_end_matches('/')
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the fetch: {e}"))?;
-    rt.block_on(async {
+    rt.block_on(fetch_document(url, key, agent_id))
+}
+
+/// `GET /api/v1/agent/config/{id}` with the agent key; the error is a sentence for the log and
+/// the registry's `config_error`.
+pub async fn fetch_document(url: &str, key: &str, agent_id: &str) -> Result<Document, String> {
+    let endpoint = format!(
+        "{}/api/v1/agent/config/{agent_id}",
+        url.trim_end_matches('/')
+    );
+    {
         let c = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
@@ -120,11 +149,11 @@ fn fetch(url: &str, key: &str, agent_id: &str) -> Result<Document, String> {
         r.json::<Document>()
             .await
             .map_err(|e| format!("unreadable registry answer: {e}"))
-    })
+    }
 }
 
 /// The errors this agent's `validate` would report for the document, joined; `None` if fine.
-fn problems(copy: &Path, text: &str, drivers: &AgentDriverSchemas) -> Option<String> {
+pub fn problems(copy: &Path, text: &str, drivers: &AgentDriverSchemas) -> Option<String> {
     let mut loaded = load_agent_text(copy, text, drivers);
     let extra = validate_agent(&loaded, drivers);
     loaded.diagnostics.extend(extra);
@@ -134,12 +163,15 @@ fn problems(copy: &Path, text: &str, drivers: &AgentDriverSchemas) -> Option<Str
 
 /// Temporary file, fsync, rename, fsync of the directory: a crash leaves the old copy or the
 /// new one, never half of one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     std::fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(".{FILE}.tmp"));
+    let name = path
+        .file_name()
+        .map_or_else(|| FILE.into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -271,6 +271,7 @@ async fn start_pipe(f: &Fixture, mock: &Mock, pipe: Value, queue: u64) -> Pipe<M
         config,
         config_dir: f.config_dir.clone(),
         state_dir: None,
+        registry: None,
     };
     Pipe::start(spec, mock.clone(), source, None)
 }
@@ -528,6 +529,7 @@ async fn pipes_share_one_source_and_stopping_one_keeps_the_other() {
         config: serde_json::from_value(basic_pipe()).unwrap(),
         config_dir: f.config_dir.clone(),
         state_dir: None,
+        registry: None,
     };
     drop(source);
     let src = f

@@ -201,7 +201,61 @@ pub enum Command {
     Upgrade {
         version: String,
     },
+    /// The registry holds a new version of this agent's configuration document (issue 15):
+    /// the agent fetches it with its agent key. The Python agent logs it as unknown.
+    ConfigChanged {
+        version: i64,
+        digest: String,
+    },
+    /// Start (again) a configured pipe that a `stop_pipe` stopped.
+    StartPipe {
+        pipe_id: String,
+    },
+    /// Stop a pipe and start it again from the configuration.
+    RestartPipe {
+        pipe_id: String,
+    },
     Unknown(Map<String, Value>),
+}
+
+/// Key of an admin action's id on a command (`scan`, `reload_config`, `stop_pipe`,
+/// `start_pipe`, `restart_pipe`): the agent reports the outcome under this id.
+pub const ACTION_ID_KEY: &str = "action_id";
+
+/// The id of the admin action a command carries, if any.
+pub fn action_id(m: &Map<String, Value>) -> Option<i64> {
+    m.get(ACTION_ID_KEY).and_then(Value::as_i64)
+}
+
+/// Key under `agent_status` of an agent's [`RegistryStatus`] (heartbeat extra field; the
+/// Python Fusion ignores `agent_status`).
+pub const REGISTRY_STATUS_KEY: &str = "registry";
+
+/// What an agent steered by the registry reports in every heartbeat of its pipes: the
+/// configuration version it runs and the outcomes of recent admin actions. Its presence says
+/// that the agent fetches `config_changed` versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryStatus {
+    /// Version and digest of the document the agent runs (`None`: started from a copy whose
+    /// version it does not know).
+    pub config_version: Option<i64>,
+    pub config_digest: Option<String>,
+    /// Why the newest version tried failed; the agent runs `config_version` meanwhile.
+    pub config_error: Option<String>,
+    /// The newest version the agent tried (applied or failed): Fusion stops re-delivering.
+    pub config_tried: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionResult>,
+}
+
+/// The outcome of one admin action, reported until Fusion has seen it a few times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub id: i64,
+    pub ok: bool,
+    #[serde(default)]
+    pub message: String,
 }
 
 impl Command {
@@ -235,6 +289,18 @@ impl Command {
                 Some(version) => Command::Upgrade { version },
                 None => Command::Unknown(m.clone()),
             },
+            Some("config_changed") => match (m.get("version").and_then(Value::as_i64), s("digest"))
+            {
+                (Some(version), Some(digest)) => Command::ConfigChanged { version, digest },
+                _ => Command::Unknown(m.clone()),
+            },
+            Some(t @ ("start_pipe" | "restart_pipe")) => {
+                match s("agent_pipe_id").or_else(|| s("pipe_id")) {
+                    Some(pipe_id) if t == "start_pipe" => Command::StartPipe { pipe_id },
+                    Some(pipe_id) => Command::RestartPipe { pipe_id },
+                    None => Command::Unknown(m.clone()),
+                }
+            }
             _ => Command::Unknown(m.clone()),
         }
     }
@@ -280,6 +346,19 @@ impl Command {
             Command::Upgrade { version } => {
                 put("type", "upgrade".into());
                 put("version", version.as_str().into());
+            }
+            Command::ConfigChanged { version, digest } => {
+                put("type", "config_changed".into());
+                put("version", (*version).into());
+                put("digest", digest.as_str().into());
+            }
+            Command::StartPipe { pipe_id } => {
+                put("type", "start_pipe".into());
+                put("agent_pipe_id", pipe_id.as_str().into());
+            }
+            Command::RestartPipe { pipe_id } => {
+                put("type", "restart_pipe".into());
+                put("agent_pipe_id", pipe_id.as_str().into());
             }
             Command::Unknown(other) => return other.clone(),
         }
@@ -383,6 +462,16 @@ mod tests {
             },
             Command::Upgrade {
                 version: "1.0".into(),
+            },
+            Command::ConfigChanged {
+                version: 3,
+                digest: "ab".into(),
+            },
+            Command::StartPipe {
+                pipe_id: "p".into(),
+            },
+            Command::RestartPipe {
+                pipe_id: "p".into(),
             },
         ];
         for c in all {

@@ -4,7 +4,8 @@
 
 (() => {
   const REFRESH_MS = 5000;
-  const st = { key: null, timer: null, agents: [], open: null, filter: '', show: 'all' };
+  const st = { key: null, timer: null, agents: [], open: null, filter: '', show: 'all', panel: null };
+  const ACTIONS = ['reload', 'rescan', 'restart_pipe', 'stop_pipe', 'start_pipe'];
   const $ = (id) => document.getElementById(id);
 
   function h(tag, props, ...kids) {
@@ -51,13 +52,38 @@
     return body;
   }
 
+  async function post(path, body) {
+    const r = await fetch(path, {
+      method: 'POST', cache: 'no-store', body: JSON.stringify(body),
+      headers: { 'X-API-Key': st.key || '', 'Content-Type': 'application/json' },
+    });
+    let out = null;
+    try { out = await r.json(); } catch (_) { /* not JSON */ }
+    if (!r.ok) {
+      const d = out && out.detail;
+      const msg = typeof d === 'string' ? d : Array.isArray(d) ? d.map((x) => x.msg).join('; ') : `HTTP ${r.status}`;
+      const e = new Error(msg);
+      e.status = r.status;
+      throw e;
+    }
+    return out;
+  }
+
+  /** The configuration version an agent runs, as the table and the detail show it. */
+  function configText(a) {
+    if (!a.steered) return 'not steered by the registry';
+    const v = a.config_version == null ? 'version unknown' : `version ${a.config_version}`;
+    const d = a.config_digest ? ` (${String(a.config_digest).slice(0, 12)})` : '';
+    return `${v}${d}`;
+  }
+
   /** A pipe's problems, for the table's error column and the "with errors" filter. */
   const pipeErrors = (a) => Object.values(a.pipes || {}).filter((p) => p.health && (p.health.last_error || p.health.realtime_degraded));
 
   function matches(a) {
     if (st.show === 'connected' && !a.connected) return false;
     if (st.show === 'disconnected' && a.connected) return false;
-    if (st.show === 'errors' && pipeErrors(a).length === 0) return false;
+    if (st.show === 'errors' && pipeErrors(a).length === 0 && !a.config_error) return false;
     const f = st.filter.toLowerCase();
     if (!f) return true;
     const hay = [a.agent_id, a.host, a.version, a.client_ip, ...Object.keys(a.pipes || {})].join(' ').toLowerCase();
@@ -74,11 +100,13 @@
         onclick: () => { st.open = a.agent_id; renderTable(); renderDetail(); } },
       h('td', null, a.agent_id),
       h('td', null, dash(a.host)),
-      h('td', null, dash(a.version)),
+      h('td', { class: 'config-cell', title: configText(a) }, dash(a.version),
+        a.steered ? h('span', { class: 'small muted' }, ` · cfg v${dash(a.config_version)}`) : null),
       h('td', null, h('span', { class: `pill ${a.connected ? 'ok' : 'off'}` }, a.connected ? 'connected' : 'disconnected')),
       h('td', { class: 'num' }, `${(a.connected_pipes || []).length}/${Object.keys(a.pipes || {}).length}`),
       h('td', { title: fmtTime(a.last_seen) }, fmtAge(a.last_seen)),
-      h('td', { class: errs.length ? 'error-text' : 'muted' }, errs.length ? `${errs.length} pipe(s)` : 'none'));
+      h('td', { class: errs.length || a.config_error ? 'error-text' : 'muted' },
+        [errs.length ? `${errs.length} pipe(s)` : null, a.config_error ? 'configuration' : null].filter(Boolean).join(', ') || 'none'));
       body.append(tr);
     }
   }
@@ -88,7 +116,9 @@
     const a = st.agents.find((x) => x.agent_id === st.open);
     if (!a) { el.append(h('p', { class: 'muted' }, 'Click an agent to see its pipes.')); return; }
     el.append(h('h3', null, a.agent_id),
-      h('p', { class: 'small muted' }, `host ${dash(a.host)} · ${dash(a.client_ip)} · version ${dash(a.version)} · config ${dash(a.config_digest)} · first seen ${fmtTime(a.first_seen)} · last seen ${fmtTime(a.last_seen)}`));
+      h('p', { class: 'small muted' }, `host ${dash(a.host)} · ${dash(a.client_ip)} · version ${dash(a.version)} · first seen ${fmtTime(a.first_seen)} · last seen ${fmtTime(a.last_seen)}`),
+      h('p', { class: 'small agent-config' }, `Configuration: ${configText(a)}`,
+        a.config_error ? h('span', { class: 'error-text config-error' }, ` — version ${dash(a.config_tried)} failed: ${a.config_error}`) : null));
     const rows = Object.values(a.pipes || {}).map((p) => {
       const hh = p.health || {};
       const watches = hh.watches_used == null ? '—' : `${hh.watches_used} / ${dash(hh.watch_limit)}`;
@@ -108,6 +138,75 @@
     el.append(h('table', { class: 'agents-table' },
       h('thead', null, h('tr', null, ...['Pipe', 'Fusion pipe', 'Source', 'Role', 'State', 'Heartbeat', 'Events/s', 'Queue', 'Watches', 'Progress', 'Last error'].map((t) => h('th', null, t)))),
       h('tbody', null, rows)));
+    el.append(actionsPanel(a));
+  }
+
+  /** The Actions panel of the open agent: kept across refreshes so a half-filled form stays. */
+  function actionsPanel(a) {
+    const pipes = Object.keys(a.pipes || {});
+    if (st.panel && st.panel.agent === a.agent_id) {
+      const sel = st.panel.pipe;
+      const known = [...sel.options].map((o) => o.value);
+      if (known.join('\n') !== ['', ...pipes].join('\n')) {
+        const keep = sel.value;
+        sel.replaceChildren(h('option', { value: '' }, '(any pipe)'), ...pipes.map((p) => h('option', { value: p }, p)));
+        sel.value = pipes.includes(keep) ? keep : '';
+      }
+      renderActions();
+      return st.panel.node;
+    }
+    const pipe = h('select', { id: 'action-pipe', 'aria-label': 'pipe' },
+      h('option', { value: '' }, '(any pipe)'), ...pipes.map((p) => h('option', { value: p }, p)));
+    const path = h('input', { id: 'action-path', type: 'text', placeholder: 'path for rescan, e.g. /', 'aria-label': 'path' });
+    const msg = h('div', { id: 'action-message', class: 'small', role: 'status' });
+    const list = h('div', { id: 'action-list' });
+    const ask = async (action) => {
+      const body = { action };
+      if (pipe.value) body.pipe = pipe.value;
+      if (action === 'rescan' && path.value.trim()) body.path = path.value.trim();
+      msg.className = 'small';
+      msg.textContent = `requesting ${action}…`;
+      try {
+        const rec = await post(`/api/v1/admin/agents/${encodeURIComponent(a.agent_id)}/actions`, body);
+        msg.textContent = `${rec.action} #${rec.id} requested: ${rec.outcome}`;
+        renderActions();
+      } catch (e) {
+        msg.className = 'small error-text';
+        msg.textContent = `${action} refused: ${e.message}`;
+      }
+    };
+    const buttons = ACTIONS.map((x) => h('button', { type: 'button', class: 'action-button', dataset: { action: x }, onclick: () => ask(x) }, x.replace('_', ' ')));
+    const node = h('section', { id: 'agent-actions', class: 'agent-actions' },
+      h('h4', null, 'Actions'),
+      h('div', { class: 'action-form' }, pipe, path, ...buttons),
+      msg, list);
+    st.panel = { agent: a.agent_id, node, pipe, list };
+    renderActions();
+    return node;
+  }
+
+  async function renderActions() {
+    const p = st.panel;
+    if (!p) return;
+    try {
+      const res = await get(`/api/v1/admin/actions?agent=${encodeURIComponent(p.agent)}&limit=20`);
+      if (st.panel !== p) return;
+      clear(p.list);
+      if (!res.actions.length) { p.list.append(h('p', { class: 'muted' }, 'No action yet.')); return; }
+      p.list.append(h('table', { class: 'agents-table actions-table' },
+        h('thead', null, h('tr', null, ...['#', 'Action', 'Pipe', 'Path', 'By', 'Requested', 'Outcome', 'Message'].map((t) => h('th', null, t)))),
+        h('tbody', null, res.actions.map((x) => h('tr', { class: 'action-row', dataset: { id: x.id, outcome: x.outcome } },
+          h('td', { class: 'num' }, x.id),
+          h('td', null, x.action),
+          h('td', null, dash(x.pipe)),
+          h('td', null, dash(x.path)),
+          h('td', null, x.requested_by),
+          h('td', { title: fmtTime(x.requested_at) }, fmtAge(x.requested_at)),
+          h('td', null, h('span', { class: `pill ${x.outcome === 'ok' ? 'ok' : 'off'}${x.outcome === 'failed' ? ' error-text' : ''}` }, x.outcome)),
+          h('td', { class: x.outcome === 'failed' ? 'error-text' : '' }, dash(x.message)))))));
+    } catch (e) {
+      clear(p.list).append(h('div', { class: 'error' }, e.message));
+    }
   }
 
   async function renderAudit() {
@@ -144,6 +243,7 @@
   function close() {
     clearInterval(st.timer);
     st.timer = null;
+    st.panel = null;
     const m = $('agents-main');
     if (m) m.hidden = true;
   }

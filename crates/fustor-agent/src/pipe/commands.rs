@@ -10,7 +10,7 @@ use fustor_core::wire::Command;
 use fustor_transport_http::Sender;
 use serde_json::{Map, Value};
 
-use super::{AppRequest, Shared, tasks};
+use super::{AppRequest, Shared, SteerRequest, tasks};
 
 /// What a command means for this pipe (the pure part of dispatch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +32,32 @@ pub enum CommandOutcome {
     },
     /// Send a `config_report` batch.
     ReportConfig { filename: String },
+    /// For the whole agent (registry versions, pipe start/restart).
+    Agent(SteerRequest),
     /// Logged and ignored (`upgrade`, `stop_pipe` for another pipe, unknown types).
     Ignore(String),
 }
 
 impl CommandOutcome {
     pub fn of(cmd: Command, pipe_id: &str) -> CommandOutcome {
+        CommandOutcome::of_action(cmd, pipe_id, None)
+    }
+
+    /// `action`: the admin action a command carries (issue 15). A `reload_config` or
+    /// `stop_pipe` with one is the agent's to carry out and report, whichever pipe got it.
+    pub fn of_action(cmd: Command, pipe_id: &str, action: Option<i64>) -> CommandOutcome {
+        match (cmd, action) {
+            (Command::ReloadConfig, Some(action)) => {
+                CommandOutcome::Agent(SteerRequest::Reload { action })
+            }
+            (Command::StopPipe { pipe_id: pipe }, Some(action)) => {
+                CommandOutcome::Agent(SteerRequest::StopPipe { pipe, action })
+            }
+            (cmd, _) => CommandOutcome::of_plain(cmd, pipe_id, action),
+        }
+    }
+
+    fn of_plain(cmd: Command, pipe_id: &str, action: Option<i64>) -> CommandOutcome {
         match cmd {
             Command::Scan {
                 path,
@@ -61,6 +81,17 @@ impl CommandOutcome {
                 config_yaml,
             },
             Command::ReportConfig { filename } => CommandOutcome::ReportConfig { filename },
+            Command::ConfigChanged { version, digest } => {
+                CommandOutcome::Agent(SteerRequest::ConfigChanged { version, digest })
+            }
+            Command::StartPipe { pipe_id } => CommandOutcome::Agent(SteerRequest::StartPipe {
+                pipe: pipe_id,
+                action,
+            }),
+            Command::RestartPipe { pipe_id } => CommandOutcome::Agent(SteerRequest::RestartPipe {
+                pipe: pipe_id,
+                action,
+            }),
             Command::Upgrade { version } => CommandOutcome::Ignore(format!(
                 "upgrade to {version:?} is not supported by this agent; upgrade the binary instead"
             )),
@@ -72,20 +103,36 @@ impl CommandOutcome {
     }
 }
 
-pub(super) async fn dispatch<S: Sender>(sh: &Arc<Shared<S>>, sid: &str, cmd: Command) {
-    let outcome = CommandOutcome::of(cmd, &sh.spec.id);
-    tracing::info!(pipe = %sh.spec.id, command = ?outcome, "command received");
+pub(super) async fn dispatch<S: Sender>(
+    sh: &Arc<Shared<S>>,
+    sid: &str,
+    cmd: Command,
+    action: Option<i64>,
+) {
+    let outcome = CommandOutcome::of_action(cmd, &sh.spec.id, action);
+    tracing::info!(pipe = %sh.spec.id, command = ?outcome, action, "command received");
     match outcome {
         CommandOutcome::Scan {
             path,
             recursive,
             job_id,
         } => {
-            let fut = tasks::on_demand(sh.clone(), sid.to_string(), path, recursive, job_id);
+            let job = tasks::on_demand(sh.clone(), sid.to_string(), path, recursive, job_id);
+            let steer = sh.spec.registry.clone();
+            let fut = async move {
+                let r = job.await;
+                if let (Some(steer), Some(id)) = (steer, action) {
+                    match r {
+                        Ok(n) => steer.outcome(id, true, format!("re-scanned: {n} entries sent")),
+                        Err(e) => steer.outcome(id, false, e),
+                    }
+                }
+            };
             let mut jobs = sh.jobs.lock();
             while jobs.try_join_next().is_some() {}
             jobs.spawn(fut);
         }
+        CommandOutcome::Agent(r) => request(sh, AppRequest::Steer(r)),
         CommandOutcome::Reload => request(sh, AppRequest::Reload),
         CommandOutcome::StopThisPipe => request(sh, AppRequest::StopPipe(sh.spec.id.clone())),
         CommandOutcome::UpdateConfig {

@@ -53,6 +53,8 @@ pub struct PipeSpec {
     /// `$FUSTOR_HOME/agent-state`: where the pipe keeps what survives a restart ([`saved`]);
     /// `None`: nothing is kept.
     pub state_dir: Option<PathBuf>,
+    /// Set when the agent is steered by Fusion's registry: every heartbeat reports its state.
+    pub registry: Option<Arc<crate::steer::Steer>>,
 }
 
 impl PipeSpec {
@@ -69,6 +71,19 @@ pub enum AppRequest {
     Reload,
     /// `stop_pipe` for this pipe.
     StopPipe(String),
+    /// From the registry (issue 15): new configuration versions and admin actions.
+    Steer(SteerRequest),
+}
+
+/// What the registry asks of the whole agent; `action` is the admin action's id, whose
+/// outcome the agent reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SteerRequest {
+    ConfigChanged { version: i64, digest: String },
+    Reload { action: i64 },
+    StopPipe { pipe: String, action: i64 },
+    StartPipe { pipe: String, action: Option<i64> },
+    RestartPipe { pipe: String, action: Option<i64> },
 }
 
 /// Reports from tasks to the control loop.
@@ -242,6 +257,11 @@ impl<S: Sender> Shared<S> {
         if let Some((used, limit)) = self.source.watch_budget() {
             status.insert("watches_used".into(), used.into());
             status.insert("watch_limit".into(), limit.into());
+        }
+        if let Some(steer) = &self.spec.registry
+            && let Ok(v) = serde_json::to_value(steer.report())
+        {
+            status.insert(fustor_core::wire::REGISTRY_STATUS_KEY.into(), v);
         }
         HeartbeatRequest {
             can_realtime,

@@ -68,7 +68,8 @@ pub(super) async fn heartbeat_loop<S: Sender>(sh: Arc<Shared<S>>, sid: String) {
                     sh.apply_role(&sid, role);
                 }
                 for cmd in &resp.commands {
-                    commands::dispatch(&sh, &sid, Command::parse(cmd)).await;
+                    let action = fustor_core::wire::action_id(cmd);
+                    commands::dispatch(&sh, &sid, Command::parse(cmd), action).await;
                 }
             }
             Err(e) if e.is_obsolete() => {
@@ -551,13 +552,14 @@ pub(super) async fn on_demand<S: Sender>(
     path: String,
     recursive: bool,
     job_id: Option<String>,
-) {
+) -> Result<usize, String> {
     // A source without on-demand scans answers the job complete and empty.
     let source = sh.source.clone();
     let p = path.clone();
     let mut rx = bridge(16, move || source.scan(&p, recursive).into_iter().flatten());
     let mut buf = Vec::with_capacity(BATCH_EVENTS);
     let mut total = 0usize;
+    let mut failed: Option<String> = None;
     while let Some(ev) = rx.recv().await {
         buf.push(ev);
         if buf.len() >= BATCH_EVENTS {
@@ -573,6 +575,7 @@ pub(super) async fn on_demand<S: Sender>(
                 .await
             {
                 tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "on-demand batch failed");
+                failed = Some(e.to_string());
             }
         }
     }
@@ -583,6 +586,7 @@ pub(super) async fn on_demand<S: Sender>(
             .await
     {
         tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "on-demand batch failed");
+        failed = Some(e.to_string());
     }
     let mut meta = Map::new();
     meta.insert("scan_path".into(), Value::String(path.clone()));
@@ -597,8 +601,13 @@ pub(super) async fn on_demand<S: Sender>(
             tracing::info!(pipe = %sh.spec.id, path = ?path, job_id = ?job_id, events = total, "on-demand scan complete")
         }
         Err(e) => {
-            tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "job_complete failed")
+            tracing::warn!(pipe = %sh.spec.id, path = ?path, error = %e, "job_complete failed");
+            failed = Some(e.to_string());
         }
+    }
+    match failed {
+        None => Ok(total),
+        Some(e) => Err(e),
     }
 }
 

@@ -326,7 +326,15 @@ impl SourceDriver for FsSource {
         cfg: &SourceConfig,
         params: FsDriverParams,
     ) -> Result<Vec<String>, SourceError> {
-        Scanner::new(&cfg.uri, &params)?;
+        let scanner = Scanner::new(&cfg.uri, &params)?;
+        // The running source waits for a missing root (an NFS mount not up yet); a test asks
+        // whether it is there now.
+        std::fs::read_dir(scanner.root()).map_err(|e| {
+            SourceError::Unavailable(format!(
+                "root {:?} is not a readable directory: {e}",
+                cfg.uri
+            ))
+        })?;
         Ok(FS_FIELDS.iter().map(|f| f.to_string()).collect())
     }
 }

@@ -118,6 +118,7 @@ async fn a_registered_null_source_validates_and_runs_a_pipe() {
         config: loaded.config.pipes["p"].clone(),
         config_dir: dir.clone(),
         state_dir: None,
+        registry: None,
     };
     let pipe = Pipe::start(spec, echo.clone(), source, None);
     // Session, then the (empty) snapshot's end batches.

@@ -24,6 +24,25 @@ pub struct AgentConfig {
     pub sources: BTreeMap<String, SourceConfig>,
     pub senders: BTreeMap<String, SenderConfig>,
     pub pipes: BTreeMap<String, AgentPipeConfig>,
+    /// Fusion's registry this agent is steered by (issue 15), like `start --registry URL
+    /// --registry-key K`; the command line wins.
+    pub registry: Option<RegistrySettings>,
+}
+
+/// `registry: {url, key}`: Fusion's main URL and an agent key of its receiver.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrySettings {
+    pub url: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a credential: never in a log line or a diagnostic.
+        f.debug_struct("RegistrySettings")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AgentConfig {
@@ -35,6 +54,7 @@ impl Default for AgentConfig {
             sources: BTreeMap::new(),
             senders: BTreeMap::new(),
             pipes: BTreeMap::new(),
+            registry: None,
         }
     }
 }
@@ -45,6 +65,7 @@ pub(crate) struct AgentGlobals {
     pub agent_id: Option<String>,
     pub logging: Option<LoggingConfig>,
     pub fs_scan_workers: Option<u32>,
+    pub registry: Option<RegistrySettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -123,6 +123,10 @@ pub(crate) const AGENT: Shape = Shape::Keys(&[
     ("agent_id", Shape::Any),
     ("logging", LOGGING),
     ("fs_scan_workers", Shape::Any),
+    (
+        "registry",
+        Shape::Keys(&[("url", Shape::Any), ("key", Shape::Any)]),
+    ),
     ("sources", Shape::Ids(&SOURCE)),
     ("senders", Shape::Ids(&SENDER)),
     ("pipes", Shape::Ids(&AGENT_PIPE)),

@@ -312,6 +312,9 @@ impl Schema for AgentConfig {
         if let Some(n) = g.fs_scan_workers {
             self.fs_scan_workers = n;
         }
+        if let Some(r) = g.registry {
+            self.registry = Some(r);
+        }
         if let Some(id) = g.agent_id.map(|s| s.trim().to_string()) {
             if let Some(old) = self.agent_id.as_ref().filter(|old| **old != id) {
                 let msg = format!("agent_id redefined: was '{old}', now '{id}'");

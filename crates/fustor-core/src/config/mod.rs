@@ -33,7 +33,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use agent::{AgentConfig, AgentPipeConfig, SenderConfig, SourceConfig};
+pub use agent::{AgentConfig, AgentPipeConfig, RegistrySettings, SenderConfig, SourceConfig};
 pub use common::{Credential, LoggingConfig, SenderCredential};
 /// `deserialize_with` helpers for drivers' parameter types, with the ranges the schema uses.
 pub use de::{

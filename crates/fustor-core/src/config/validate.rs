@@ -125,6 +125,17 @@ pub fn validate_agent(
         ));
     }
     check_logging(&cfg.logging, &mut out);
+    if let Some(r) = &cfg.registry {
+        let key = |k: &str| KeyPath::new().key("registry").key(k);
+        let url = r.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= 8 {
+            let msg = format!("must be Fusion's main URL (http:// or https://), not {url:?}");
+            out.push(Diagnostic::error(None, key("url"), msg));
+        }
+        if r.key.trim().is_empty() {
+            out.push(Diagnostic::error(None, key("key"), "must not be empty"));
+        }
+    }
     out
 }
 

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .merge(super::admin_configs::routes())
         .merge(super::admin_fusion_config::routes())
         .merge(super::admin_config_pages::routes())
+        .merge(super::admin_actions::routes())
 }
 
 /// The admin key's name (the audit log's "who").

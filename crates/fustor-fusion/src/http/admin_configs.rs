@@ -221,6 +221,12 @@ async fn put_config(
         .map_err(crate::registry::RegistryError::from)?;
     match outcome {
         PutOutcome::Written(doc) => {
+            // Agents running this document hear of the version in their next heartbeat.
+            st.fusion.registry.steering.config_written(
+                &doc.target,
+                doc.info.version,
+                &doc.info.digest,
+            );
             tracing::info!(who = %crate::limits::for_log(&who),
                 target = %crate::limits::for_log(&key), version = doc.info.version,
                 "admin: agent configuration written");
@@ -312,6 +318,10 @@ async fn put_group(
         .call(move |c| configs::set_group(c, &a, g.as_deref(), audit, at))
         .await
         .map_err(crate::registry::RegistryError::from)?;
+    st.fusion
+        .registry
+        .steering
+        .group_set(&agent, body.group.as_deref());
     Ok(Json(GroupAnswer {
         agent_id: agent,
         group: body.group,

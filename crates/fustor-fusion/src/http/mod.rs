@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_config_pages;
+mod admin_actions;
 mod admin_configs;
 mod admin_fusion_config;
 mod as_user;

@@ -69,6 +69,21 @@ const MIGRATIONS: &[&str] = &[
         at REAL NOT NULL,
         change TEXT NOT NULL
     );",
+    // 4: remote actions on agents (issue 15): who asked what, delivery and outcome.
+    "CREATE TABLE agent_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        pipe TEXT,
+        path TEXT,
+        requested_by TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        delivered_at REAL,
+        finished_at REAL,
+        outcome TEXT NOT NULL,
+        message TEXT
+    );
+    CREATE INDEX agent_actions_agent ON agent_actions(agent_id, id);",
 ];
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;

@@ -9,18 +9,22 @@
 
 pub mod audit;
 pub mod config_targets;
+pub mod actions;
 pub mod configs;
 pub mod db;
 pub mod fusion_config;
 pub mod fusion_files;
 pub mod keys;
 pub mod model;
+pub mod steer;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use fustor_core::wire::RegistryStatus;
 use parking_lot::{Mutex, RwLock};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use db::{Db, DbError};
@@ -61,6 +65,8 @@ pub struct Registry {
     dirty: Mutex<HashSet<String>>,
     /// Fusion's own configuration files through the admin API.
     pub fusion_config: fusion_config::FusionConfigs,
+    /// Versions to announce and actions to deliver in heartbeat answers.
+    pub steering: steer::Steering,
 }
 
 impl Default for Registry {
@@ -70,6 +76,7 @@ impl Default for Registry {
             agents: Mutex::new(BTreeMap::new()),
             dirty: Mutex::new(HashSet::new()),
             fusion_config: fusion_config::FusionConfigs::default(),
+            steering: steer::Steering::default(),
         }
     }
 }
@@ -106,6 +113,10 @@ impl Registry {
                 let mut agents = self.agents.lock();
                 for a in stored {
                     agents.entry(a.agent_id.clone()).or_insert(a);
+                }
+                drop(agents);
+                if let Err(e) = self.steering.load(path) {
+                    tracing::error!(error = %e, "registry: versions and actions not loaded; agents are not steered until they change");
                 }
                 *self.backing.write() = Backing::Open(db);
             }
@@ -144,6 +155,10 @@ impl Registry {
                     client_ip: None,
                     version: None,
                     config_digest: None,
+                    config_version: None,
+                    config_error: None,
+                    config_tried: None,
+                    steered: false,
                     first_seen: r.at,
                     last_seen: r.at,
                     pipes: BTreeMap::new(),
@@ -207,6 +222,20 @@ impl Registry {
             return;
         };
         a.last_seen = at;
+        let reported = status
+            .and_then(|s| s.get(fustor_core::wire::REGISTRY_STATUS_KEY))
+            .and_then(|v| RegistryStatus::deserialize(v).ok());
+        let mut finished = Vec::new();
+        if let Some(r) = reported {
+            a.steered = true;
+            a.config_version = r.config_version;
+            a.config_digest = r.config_digest.map(model::clip).or(a.config_digest.take());
+            a.config_error = r.config_error.map(model::clip);
+            a.config_tried = r.config_tried;
+            if !r.actions.is_empty() {
+                finished = self.steering.finished(agent_id, &r.actions);
+            }
+        }
         if let Some(p) = a.pipes.get_mut(pipe_id) {
             p.last_seen = at;
             match status {
@@ -217,6 +246,96 @@ impl Registry {
         }
         drop(agents);
         self.dirty.lock().insert(agent_id.to_string());
+        if !finished.is_empty()
+            && let Ok(db) = self.db()
+        {
+            tokio::spawn(async move {
+                let r = db
+                    .call(move |c| {
+                        for f in &finished {
+                            actions::finish(c, f.id, f.ok, &model::clip(f.message.clone()), at)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "registry: action outcomes not saved");
+                }
+            });
+        }
+    }
+
+    /// The commands a heartbeat of `task_id` carries back: a new configuration version, the
+    /// admin actions waiting for this agent (marked delivered in the background).
+    pub fn commands(&self, task_id: &str) -> Vec<Map<String, Value>> {
+        let (agent_id, pipe_id) = split_task(task_id);
+        let reported = {
+            let agents = self.agents.lock();
+            let Some(a) = agents.get(agent_id) else {
+                return Vec::new();
+            };
+            a.steered.then(|| RegistryStatus {
+                config_version: a.config_version,
+                config_digest: a.config_digest.clone(),
+                config_error: None,
+                config_tried: a.config_tried,
+                actions: Vec::new(),
+            })
+        };
+        let d = self.steering.deliver(
+            agent_id,
+            pipe_id,
+            reported.as_ref(),
+            std::time::Instant::now(),
+        );
+        if !d.delivered.is_empty()
+            && let Ok(db) = self.db()
+        {
+            let at = fustor_core::Now::system().epoch;
+            let ids = d.delivered;
+            tokio::spawn(async move {
+                let r = db
+                    .call(move |c| {
+                        for id in ids {
+                            actions::mark_delivered(c, id, at)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "registry: action delivery not saved");
+                }
+            });
+        }
+        d.commands
+    }
+
+    /// Records an admin action (with its audit entry) and queues it for the agent.
+    pub async fn request_action(
+        &self,
+        who: &str,
+        agent_id: &str,
+        req: actions::ActionRequest,
+    ) -> Result<actions::ActionRecord, RegistryError> {
+        let db = self.db()?;
+        let at = fustor_core::Now::system().epoch;
+        let (who, agent) = (who.to_string(), agent_id.to_string());
+        let rec = db
+            .call(move |c| actions::insert(c, &agent, &req, &who, at))
+            .await?;
+        self.steering.queue(rec.clone());
+        Ok(rec)
+    }
+
+    pub async fn actions(
+        &self,
+        agent: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<actions::ActionRecord>, RegistryError> {
+        let db = self.db()?;
+        Ok(db
+            .call(move |c| actions::list(c, agent.as_deref(), limit))
+            .await?)
     }
 
     /// Writes the agents changed since the last flush (one transaction).
@@ -386,5 +505,44 @@ mod tests {
             .and_then(|a| a.pipes.get("pipe-1"))
             .map(|p| &p.health);
         assert_eq!(h.and_then(|h| h.last_error.clone()), None, "null clears");
+    }
+
+    #[test]
+    fn a_steered_agent_is_told_of_new_versions_until_it_reports_them() {
+        let r = Registry::default();
+        reg(&r, "a:p1", 1.0);
+        reg(&r, "a:p2", 1.0);
+        r.steering.config_written("a", 2, "d2");
+        // Not steered (no registry status): nothing to announce.
+        r.heartbeat("a:p1", None, 0, 2.0);
+        assert!(r.commands("a:p1").is_empty());
+        let status = |v: i64, d: &str, err: Option<&str>| {
+            let mut s = Map::new();
+            let st = RegistryStatus {
+                config_version: Some(v),
+                config_digest: Some(d.into()),
+                config_error: err.map(Into::into),
+                config_tried: Some(v),
+                actions: Vec::new(),
+            };
+            s.insert(
+                fustor_core::wire::REGISTRY_STATUS_KEY.into(),
+                serde_json::to_value(st).unwrap_or_default(),
+            );
+            s
+        };
+        r.heartbeat("a:p1", Some(&status(1, "d1", None)), 0, 3.0);
+        let cmds = r.commands("a:p1");
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0]["type"], "config_changed");
+        assert_eq!(cmds[0]["version"], 2);
+        assert!(
+            r.commands("a:p2").is_empty(),
+            "once per agent, not per pipe"
+        );
+        r.heartbeat("a:p2", Some(&status(2, "d2", None)), 0, 4.0);
+        let a = r.agent("a");
+        assert_eq!(a.as_ref().and_then(|a| a.config_version), Some(2));
+        assert_eq!(a.and_then(|a| a.config_digest), Some("d2".into()));
     }
 }

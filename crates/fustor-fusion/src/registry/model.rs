@@ -15,8 +15,21 @@ pub struct AgentRecord {
     pub client_ip: Option<String>,
     /// `client_info.agent_version`; a Python agent does not send it.
     pub version: Option<String>,
-    /// `client_info.config_digest`, if reported.
+    /// `client_info.config_digest`, if reported; for an agent steered by the registry, the
+    /// digest of the registry document it runs.
     pub config_digest: Option<String>,
+    /// Registry document version the agent runs (heartbeat `agent_status.registry`).
+    #[serde(default)]
+    pub config_version: Option<i64>,
+    /// Why the newest version failed on the agent (it keeps running `config_version`).
+    #[serde(default)]
+    pub config_error: Option<String>,
+    /// The newest version the agent tried.
+    #[serde(default)]
+    pub config_tried: Option<i64>,
+    /// The agent reports a registry status: it fetches announced versions.
+    #[serde(default)]
+    pub steered: bool,
     pub first_seen: f64,
     pub last_seen: f64,
     /// By agent pipe id.
@@ -81,7 +94,7 @@ struct StatusReport {
 /// Longest kept status text: an agent's error message must not grow the database.
 const MAX_TEXT_CHARS: usize = 1024;
 
-fn clip(s: String) -> String {
+pub(crate) fn clip(s: String) -> String {
     match s.char_indices().nth(MAX_TEXT_CHARS) {
         Some((i, _)) => s[..i].to_string(),
         None => s,

@@ -138,7 +138,7 @@ impl Fusion {
     /// election on this heartbeat (main port) instead of every fifth.
     pub fn heartbeat(&self, id: &str, req: HeartbeatRequest, recheck_always: bool) -> Option<Beat> {
         let now = Now::system();
-        let (leader, commands) = self.sessions.heartbeat(
+        let (leader, mut commands) = self.sessions.heartbeat(
             id,
             req.can_realtime,
             req.agent_status,
@@ -153,6 +153,7 @@ impl Fusion {
                 .map_or(0, |p| p.pipe.queue_len());
             self.registry
                 .heartbeat(&s.spec.task_id, s.agent_status.as_ref(), depth, now.epoch);
+            commands.extend(self.registry.commands(&s.spec.task_id));
         }
         Some(Beat {
             role: Role::of(leader),
