@@ -101,6 +101,21 @@ fn rss_mb(pid: u32) -> f64 {
     proc_status_mb(pid, "VmRSS:")
 }
 
+/// User + system CPU seconds the process has used (`/proc/<pid>/stat`, fields 14 and 15):
+/// less sensitive to the machine's load than wall time.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
+}
+
 /// One snapshot batch body of `BATCH` rows (10 events x 100), paths unique per (pipe, batch).
 fn body(pipe: usize, batch: usize, is_end: bool) -> Vec<u8> {
     let mut s = Vec::with_capacity(BATCH * 160);
@@ -361,6 +376,7 @@ async fn restart_run(files: usize) {
     let t = Instant::now();
     let f = start_fusion_in(home.path(), mp, rp, 1, "on");
     let replay = first_tree(&c, &f, t).await;
+    let replay_cpu = cpu_secs(f.child.id());
     // 2. Clean stop (final snapshot), then start from the snapshot alone.
     let pid = f.child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -371,6 +387,7 @@ async fn restart_run(files: usize) {
     let t = Instant::now();
     let f = start_fusion_in(home.path(), mp, rp, 1, "on");
     let from_snapshot = first_tree(&c, &f, t).await;
+    let from_snapshot_cpu = cpu_secs(f.child.id());
     let rss = rss_mb(f.child.id());
     // Longest pause of the writers while a snapshot was streamed (from Fusion's own log).
     let log = std::fs::read_to_string(home.path().join("logs/fusion.log")).unwrap_or_default();
@@ -382,7 +399,7 @@ async fn restart_run(files: usize) {
         .max()
         .unwrap_or(0);
     println!(
-        "restart files={n} snapshot_pause_ms={pause_ms} load_secs={load:.1} log_bytes_per_file={:.1} restart_from_log_secs={replay:.2} snapshot_bytes_per_file={:.1} restart_from_snapshot_secs={from_snapshot:.2} rss_mb={rss:.0}",
+        "restart files={n} snapshot_pause_ms={pause_ms} load_secs={load:.1} log_bytes_per_file={:.1} restart_from_log_secs={replay:.2} restart_from_log_cpu_secs={replay_cpu:.2} snapshot_bytes_per_file={:.1} restart_from_snapshot_secs={from_snapshot:.2} restart_from_snapshot_cpu_secs={from_snapshot_cpu:.2} rss_mb={rss:.0}",
         log_bytes as f64 / n as f64,
         snap_bytes as f64 / n as f64,
     );

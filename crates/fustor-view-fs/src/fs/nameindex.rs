@@ -123,6 +123,28 @@ impl NameIndex {
         for_each_bit(name, |p| words[p as usize] |= bit);
     }
 
+    /// Adds the names of node ids `0..count` at once (a restore, on an empty index): the
+    /// tables are sized once and each group is filled while it is in cache.
+    pub fn insert_all<'a>(&mut self, count: usize, name_of: impl Fn(NodeId) -> &'a str) {
+        let blocks = count.div_ceil(BLOCK);
+        let groups = blocks.div_ceil(GROUP_BLOCKS);
+        self.groups
+            .reserve(groups.saturating_sub(self.groups.len()));
+        while self.groups.len() < groups {
+            self.groups.push(Box::new([0; BITS as usize]));
+        }
+        if self.removed.len() < blocks {
+            self.removed.resize(blocks, 0);
+        }
+        for (g, words) in self.groups.iter_mut().enumerate().take(groups) {
+            let first = g * GROUP;
+            for id in first..count.min(first + GROUP) {
+                let bit = 1u64 << ((id / BLOCK) % GROUP_BLOCKS);
+                for_each_bit(name_of(id as NodeId), |p| words[p as usize] |= bit);
+            }
+        }
+    }
+
     /// Notes that `id` no longer holds its name; its bits stay until the block is rebuilt.
     pub fn removed(&mut self, id: NodeId) {
         let b = id as usize / BLOCK;
@@ -273,6 +295,25 @@ mod tests {
             "a group past the end holds nothing"
         );
         assert!(Mask::of(b"ab").is_none());
+    }
+
+    #[test]
+    fn insert_all_sets_the_bits_of_one_insert_per_id() {
+        let names: Vec<String> = (0..2500u32)
+            .map(|i| match i % 3 {
+                0 => format!("sample_{i:08}.h5"),
+                1 => format!("Äbc-{}", i * 7919),
+                _ => "x".into(),
+            })
+            .collect();
+        let mut one = NameIndex::default();
+        for (i, n) in names.iter().enumerate() {
+            one.insert(i as NodeId, n);
+        }
+        let mut all = NameIndex::default();
+        all.insert_all(names.len(), |id| &names[id as usize]);
+        assert_eq!(all.groups, one.groups);
+        assert_eq!(all.removed.len(), one.removed.len());
     }
 
     #[test]
