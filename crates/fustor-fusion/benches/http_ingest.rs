@@ -82,7 +82,14 @@ fn start_fusion_in(home: &Path, mp: u16, rp: u16, pipes: usize, persist: &str) -
         .arg("--home")
         .arg(home)
         .args(["start", "--no-console-log"])
-        .env("RUST_LOG", "warn,fustor_fusion::persist=info")
+        // `FUSION_LOG` adds targets, e.g. `fustor_view_fs=debug` for the restore's phases.
+        .env(
+            "RUST_LOG",
+            match std::env::var("FUSION_LOG") {
+                Ok(extra) => format!("warn,fustor_fusion::persist=info,{extra}"),
+                Err(_) => "warn,fustor_fusion::persist=info".into(),
+            },
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -391,6 +398,13 @@ async fn restart_run(files: usize) {
     let rss = rss_mb(f.child.id());
     // Longest pause of the writers while a snapshot was streamed (from Fusion's own log).
     let log = std::fs::read_to_string(home.path().join("logs/fusion.log")).unwrap_or_default();
+    // Restore phases (`FUSION_LOG=fustor_view_fs=debug` adds the per-phase lines).
+    for l in log
+        .lines()
+        .filter(|l| l.contains("restore:") || l.contains("persisted view loaded"))
+    {
+        println!("  fusion: {l}");
+    }
     let pause_ms = log
         .lines()
         .filter(|l| l.contains("view snapshot written"))

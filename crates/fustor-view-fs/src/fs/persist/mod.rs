@@ -10,8 +10,8 @@
 //! and builds the indexes at the end (`Tree::finish_restore_deferred`): the child index shard by
 //! shard, so each shard's table stays in cache while it fills (inserting in node order touched a
 //! random place of a 50 MB table per node), refusing a name repeated in its directory; the name
-//! index on a second thread meanwhile; then every directory's aggregates and the by-mtime index
-//! in one pass. The round-trip tests check the result against the run-time invariants.
+//! index on a second thread while the nodes are read; then every directory's aggregates and the
+//! by-mtime index in one pass. The round-trip tests check the result against the run-time invariants.
 //!
 //! Monotonic times (suspect expiries) are written as wall times and converted back with the
 //! reader's clocks: the monotonic clock restarts with the process.

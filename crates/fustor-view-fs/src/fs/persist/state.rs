@@ -5,11 +5,10 @@ use fustor_core::view::{ApplyReport, SnapshotError};
 
 use super::chunk::{ChunkReader, ChunkWriter, Put, Rd, unzigzag, zigzag};
 use crate::fs::FsViewConfig;
-use crate::fs::childindex::Deferred;
 use crate::fs::lineage::Lineages;
 use crate::fs::owners::Ownership;
 use crate::fs::state::{FsState, Tombstone};
-use crate::fs::tree::{NodeId, ROOT, RestoreError, Tree};
+use crate::fs::tree::{BulkRestore, NodeId, ROOT, RestoreError, Tree};
 
 const T_HEADER: u8 = 1;
 const T_LINEAGES: u8 = 2;
@@ -250,7 +249,7 @@ pub(crate) fn read_state(
     // The count is checksummed; the cap bounds what a crafted header could make us allocate.
     let reserve = usize::try_from(expected_nodes.min(MAX_RESERVE)).unwrap_or(0);
     st.tree.reserve(reserve);
-    let mut pending = Tree::deferred_index(reserve);
+    let mut pending = Tree::begin_bulk_restore(reserve);
     st.audit.last_start = match c.u8()? {
         0 => None,
         _ => Some(c.f64()?),
@@ -400,7 +399,7 @@ fn read_node(
     st: &mut FsState,
     c: &mut Rd<'_>,
     stack: &mut Vec<NodeId>,
-    pending: &mut Deferred,
+    pending: &mut BulkRestore,
     at: NodeAt,
     now: Now,
 ) -> Result<(), SnapshotError> {

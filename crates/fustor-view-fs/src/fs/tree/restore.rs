@@ -8,18 +8,25 @@
 //! computes every directory's aggregates in one pass from the leaves up and builds the
 //! by-mtime index in one sorted load.
 //!
-//! A snapshot restore goes further ([`Tree::restore_node_deferred`]): it only appends nodes and
-//! collects their child-index entries, which [`Tree::finish_restore_deferred`] inserts shard by
-//! shard while a second thread builds the name index. At ten million nodes the per-node probe
-//! into a 50 MB table (a cache miss or two each) and the name index were two thirds of the
-//! restart's CPU time; in bulk the restart took a third of it. The duplicate check moves with
-//! the insert, so a repeated name is still refused, only after all nodes are read.
+//! A snapshot restore goes further ([`Tree::restore_node_deferred`]): it only appends nodes,
+//! hands each 1,024 names to a thread that builds their name-index group, and collects the
+//! child-index entries, which [`Tree::finish_restore_deferred`] inserts shard by shard on two
+//! threads. At ten million nodes the per-node probe into a 50 MB table (a cache miss or two
+//! each) and the name index were two thirds of the restart's CPU time; in bulk the restart
+//! takes a third of it. The duplicate check moves with the insert, so a repeated name is still
+//! refused, only after all nodes are read.
 
 use hashbrown::hash_table::Entry;
 
 use super::super::childindex::Deferred;
-use super::super::nameindex::NameIndex;
+use super::super::nameindex::BulkNames;
 use super::{DirData, F_DIR, F_LIVE, NIL, Node, NodeId, ROOT, Tree, TreeFull, UNKNOWN, f64_key};
+
+/// What a restore collects besides the nodes ([`Tree::begin_bulk_restore`]).
+pub struct BulkRestore {
+    index: Deferred,
+    names: BulkNames,
+}
 
 /// Why a node could not be restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +83,11 @@ impl Tree {
     }
 
     /// [`Tree::restore_node`] for a whole snapshot: the node goes in at once, its child-index
-    /// entry and its name-index bits wait for [`Tree::finish_restore_deferred`], which inserts
-    /// them in bulk and finds a repeated name then.
+    /// entry waits for [`Tree::finish_restore_deferred`], which inserts them in bulk and finds a
+    /// repeated name then, and its name goes to the thread that builds the name index.
     pub fn restore_node_deferred(
         &mut self,
-        pending: &mut Deferred,
+        bulk: &mut BulkRestore,
         parent: NodeId,
         name: &str,
         is_dir: bool,
@@ -89,13 +96,17 @@ impl Tree {
         let h = super::hash_of(&self.hasher, parent, name);
         let id = self.next_restored_id()?;
         self.push_restored(id, parent, name, is_dir, attrs)?;
-        pending.push(h, id);
+        bulk.index.push(h, id);
+        bulk.names.push(id, name);
         Ok(id)
     }
 
-    /// The entries [`Tree::restore_node_deferred`] collects, sized for `expected` nodes.
-    pub fn deferred_index(expected: usize) -> Deferred {
-        Deferred::with_capacity(expected)
+    /// Starts a restore with [`Tree::restore_node_deferred`], sized for `expected` nodes.
+    pub fn begin_bulk_restore(expected: usize) -> BulkRestore {
+        BulkRestore {
+            index: Deferred::with_capacity(expected),
+            names: BulkNames::start(),
+        }
     }
 
     fn next_restored_id(&self) -> Result<NodeId, RestoreError> {
@@ -149,69 +160,34 @@ impl Tree {
     }
 
     /// Ends a restore made with [`Tree::restore_node_deferred`]: inserts the child-index
-    /// entries shard by shard (refusing a repeated name) while another thread builds the name
-    /// index from the names, then [`Tree::finish_restore`]. On `Err` the tree is inconsistent
-    /// and must be dropped.
-    pub fn finish_restore_deferred(&mut self, pending: Deferred) -> Result<(), RestoreError> {
+    /// entries shard by shard on two threads (refusing a repeated name), takes the name index
+    /// from its thread, then [`Tree::finish_restore`]. On `Err` the tree is inconsistent and
+    /// must be dropped.
+    pub fn finish_restore_deferred(&mut self, bulk: BulkRestore) -> Result<(), RestoreError> {
         let count = self.nodes.len();
-        let Tree {
-            nodes,
-            names,
-            index,
-            name_ix,
-            hasher,
-            ..
-        } = self;
-        let (nodes, names, hasher) = (&*nodes, &*names, &*hasher);
         let t = std::time::Instant::now();
-        let build_names = move || {
-            let t = std::time::Instant::now();
-            let mut ix = NameIndex::default();
-            ix.insert_all(count, |id| names.get(nodes[id as usize].name));
-            (ix, t.elapsed())
-        };
-        let same = |a: NodeId, b: NodeId| {
-            let (x, y) = (&nodes[a as usize], &nodes[b as usize]);
-            x.parent == y.parent && names.get_bytes(x.name) == names.get_bytes(y.name)
-        };
-        let rehash = |&n: &NodeId| {
-            let node = &nodes[n as usize];
-            super::hash_of_bytes(hasher, node.parent, names.get_bytes(node.name))
-        };
-        let inserted = std::thread::scope(|s| {
-            // Two cores restore about twice as fast; with no thread to be had, one does both.
-            match std::thread::Builder::new()
-                .name("restore-names".into())
-                .spawn_scoped(s, build_names)
-            {
-                Ok(h) => {
-                    let r = index.insert_deferred(pending, same, rehash);
-                    let child_index = t.elapsed();
-                    let name_index = match h.join() {
-                        Ok((ix, took)) => {
-                            *name_ix = ix;
-                            took
-                        }
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    };
-                    tracing::debug!(
-                        nodes = count,
-                        child_index_ms = child_index.as_millis() as u64,
-                        name_index_ms = name_index.as_millis() as u64,
-                        "restore: indexes built"
-                    );
-                    r.map_err(|_| RestoreError::Duplicate)
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "no thread for the name index, building inline");
-                    *name_ix = build_names().0;
-                    index
-                        .insert_deferred(pending, same, rehash)
-                        .map_err(|_| RestoreError::Duplicate)
-                }
-            }
-        });
-        inserted?;
+        let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
+        let inserted = self.index.insert_deferred(
+            bulk.index,
+            |a, b| {
+                let (x, y) = (&nodes[a as usize], &nodes[b as usize]);
+                x.parent == y.parent && names.get_bytes(x.name) == names.get_bytes(y.name)
+            },
+            |&n| {
+                let node = &nodes[n as usize];
+                super::hash_of_bytes(hasher, node.parent, names.get_bytes(node.name))
+            },
+        );
+        let child_index = t.elapsed();
+        let t = std::time::Instant::now();
+        self.name_ix = bulk.names.finish(count);
+        tracing::debug!(
+            nodes = count,
+            child_index_ms = child_index.as_millis() as u64,
+            name_index_wait_ms = t.elapsed().as_millis() as u64,
+            "restore: indexes built"
+        );
+        inserted.map_err(|_| RestoreError::Duplicate)?;
         let t = std::time::Instant::now();
         self.finish_restore();
         tracing::debug!(
@@ -338,7 +314,7 @@ mod tests {
     fn deferred_restore_equals_incremental_build_and_refuses_duplicates_at_the_end() {
         let mut inc = Tree::new();
         let mut bulk = Tree::new();
-        let mut pending = Tree::deferred_index(10);
+        let mut pending = Tree::begin_bulk_restore(10);
         let (mut a, mut b) = (vec![ROOT], vec![ROOT]);
         for i in 0..600usize {
             // Directories d0..d9 under the root, files spread over them.
@@ -377,7 +353,7 @@ mod tests {
 
         // The same name twice under d0, reported once the index is built.
         let mut dup = Tree::new();
-        let mut pending = Tree::deferred_index(4);
+        let mut pending = Tree::begin_bulk_restore(4);
         let d = dup
             .restore_node_deferred(&mut pending, ROOT, "d", true, (0, 1.0, 0.0))
             .unwrap();
