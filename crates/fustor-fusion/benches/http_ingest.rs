@@ -82,7 +82,14 @@ fn start_fusion_in(home: &Path, mp: u16, rp: u16, pipes: usize, persist: &str) -
         .arg("--home")
         .arg(home)
         .args(["start", "--no-console-log"])
-        .env("RUST_LOG", "warn,fustor_fusion::persist=info")
+        // `FUSION_LOG` adds targets, e.g. `fustor_view_fs=debug` for the restore's phases.
+        .env(
+            "RUST_LOG",
+            match std::env::var("FUSION_LOG") {
+                Ok(extra) => format!("warn,fustor_fusion::persist=info,{extra}"),
+                Err(_) => "warn,fustor_fusion::persist=info".into(),
+            },
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -99,6 +106,21 @@ fn start_fusion_in(home: &Path, mp: u16, rp: u16, pipes: usize, persist: &str) -
 
 fn rss_mb(pid: u32) -> f64 {
     proc_status_mb(pid, "VmRSS:")
+}
+
+/// User + system CPU seconds the process has used (`/proc/<pid>/stat`, fields 14 and 15):
+/// less sensitive to the machine's load than wall time.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
 }
 
 /// One snapshot batch body of `BATCH` rows (10 events x 100), paths unique per (pipe, batch).
@@ -361,6 +383,7 @@ async fn restart_run(files: usize) {
     let t = Instant::now();
     let f = start_fusion_in(home.path(), mp, rp, 1, "on");
     let replay = first_tree(&c, &f, t).await;
+    let replay_cpu = cpu_secs(f.child.id());
     // 2. Clean stop (final snapshot), then start from the snapshot alone.
     let pid = f.child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -371,9 +394,17 @@ async fn restart_run(files: usize) {
     let t = Instant::now();
     let f = start_fusion_in(home.path(), mp, rp, 1, "on");
     let from_snapshot = first_tree(&c, &f, t).await;
+    let from_snapshot_cpu = cpu_secs(f.child.id());
     let rss = rss_mb(f.child.id());
     // Longest pause of the writers while a snapshot was streamed (from Fusion's own log).
     let log = std::fs::read_to_string(home.path().join("logs/fusion.log")).unwrap_or_default();
+    // Restore phases (`FUSION_LOG=fustor_view_fs=debug` adds the per-phase lines).
+    for l in log
+        .lines()
+        .filter(|l| l.contains("restore:") || l.contains("persisted view loaded"))
+    {
+        println!("  fusion: {l}");
+    }
     let pause_ms = log
         .lines()
         .filter(|l| l.contains("view snapshot written"))
@@ -382,7 +413,7 @@ async fn restart_run(files: usize) {
         .max()
         .unwrap_or(0);
     println!(
-        "restart files={n} snapshot_pause_ms={pause_ms} load_secs={load:.1} log_bytes_per_file={:.1} restart_from_log_secs={replay:.2} snapshot_bytes_per_file={:.1} restart_from_snapshot_secs={from_snapshot:.2} rss_mb={rss:.0}",
+        "restart files={n} snapshot_pause_ms={pause_ms} load_secs={load:.1} log_bytes_per_file={:.1} restart_from_log_secs={replay:.2} restart_from_log_cpu_secs={replay_cpu:.2} snapshot_bytes_per_file={:.1} restart_from_snapshot_secs={from_snapshot:.2} restart_from_snapshot_cpu_secs={from_snapshot_cpu:.2} rss_mb={rss:.0}",
         log_bytes as f64 / n as f64,
         snap_bytes as f64 / n as f64,
     );

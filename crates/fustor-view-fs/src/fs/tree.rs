@@ -16,7 +16,7 @@ use super::names::{NameArena, NameRef};
 use super::owners::{OwnerId, Owners, Ownership, UNKNOWN};
 
 mod restore;
-pub use restore::RestoreError;
+pub use restore::{BulkRestore, RestoreError};
 
 pub type NodeId = u32;
 pub const NIL: NodeId = u32::MAX;

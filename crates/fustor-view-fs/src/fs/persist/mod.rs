@@ -6,10 +6,12 @@
 //! a forest is a member count and, per member, its pipe id and one fs state. Nodes are written
 //! in depth-first pre-order with their depth, so a reader rebuilds the tree with a stack as deep
 //! as the tree instead of a map of every node, and the writer walks the live tree without
-//! copying it. Restoring creates each node with its attributes in one probe of the child index
-//! (`Tree::restore_node`, which also refuses a repeated name) and computes every directory's
-//! aggregates and the by-mtime index in one pass at the end (`Tree::finish_restore`); the
-//! round-trip tests check the result against the run-time invariants.
+//! copying it. Restoring appends each node with its attributes (`Tree::restore_node_deferred`)
+//! and builds the indexes at the end (`Tree::finish_restore_deferred`): the child index shard by
+//! shard, so each shard's table stays in cache while it fills (inserting in node order touched a
+//! random place of a 50 MB table per node), refusing a name repeated in its directory; the name
+//! index on a second thread while the nodes are read; then every directory's aggregates and the
+//! by-mtime index in one pass. The round-trip tests check the result against the run-time invariants.
 //!
 //! Monotonic times (suspect expiries) are written as wall times and converted back with the
 //! reader's clocks: the monotonic clock restarts with the process.

@@ -8,7 +8,7 @@ use crate::fs::FsViewConfig;
 use crate::fs::lineage::Lineages;
 use crate::fs::owners::Ownership;
 use crate::fs::state::{FsState, Tombstone};
-use crate::fs::tree::{NodeId, ROOT, RestoreError};
+use crate::fs::tree::{BulkRestore, NodeId, ROOT, RestoreError, Tree};
 
 const T_HEADER: u8 = 1;
 const T_LINEAGES: u8 = 2;
@@ -247,8 +247,9 @@ pub(crate) fn read_state(
     expect(tag, T_HEADER)?;
     let expected_nodes = c.var()?;
     // The count is checksummed; the cap bounds what a crafted header could make us allocate.
-    st.tree
-        .reserve(usize::try_from(expected_nodes.min(MAX_RESERVE)).unwrap_or(0));
+    let reserve = usize::try_from(expected_nodes.min(MAX_RESERVE)).unwrap_or(0);
+    st.tree.reserve(reserve);
+    let mut pending = Tree::begin_bulk_restore(reserve);
     st.audit.last_start = match c.u8()? {
         0 => None,
         _ => Some(c.f64()?),
@@ -294,6 +295,7 @@ pub(crate) fn read_state(
         }
     }
 
+    let decode_started = std::time::Instant::now();
     let mut depth_stack: Vec<NodeId> = Vec::new();
     let mut nodes = 0u64;
     let mut last_tag = T_CLOCK;
@@ -330,7 +332,7 @@ pub(crate) fn read_state(
                         lineage_count,
                         version,
                     };
-                    read_node(&mut st, &mut c, &mut depth_stack, at, now)?;
+                    read_node(&mut st, &mut c, &mut depth_stack, &mut pending, at, now)?;
                     nodes += 1;
                 }
             }
@@ -351,11 +353,25 @@ pub(crate) fn read_state(
             }
         }
     }
-    st.tree.finish_restore();
+    tracing::debug!(
+        nodes,
+        ms = decode_started.elapsed().as_millis() as u64,
+        "restore: nodes read"
+    );
+    st.tree
+        .finish_restore_deferred(pending)
+        .map_err(restore_error)?;
     // `seen_any` is recomputed by set_seen; the header value wins (a seen path may be absent).
     st.audit.seen_any = seen_any || st.audit.seen_any;
     st.finish_write();
     Ok(st)
+}
+
+fn restore_error(e: RestoreError) -> SnapshotError {
+    SnapshotError::corrupt(match e {
+        RestoreError::Duplicate => "a node name repeats in its directory",
+        RestoreError::Full => "more nodes than a tree can hold",
+    })
 }
 
 fn expect(tag: u8, want: u8) -> Result<(), SnapshotError> {
@@ -383,6 +399,7 @@ fn read_node(
     st: &mut FsState,
     c: &mut Rd<'_>,
     stack: &mut Vec<NodeId>,
+    pending: &mut BulkRestore,
     at: NodeAt,
     now: Now,
 ) -> Result<(), SnapshotError> {
@@ -442,20 +459,9 @@ fn read_node(
             return Err(SnapshotError::corrupt("a node name is empty or holds '/'"));
         }
         // Attributes in place, aggregates once at the end (`Tree::finish_restore`).
-        match st
-            .tree
-            .restore_node(parent, name, is_dir, (size, mtime, ctime))
-        {
-            Ok(id) => id,
-            Err(RestoreError::Duplicate) => {
-                return Err(SnapshotError::corrupt(
-                    "a node name repeats in its directory",
-                ));
-            }
-            Err(RestoreError::Full) => {
-                return Err(SnapshotError::corrupt("more nodes than a tree can hold"));
-            }
-        }
+        st.tree
+            .restore_node_deferred(pending, parent, name, is_dir, (size, mtime, ctime))
+            .map_err(restore_error)?
     };
     stack.truncate(depth);
     stack.push(id);
