@@ -67,6 +67,8 @@ pub struct ViewStore {
     /// Committed indexes of the agents feeding this view ([`super::resume`]).
     resume: Mutex<ResumeTable>,
     last_snapshot: Mutex<Instant>,
+    /// Size of the snapshot on disk: the log may grow to a share of it before the next one.
+    snapshot_bytes: AtomicU64,
     /// Records logged since the last snapshot.
     dirty: AtomicBool,
     /// Duration of the last snapshot's pause of writers, in microseconds.
@@ -116,6 +118,7 @@ impl ViewStore {
             status: Mutex::new(RestoreStatus::default()),
             resume: Mutex::new(ResumeTable::default()),
             last_snapshot: Mutex::new(Instant::now()),
+            snapshot_bytes: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
             last_pause_us: AtomicU64::new(0),
         }
@@ -201,6 +204,10 @@ impl ViewStore {
         std::fs::create_dir_all(&self.cfg.dir)?;
         let mut report = RestoreReport::default();
         let snap = self.cfg.dir.join(SNAPSHOT_FILE);
+        self.snapshot_bytes.store(
+            std::fs::metadata(&snap).map_or(0, |m| m.len()),
+            Ordering::Relaxed,
+        );
         let _ = std::fs::remove_file(tmp_path(&snap));
         let segments = list_segments(&self.cfg.dir)?;
         let mut content = false;
@@ -412,6 +419,10 @@ impl ViewStore {
         // not on disk, so it is ignored (agents snapshot), never applied to the wrong content.
         resume.save(&self.cfg.dir, seq)?;
         finish_replace(file, &tmp, &path)?;
+        self.snapshot_bytes.store(
+            std::fs::metadata(&path).map_or(0, |m| m.len()),
+            Ordering::Relaxed,
+        );
         wal.drop_old_segments();
         *self.last_snapshot.lock() = Instant::now();
         tracing::info!(
@@ -425,13 +436,14 @@ impl ViewStore {
     }
 
     /// Whether the periodic check should snapshot now.
-    pub fn due(&self, max_log_bytes: u64) -> bool {
+    pub fn due(&self) -> bool {
         let Some(wal) = self.wal.read().clone() else {
             return false;
         };
         self.dirty.load(Ordering::Relaxed)
             && (self.last_snapshot.lock().elapsed() >= self.cfg.snapshot_interval
-                || wal.bytes_since_rotation() >= max_log_bytes)
+                || wal.bytes_since_rotation()
+                    >= super::log_limit(self.snapshot_bytes.load(Ordering::Relaxed)))
     }
 
     /// Stops logging (after an optional final snapshot). Later writes to the view are not
