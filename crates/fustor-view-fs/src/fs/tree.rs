@@ -41,9 +41,9 @@ pub const MAX_OWNER_ID: OwnerId = OWNER_MASK;
 /// Largest lineage id a node can hold (4,095 distinct `(agent_id, source_uri)` pairs).
 pub const MAX_LINEAGE_ID: u16 = (u32::MAX >> OWNER_BITS) as u16;
 
-/// One file or directory. Packed into 56 bytes (issue 14's owners must cost ≤ 8 B per file:
-/// the flags share a word with the directory slot and the lineage with the owner id, so the
-/// owner id fits in the padding the 56-byte node already had).
+/// One file or directory, in 56 bytes. Issue 14's owners must cost at most 8 B per file; a
+/// `u32` owner id next to the other small fields made the node 64 bytes, so the flags share a
+/// word with the directory slot and the lineage one with the owner id, and the node did not grow.
 #[derive(Debug, Clone)]
 pub struct Node {
     name: NameRef,
