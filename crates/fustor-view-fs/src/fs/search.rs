@@ -264,7 +264,7 @@ struct Roots {
     ids: Vec<NodeId>,
     /// The directories among the nodes found: only they can hold another node.
     dirs: HashSet<NodeId>,
-    /// The files among the nodes found, ascending (as the index yields them).
+    /// The live files among the nodes found, ascending (as the index yields them).
     files: Vec<NodeId>,
 }
 
@@ -306,15 +306,26 @@ fn best_piece<'p, S: Source>(src: &S, pieces: &'p [Piece]) -> Option<(&'p Piece,
 fn roots_of(t: &Tree, ids: Vec<NodeId>) -> Roots {
     // A pattern such as `*.h5` finds a million files and a handful of directories: only the
     // directories go in a hash set, and a file's ancestors are walked only when there are some.
-    let (dir_ids, files): (Vec<NodeId>, Vec<NodeId>) = ids
-        .iter()
-        .partition(|&&id| t.is_live(id) && t.node(id).is_dir());
-    let dirs: HashSet<NodeId> = dir_ids.into_iter().collect();
+    let mut dirs = HashSet::new();
+    let mut files = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        if !t.is_live(id) {
+            continue;
+        }
+        if t.node(id).is_dir() {
+            dirs.insert(id);
+        } else {
+            files.push(id);
+        }
+    }
     // Keep the topmost: expanding a root visits every root below it.
-    let ids = ids
-        .into_iter()
-        .filter(|&id| t.is_live(id) && !covered(&dirs, t, t.node(id).parent))
-        .collect();
+    let ids = if dirs.is_empty() {
+        files.clone()
+    } else {
+        ids.into_iter()
+            .filter(|&id| t.is_live(id) && !covered(&dirs, t, t.node(id).parent))
+            .collect()
+    };
     Roots { ids, dirs, files }
 }
 
