@@ -235,14 +235,17 @@ pub(crate) fn search<S: Source>(
         Need::Pieces(pieces) => best_piece(src, pieces),
         Need::Never | Need::Scan => None,
     };
+    let roots = {
+        let r = src.open();
+        best.map(|(piece, ids)| (piece, roots_of(&r.state().tree, ids)))
+    };
+    if let Some((_, roots)) = &roots {
+        par::expand_all(src, &roots.ids, pat, &mut out);
+    }
     let mut r = Steps {
         r: src.open(),
         work: 0,
     };
-    let roots = best.map(|(piece, ids)| (piece, roots_of(r.tree(), ids)));
-    if let Some((_, roots)) = &roots {
-        expand(&mut r, &roots.ids, pat, &mut out);
-    }
     if let Need::Pieces(pieces) = &plan.substring
         && let Some(piece) = pieces.first()
         && !out.over()

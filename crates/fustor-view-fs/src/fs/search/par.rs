@@ -1,5 +1,5 @@
 //! The parts of a `search` that run on every core: reading the name index for a common piece,
-//! and sorting a large answer.
+//! checking the nodes found, and sorting a large answer.
 //!
 //! A piece as common as `.h5` (a tenth of all names) passes the Bloom filter of most 16-name
 //! blocks, so finding its nodes reads most names, and `*.h5` at 10M files returns a million
@@ -7,20 +7,25 @@
 //! scan, which already used every core, had taken 0.3 s). The index groups are split into
 //! contiguous ranges, one per core, each read through its own reader in steps (each hands the
 //! lock to a waiting writer, as before), and the ranges are joined in order, so ids stay
-//! ascending. The hits are sorted in halves on two threads and merged.
+//! ascending; the nodes found are checked in parts the same way; the hits are sorted by ranked
+//! directory on two threads and merged.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::super::nameindex::folded_contains;
 use super::super::pattern::Piece;
+use super::super::pattern::SearchPattern;
 use super::super::state::HashMap;
 use super::super::tree::NodeId;
-use super::{Hit, Reader, STEP, Source, Steps};
+use super::{Collector, Hit, Reader, STEP, Source, Steps, expand};
 
 /// Below this many index groups (16 blocks of 16 names each) one thread reads them all: a
 /// thread costs more than it saves.
 const PARALLEL_GROUPS: usize = 64;
+
+/// Below this many roots one thread expands them.
+const PARALLEL_ROOTS: usize = 16_384;
 
 /// Below this many hits one thread sorts them.
 const PARALLEL_SORT: usize = 65_536;
@@ -78,6 +83,54 @@ pub(super) fn nodes_with_all<S: Source>(
         ids.extend(part);
     }
     Some((weight, ids))
+}
+
+/// Every file at or below `roots` that matches, checked on every core: the roots are split
+/// into contiguous parts, each expanded through its own reader into its own collector. For
+/// `*.h5` the roots are a million files, and checking each, building its path and allocating
+/// it (fresh pages: the kernel zeroes them) was the largest part left of the search.
+pub(super) fn expand_all<S: Source>(
+    src: &S,
+    roots: &[NodeId],
+    pat: &SearchPattern,
+    out: &mut Collector,
+) {
+    let workers = if roots.len() < PARALLEL_ROOTS {
+        1
+    } else {
+        crate::cores().clamp(1, 8)
+    };
+    if workers == 1 {
+        let mut r = Steps {
+            r: src.open(),
+            work: 0,
+        };
+        expand(&mut r, roots, pat, out);
+        return;
+    }
+    let limits = out.limits;
+    let run = |part: &[NodeId]| {
+        let mut r = Steps {
+            r: src.open(),
+            work: 0,
+        };
+        let mut mine = Collector::new(limits);
+        expand(&mut r, part, pat, &mut mine);
+        mine
+    };
+    let parts: Vec<Collector> = std::thread::scope(|s| {
+        let handles: Vec<_> = roots
+            .chunks(roots.len().div_ceil(workers))
+            .map(|part| s.spawn(move || run(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in parts {
+        out.merge(part);
+    }
 }
 
 /// [`nodes_with_all`] over the index groups in `range`, on the calling thread; `total` is the
