@@ -323,6 +323,19 @@ test('Usage page: bars and lists match the report API, follow the selection and 
   assert.deepEqual(data.owners.map((o) => o.name), ['alice', 'carol', 'bob']);
   await checkUsage(page, data);
   assert.equal(await page.textContent('#usage-path'), '/data');
+  // the 5 s refresh of the other panels does not ask for an unchanged report again (a report may
+  // scan millions of files); the Refresh button does
+  const asked = [];
+  const note = (req) => asked.push(new URL(req.url()).pathname);
+  page.on('request', note);
+  await page.waitForTimeout(6500);
+  const reports = () => asked.filter((u) => u.endsWith('/report')).length;
+  assert.ok(asked.some((u) => u.endsWith('/stats')), `no periodic refresh seen: ${asked.join(' ')}`);
+  assert.equal(reports(), 0, `periodic refresh asked for the report: ${asked.join(' ')}`);
+  await Promise.all([page.waitForResponse((res) => new URL(res.url()).pathname.endsWith('/report')), page.click('#usage-refresh')]);
+  assert.equal(reports(), 1);
+  page.off('request', note);
+  await checkUsage(page, data);
   await page.locator('#search-results button', { hasText: 'Close' }).click();
   await page.mouse.move(0, 0);
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-usage.png') });

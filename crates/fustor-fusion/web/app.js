@@ -8,6 +8,7 @@
 (() => {
   const KEY_STORE = 'fustor.console.key';
   const REFRESH_MS = 5000;
+  const USAGE_REFRESH_MS = 30000;
   const JOB_POLL_MS = 2000;
   const MAX_ROWS = 500; // rows rendered per directory / list before a "show more" button
 
@@ -495,11 +496,11 @@
   function refreshPanels() {
     const done = () => { $('updated').textContent = `updated ${fmtTime(Date.now() / 1000).slice(11)}`; };
     if (state.driver === 'forest-fs') {
-      return Promise.all([loadSessions(), refreshForestStats(), loadUsage()]).then(done);
+      return Promise.all([loadSessions(), refreshForestStats(), loadUsage(true)]).then(done);
     }
     // blind spots read whether an agent is connected: after the sessions
     const sessions = loadSessions();
-    return Promise.all([loadStats(), sessions, loadJobs(), sessions.then(loadBlindSpots), loadSuspects(), loadUsage()]).then(done);
+    return Promise.all([loadStats(), sessions, loadJobs(), sessions.then(loadBlindSpots), loadSuspects(), loadUsage(true)]).then(done);
   }
 
   async function readClock() {
@@ -1386,10 +1387,16 @@
     return e && e.node.content_type !== 'directory' ? parentOf(sel) : sel;
   }
 
-  async function loadUsage() {
+  /** A report may scan a large subtree, so the periodic refresh (`periodic`) asks again only
+   *  when the path changed or the shown one is USAGE_REFRESH_MS old; the Refresh button, a new
+   *  selection and the tab itself ask at once. */
+  async function loadUsage(periodic = false) {
     if (state.tab !== 'usage' || !state.view || !window.FustorUsage) return;
     const g = state.gen;
     const path = usagePath();
+    const last = state.usageLoaded;
+    if (periodic && last && last.gen === g && last.path === path && Date.now() - last.at < USAGE_REFRESH_MS) return;
+    state.usageLoaded = { gen: g, path, at: Date.now() };
     const el = $('usage');
     $('usage-path').textContent = shown(path);
     let r;
@@ -1456,6 +1463,7 @@
         setHash();
       });
     }
+    $('usage-refresh').addEventListener('click', () => loadUsage());
     $('usage-member').addEventListener('change', (ev) => {
       state.usageMember = ev.target.value;
       loadUsage();

@@ -2,8 +2,8 @@
 //! app per distinct receiver port (agent-facing routes).
 
 mod admin;
-mod admin_config_pages;
 mod admin_actions;
+mod admin_config_pages;
 mod admin_configs;
 mod admin_fusion_config;
 mod as_user;

@@ -7,9 +7,9 @@
 //! cannot be opened (damaged, locked, unwritable), Fusion serves views as usual and the admin
 //! routes answer 503 naming the file and the error.
 
+pub mod actions;
 pub mod audit;
 pub mod config_targets;
-pub mod actions;
 pub mod configs;
 pub mod db;
 pub mod fusion_config;

@@ -161,7 +161,7 @@ fn write_node(
     write_str(out, path, lossless);
     if !only_path {
         use serde_json::ser::Formatter;
-        let (agent, uri) = st.lineages.get(node.lineage);
+        let (agent, uri) = st.lineages.get(node.lineage());
         out.extend_from_slice(b",\"size\":");
         let _ = serde_json::ser::CompactFormatter.write_u64(out, node.size);
         out.extend_from_slice(b",\"modified_time\":");

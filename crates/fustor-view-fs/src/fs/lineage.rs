@@ -1,9 +1,11 @@
 //! Interned lineage: which agent and source last wrote a node.
 //!
-//! There are a handful of agents per view, so a node stores a 16-bit id instead of two strings.
+//! There are a handful of agents per view, so a node stores a 12-bit id instead of two strings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use super::tree::MAX_LINEAGE_ID;
 
 pub type LineageId = u16;
 
@@ -40,10 +42,15 @@ impl Lineages {
         if let Some(&id) = self.ids.get(&pair) {
             return id;
         }
-        let Ok(id) = LineageId::try_from(self.pairs.len()) else {
+        // A node keeps 12 bits of lineage next to its owner id (see `tree::Node`).
+        let Some(id) = LineageId::try_from(self.pairs.len())
+            .ok()
+            .filter(|&id| id <= MAX_LINEAGE_ID)
+        else {
             if !self.overflow_warned {
                 tracing::warn!(
-                    "more than 65535 distinct (agent_id, source_uri) pairs; new lineage is not recorded"
+                    max = MAX_LINEAGE_ID,
+                    "too many distinct (agent_id, source_uri) pairs; new lineage is not recorded"
                 );
                 self.overflow_warned = true;
             }
@@ -133,5 +140,19 @@ mod tests {
         assert_eq!(l.get(m), (Some("b"), Some("nfs://x")));
         let none = l.event(Some(""), None);
         assert_eq!(l.merge(m, none), m);
+    }
+
+    #[test]
+    fn ids_stop_at_what_a_node_holds() {
+        let mut l = Lineages::default();
+        let mut last = 0;
+        for i in 0..=u32::from(MAX_LINEAGE_ID) + 5 {
+            let id = l.event(Some(&format!("agent{i}")), None);
+            if id != 0 {
+                last = id;
+            }
+        }
+        assert_eq!(last, MAX_LINEAGE_ID);
+        assert_eq!(l.event(Some("one more"), None), 0);
     }
 }

@@ -1,4 +1,4 @@
-//! Owner, group and mode of each node (issue 14), kept in 4 bytes per node.
+//! Owner, group and mode of each node (issue 14), kept in 20 bits per node.
 //!
 //! A site has few distinct `(uid, gid, mode)` triples next to its millions of files, so each
 //! node holds the index of its interned triple rather than the triple itself (12 bytes). The
@@ -8,6 +8,7 @@
 //! reported for an id wins.
 
 use super::state::HashMap;
+use super::tree::MAX_OWNER_ID;
 
 /// Index into [`Owners`]; 0 means "not reported" (rows of the Python agent).
 pub type OwnerId = u32;
@@ -49,6 +50,7 @@ pub struct Owners {
     usage: Vec<Usage>,
     unames: HashMap<u32, Box<str>>,
     gnames: HashMap<u32, Box<str>>,
+    overflow_warned: bool,
 }
 
 impl Owners {
@@ -74,6 +76,18 @@ impl Owners {
             return id;
         }
         let id = self.triples.len() as OwnerId;
+        if id > MAX_OWNER_ID {
+            // A node holds 20 bits of owner id. Past a million distinct triples the file counts
+            // as "not reported", which bound keys treat as closed (never as open).
+            if !self.overflow_warned {
+                tracing::warn!(
+                    max = MAX_OWNER_ID,
+                    "too many distinct (uid, gid, mode) triples; new ones are not recorded"
+                );
+                self.overflow_warned = true;
+            }
+            return UNKNOWN;
+        }
         self.triples.push(o);
         self.usage.push(Usage::default());
         self.index.insert(o, id);
@@ -170,5 +184,30 @@ mod tests {
         assert_eq!(o.get(UNKNOWN), None);
         o.set_uname(1, "ann");
         assert_eq!(o.uname(1), Some("ann"));
+    }
+
+    #[test]
+    fn past_the_node_field_a_new_triple_is_not_recorded() {
+        let mut o = Owners::new();
+        for uid in 1..=MAX_OWNER_ID {
+            o.intern(Ownership {
+                uid,
+                gid: 0,
+                mode: 0o644,
+            });
+        }
+        let known = Ownership {
+            uid: MAX_OWNER_ID,
+            gid: 0,
+            mode: 0o644,
+        };
+        assert_eq!(o.intern(known), MAX_OWNER_ID);
+        let extra = Ownership {
+            uid: 0,
+            gid: 1,
+            mode: 0o600,
+        };
+        assert_eq!(o.intern(extra), UNKNOWN);
+        assert_eq!(o.get(UNKNOWN), None);
     }
 }

@@ -12,15 +12,16 @@
 //! the search runs may be missed or still be reported.
 
 use std::collections::{BinaryHeap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
-use super::nameindex::folded_contains;
 use super::pattern::{Need, Piece, SearchPattern};
 use super::query::QueryError;
 use super::state::FsState;
-use super::tree::{NodeId, ROOT, Tree};
+use super::tree::{NIL, NodeId, ROOT, Tree};
+
+mod par;
 
 /// Units of work (a name read, a block tested) per step: a few hundred microseconds.
 const STEP: usize = 4096;
@@ -186,9 +187,7 @@ impl Collector {
         let mut hits = if self.limits.first.is_some() {
             self.heap.into_sorted_vec()
         } else {
-            let mut v = self.all;
-            v.sort_unstable();
-            v
+            par::sort_hits(self.all)
         };
         // A file changed while the search ran may have been reached twice.
         let before = hits.len();
@@ -231,40 +230,58 @@ pub(crate) fn search<S: Source>(
         scan_all(src, pat, &mut out);
         return out.finish();
     }
+    // Read on every core, each worker with its own reader: before this one is opened.
+    let best = match &plan.glob {
+        Need::Pieces(pieces) => best_piece(src, pieces),
+        Need::Never | Need::Scan => None,
+    };
+    let roots = {
+        let r = src.open();
+        best.map(|(piece, ids)| (piece, roots_of(&r.state().tree, ids)))
+    };
+    if let Some((_, roots)) = &roots {
+        par::expand_all(src, &roots.ids, pat, &mut out);
+    }
     let mut r = Steps {
         r: src.open(),
         work: 0,
     };
-    let roots = match &plan.glob {
-        Need::Pieces(pieces) => Some(best_roots(&mut r, pieces)),
-        Need::Never | Need::Scan => None,
-    };
-    if let Some(roots) = &roots {
-        expand(&mut r, &roots.ids, pat, &mut out);
-    }
     if let Need::Pieces(pieces) = &plan.substring
         && let Some(piece) = pieces.first()
         && !out.over()
     {
-        by_name(&mut r, piece, roots.as_ref(), pat, &mut out);
+        // A name holding the whole pattern holds every piece of it too: when the glob's roots
+        // were found by such a piece, expanding them already tested those names (`*.h5`).
+        let done = roots
+            .as_ref()
+            .is_some_and(|(p, _)| memchr::memmem::find(&piece.folded, &p.folded).is_some());
+        if !done {
+            by_name(&mut r, piece, roots.as_ref().map(|(_, r)| r), pat, &mut out);
+        }
     }
     out.finish()
 }
 
-/// Nodes whose names hold a piece, none below another, and the set of them.
+/// Nodes whose names hold a piece, none below another, and the sets of them.
 struct Roots {
     ids: Vec<NodeId>,
-    set: HashSet<NodeId>,
+    /// The directories among the nodes found: only they can hold another node.
+    dirs: HashSet<NodeId>,
+    /// The live files among the nodes found, ascending (as the index yields them).
+    files: Vec<NodeId>,
 }
 
 impl Roots {
     /// Whether `id` or one of its directories is a root: then expanding the roots visited it.
     fn cover(&self, t: &Tree, id: NodeId) -> bool {
-        covered(&self.set, t, id)
+        self.files.binary_search(&id).is_ok() || covered(&self.dirs, t, id)
     }
 }
 
 fn covered(set: &HashSet<NodeId>, t: &Tree, id: NodeId) -> bool {
+    if set.is_empty() {
+        return false;
+    }
     let mut cur = id;
     while cur != ROOT && t.is_live(cur) {
         if set.contains(&cur) {
@@ -275,71 +292,52 @@ fn covered(set: &HashSet<NodeId>, t: &Tree, id: NodeId) -> bool {
     false
 }
 
-/// The cheapest piece's nodes: every file the glob matches is one of them or lies below one.
-fn best_roots<R: Reader>(r: &mut Steps<R>, pieces: &[Piece]) -> Roots {
-    let mut best: Option<(u64, Vec<NodeId>)> = None;
+/// The cheapest piece and its nodes: every file the glob matches is one of them or lies below
+/// one.
+fn best_piece<'p, S: Source>(src: &S, pieces: &'p [Piece]) -> Option<(&'p Piece, Vec<NodeId>)> {
+    let mut best: Option<(&Piece, u64, Vec<NodeId>)> = None;
     for p in pieces {
-        let cap = best.as_ref().map_or(u64::MAX, |b| b.0);
-        if let Some(found) = nodes_with(r, p, false, cap) {
-            best = Some(found);
+        let cap = best.as_ref().map_or(u64::MAX, |b| b.1);
+        if let Some((weight, ids)) = par::nodes_with_all(src, p, false, cap) {
+            best = Some((p, weight, ids));
         }
     }
-    let ids = best.map(|b| b.1).unwrap_or_default();
-    let set: HashSet<NodeId> = ids.iter().copied().collect();
-    // Keep the topmost: expanding a root visits every root below it.
-    let t = r.tree();
-    let ids = ids
-        .into_iter()
-        .filter(|&id| t.is_live(id) && !covered(&set, t, t.node(id).parent))
-        .collect();
-    Roots { ids, set }
+    best.map(|(p, _, ids)| (p, ids))
 }
 
-/// The nodes (files only if `files_only`) whose folded name contains `piece`, with the number
-/// of files at or below them; `None` once that number passes `cap` (another piece is cheaper).
-fn nodes_with<R: Reader>(
-    r: &mut Steps<R>,
-    piece: &Piece,
-    files_only: bool,
-    cap: u64,
-) -> Option<(u64, Vec<NodeId>)> {
-    let (mut weight, mut ids) = (0u64, Vec::new());
-    let mut g = 0;
-    loop {
-        let mut work = 0;
-        {
-            let t = r.tree();
-            let groups = t.name_groups();
-            while g < groups && work < STEP {
-                work += 16;
-                t.name_candidates(g, &piece.mask, |id| {
-                    work += 1;
-                    let n = t.node(id);
-                    if (files_only && n.is_dir())
-                        || !folded_contains(t.name_bytes(id), &piece.folded)
-                    {
-                        return;
-                    }
-                    weight += t.dir_data(id).map_or(1, |d| d.files.max(1));
-                    ids.push(id);
-                });
-                g += 1;
-            }
-            if weight >= cap {
-                return None;
-            }
-            if g >= groups {
-                return Some((weight, ids));
-            }
+/// The topmost of `ids`, and the sets [`Roots::cover`] tests.
+fn roots_of(t: &Tree, ids: Vec<NodeId>) -> Roots {
+    // A pattern such as `*.h5` finds a million files and a handful of directories: only the
+    // directories go in a hash set, and a file's ancestors are walked only when there are some.
+    let mut dirs = HashSet::new();
+    let mut files = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        if !t.is_live(id) {
+            continue;
         }
-        r.spend(work);
+        if t.node(id).is_dir() {
+            dirs.insert(id);
+        } else {
+            files.push(id);
+        }
     }
+    // Keep the topmost: expanding a root visits every root below it.
+    let ids = if dirs.is_empty() {
+        files.clone()
+    } else {
+        ids.into_iter()
+            .filter(|&id| t.is_live(id) && !covered(&dirs, t, t.node(id).parent))
+            .collect()
+    };
+    Roots { ids, dirs, files }
 }
 
 /// Checks every file at or below `roots`.
 fn expand<R: Reader>(r: &mut Steps<R>, roots: &[NodeId], pat: &SearchPattern, out: &mut Collector) {
     // (directory, its path or "" for the root, generation when the path was read)
     let mut stack: Vec<(NodeId, String, u64)> = Vec::new();
+    // The directory of the last file root: (node, its path or "" for the root, generation).
+    let mut file_dir: (NodeId, String, u64) = (NIL, String::new(), 0);
     for &root in roots {
         {
             let t = r.tree();
@@ -354,8 +352,23 @@ fn expand<R: Reader>(r: &mut Steps<R>, roots: &[NodeId], pat: &SearchPattern, ou
                 };
                 stack.push((root, path, t.generation()));
             } else {
-                let path = t.path_of(root);
-                if pat.matches(&path, t.name(root)) {
+                // Roots come in id order, and a directory's files mostly have neighbouring ids:
+                // its path is built once for all of them.
+                let parent = t.node(root).parent;
+                if file_dir.0 != parent || file_dir.2 != t.generation() {
+                    file_dir = (parent, t.path_of(parent), t.generation());
+                    if parent == ROOT {
+                        file_dir.1.clear();
+                    }
+                }
+                let name = t.name_bytes(root);
+                let mut buf = Vec::with_capacity(file_dir.1.len() + 1 + name.len());
+                buf.extend_from_slice(file_dir.1.as_bytes());
+                buf.push(b'/');
+                buf.extend_from_slice(name);
+                if pat.matches_bytes(&buf, name)
+                    && let Ok(path) = String::from_utf8(buf)
+                {
                     out.push(Hit {
                         path,
                         id: root,
@@ -421,7 +434,8 @@ fn by_name<R: Reader>(
     pat: &SearchPattern,
     out: &mut Collector,
 ) {
-    let Some((_, ids)) = nodes_with(r, piece, true, u64::MAX) else {
+    let all = 0..usize::MAX;
+    let Some((_, ids)) = par::nodes_in(r, piece, true, u64::MAX, all, &AtomicU64::new(0)) else {
         return;
     };
     for chunk in ids.chunks(STEP / 16) {

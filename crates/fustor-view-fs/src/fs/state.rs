@@ -367,7 +367,7 @@ impl FsState {
         if let Some(t) = last_updated {
             self.tree.set_last_updated(id, t);
         }
-        let merged = self.lineages.merge(self.tree.node(id).lineage, lineage);
+        let merged = self.lineages.merge(self.tree.node(id).lineage(), lineage);
         self.tree.set_lineage(id, merged);
         self.apply_owner(id, row);
         Ok(id)

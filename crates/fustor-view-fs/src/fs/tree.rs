@@ -5,7 +5,7 @@
 //! table keyed by `(parent, name)` (about 5 bytes per node) and listed through intrusive sibling
 //! links. Directories carry subtree aggregates (file/dir counts, bytes, suspect files, latest
 //! mtime) maintained incrementally, so the stats of any directory cost O(1) after the path lookup.
-//! A node is 64 bytes (56 before owners: issue 14); see `docs/performance.md` for the measured cost per file.
+//! A node is 56 bytes, owner id included (issue 14); see `docs/performance.md` for the measured cost per file.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
@@ -28,19 +28,33 @@ const F_KNOWN: u8 = 4;
 const F_AUDIT_SKIPPED: u8 = 8;
 const F_LIVE: u8 = 16;
 
+/// Bits of [`Node::dir_flags`] that hold the directory slot; the top 5 hold the flags.
+const DIR_BITS: u32 = 27;
+const DIR_MASK: u32 = (1 << DIR_BITS) - 1;
+/// Directory slots a tree can hold: the all-ones slot stands for "not a directory".
+pub const MAX_DIR_SLOTS: usize = DIR_MASK as usize;
+/// Bits of [`Node::lineage_owner`] that hold the owner id; the top 12 hold the lineage.
+const OWNER_BITS: u32 = 20;
+const OWNER_MASK: u32 = (1 << OWNER_BITS) - 1;
+/// Largest owner id a node can hold (about a million distinct `(uid, gid, mode)` triples).
+pub const MAX_OWNER_ID: OwnerId = OWNER_MASK;
+/// Largest lineage id a node can hold (4,095 distinct `(agent_id, source_uri)` pairs).
+pub const MAX_LINEAGE_ID: u16 = (u32::MAX >> OWNER_BITS) as u16;
+
+/// One file or directory, in 56 bytes. Issue 14's owners must cost at most 8 B per file; a
+/// `u32` owner id next to the other small fields made the node 64 bytes, so the flags share a
+/// word with the directory slot and the lineage one with the owner id, and the node did not grow.
 #[derive(Debug, Clone)]
 pub struct Node {
     name: NameRef,
     pub parent: NodeId,
     next: NodeId,
     prev: NodeId,
-    /// Index into the directory table, `NIL` for files.
-    dir: u32,
-    /// Interned `(agent_id, source_uri)`; 0 = none.
-    pub lineage: u16,
-    flags: u8,
-    /// Interned `(uid, gid, mode)` ([`Owners`]); 0 = not reported.
-    owner: OwnerId,
+    /// Low [`DIR_BITS`]: index into the directory table, all ones for files; high bits: flags.
+    dir_flags: u32,
+    /// Low [`OWNER_BITS`]: interned `(uid, gid, mode)` ([`Owners`], 0 = not reported); high
+    /// bits: interned `(agent_id, source_uri)` (0 = none).
+    lineage_owner: u32,
     pub size: u64,
     pub mtime: f64,
     pub ctime: f64,
@@ -48,35 +62,83 @@ pub struct Node {
     pub last_updated: f64,
 }
 
+const _: () = assert!(std::mem::size_of::<Node>() == 56);
+
 impl Node {
+    fn new(name: NameRef, parent: NodeId, dir: u32, flags: u8) -> Self {
+        let mut n = Node {
+            name,
+            parent,
+            next: NIL,
+            prev: NIL,
+            dir_flags: 0,
+            lineage_owner: 0,
+            size: 0,
+            mtime: 0.0,
+            ctime: 0.0,
+            last_updated: 0.0,
+        };
+        n.set_dir(dir);
+        n.set_flags(flags);
+        n
+    }
+    fn flags(&self) -> u8 {
+        (self.dir_flags >> DIR_BITS) as u8
+    }
+    fn set_flags(&mut self, f: u8) {
+        self.dir_flags = (self.dir_flags & DIR_MASK) | (u32::from(f) << DIR_BITS);
+    }
+    /// The directory slot, [`NIL`] for a file.
+    fn dir(&self) -> u32 {
+        match self.dir_flags & DIR_MASK {
+            DIR_MASK => NIL,
+            d => d,
+        }
+    }
+    fn set_dir(&mut self, d: u32) {
+        let d = if d == NIL { DIR_MASK } else { d & DIR_MASK };
+        self.dir_flags = (self.dir_flags & !DIR_MASK) | d;
+    }
+    pub fn lineage(&self) -> u16 {
+        (self.lineage_owner >> OWNER_BITS) as u16
+    }
+    fn set_lineage(&mut self, l: u16) {
+        let l = if l > MAX_LINEAGE_ID { 0 } else { u32::from(l) };
+        self.lineage_owner = (self.lineage_owner & OWNER_MASK) | (l << OWNER_BITS);
+    }
+    fn set_owner(&mut self, o: OwnerId) {
+        let o = if o > MAX_OWNER_ID { UNKNOWN } else { o };
+        self.lineage_owner = (self.lineage_owner & !OWNER_MASK) | o;
+    }
     pub fn is_dir(&self) -> bool {
-        self.flags & F_DIR != 0
+        self.flags() & F_DIR != 0
     }
     pub fn suspect(&self) -> bool {
-        self.flags & F_SUSPECT != 0
+        self.flags() & F_SUSPECT != 0
     }
     pub fn known_by_agent(&self) -> bool {
-        self.flags & F_KNOWN != 0
+        self.flags() & F_KNOWN != 0
     }
     pub fn audit_skipped(&self) -> bool {
-        self.flags & F_AUDIT_SKIPPED != 0
+        self.flags() & F_AUDIT_SKIPPED != 0
     }
     fn live(&self) -> bool {
-        self.flags & F_LIVE != 0
+        self.flags() & F_LIVE != 0
     }
     pub fn owner(&self) -> OwnerId {
-        self.owner
+        self.lineage_owner & OWNER_MASK
     }
     /// A live regular file (a linear scan meets free slots and directories too).
     pub fn is_live_file(&self) -> bool {
-        self.flags & (F_LIVE | F_DIR) == F_LIVE
+        self.flags() & (F_LIVE | F_DIR) == F_LIVE
     }
     fn set_flag(&mut self, f: u8, on: bool) {
-        if on {
-            self.flags |= f;
+        let flags = if on {
+            self.flags() | f
         } else {
-            self.flags &= !f;
-        }
+            self.flags() & !f
+        };
+        self.set_flags(flags);
     }
 }
 
@@ -179,20 +241,7 @@ fn hash_of_bytes(h: &foldhash::fast::RandomState, parent: NodeId, name: &[u8]) -
 
 impl Tree {
     pub fn new() -> Self {
-        let root = Node {
-            name: 0,
-            parent: NIL,
-            next: NIL,
-            prev: NIL,
-            dir: 0,
-            lineage: 0,
-            flags: F_DIR | F_LIVE,
-            owner: UNKNOWN,
-            size: 0,
-            mtime: 0.0,
-            ctime: 0.0,
-            last_updated: 0.0,
-        };
+        let root = Node::new(0, NIL, 0, F_DIR | F_LIVE);
         let root_dir = DirData::empty(ROOT);
         Tree {
             nodes: vec![root],
@@ -229,7 +278,7 @@ impl Tree {
     }
 
     pub fn dir_data(&self, id: NodeId) -> Option<&DirData> {
-        let d = self.nodes.get(id as usize)?.dir;
+        let d = self.nodes.get(id as usize)?.dir();
         if d == NIL {
             None
         } else {
@@ -309,6 +358,9 @@ impl Tree {
                     d
                 }
                 None => {
+                    if self.dirs.len() >= MAX_DIR_SLOTS {
+                        return Err(TreeFull);
+                    }
                     self.dirs.push(data);
                     (self.dirs.len() - 1) as u32
                 }
@@ -316,20 +368,12 @@ impl Tree {
         } else {
             NIL
         };
-        let node = Node {
-            name: name_ref,
+        let node = Node::new(
+            name_ref,
             parent,
-            next: NIL,
-            prev: NIL,
             dir,
-            lineage: 0,
-            flags: F_LIVE | if is_dir { F_DIR } else { 0 },
-            owner: UNKNOWN,
-            size: 0,
-            mtime: 0.0,
-            ctime: 0.0,
-            last_updated: 0.0,
-        };
+            F_LIVE | if is_dir { F_DIR } else { 0 },
+        );
         let id = match self.free_nodes.pop() {
             Some(id) => {
                 self.nodes[id as usize] = node;
@@ -369,7 +413,7 @@ impl Tree {
         }
         if is_dir {
             // A new directory's own latest is its (zero) mtime; ancestors need no change.
-            self.bump_latest(self.nodes[parent as usize].dir, 0.0);
+            self.bump_latest(self.nodes[parent as usize].dir(), 0.0);
         }
         Ok(id)
     }
@@ -377,7 +421,7 @@ impl Tree {
     fn for_ancestors(&mut self, id: NodeId, mut f: impl FnMut(&mut DirData)) {
         let mut cur = self.nodes[id as usize].parent;
         while cur != NIL {
-            let d = self.nodes[cur as usize].dir as usize;
+            let d = self.nodes[cur as usize].dir() as usize;
             f(&mut self.dirs[d]);
             cur = self.nodes[cur as usize].parent;
         }
@@ -396,7 +440,7 @@ impl Tree {
             d = if parent == NIL {
                 NIL
             } else {
-                self.nodes[parent as usize].dir
+                self.nodes[parent as usize].dir()
             };
         }
     }
@@ -417,7 +461,7 @@ impl Tree {
             d = if parent == NIL {
                 NIL
             } else {
-                self.nodes[parent as usize].dir
+                self.nodes[parent as usize].dir()
             };
         }
     }
@@ -426,7 +470,7 @@ impl Tree {
     /// Links `id` as the last child of `parent`: listings keep insertion order, like the
     /// reference.
     fn link_last_child(&mut self, parent: NodeId, id: NodeId) {
-        let pd = self.nodes[parent as usize].dir as usize;
+        let pd = self.nodes[parent as usize].dir() as usize;
         let tail = self.dirs[pd].last_child;
         self.nodes[id as usize].prev = tail;
         if tail == NIL {
@@ -453,7 +497,7 @@ impl Tree {
             self.for_ancestors(id, |d| {
                 d.bytes = d.bytes.wrapping_sub(old_size).wrapping_add(size)
             });
-            let u = self.owners.usage_mut(self.nodes[id as usize].owner);
+            let u = self.owners.usage_mut(self.nodes[id as usize].owner());
             u.bytes = u.bytes.wrapping_sub(old_size).wrapping_add(size);
         }
         if old_mtime.to_bits() == mtime.to_bits() {
@@ -464,9 +508,9 @@ impl Tree {
             self.by_mtime.insert((f64_key(mtime), id));
         }
         let start = if is_dir {
-            self.nodes[id as usize].dir
+            self.nodes[id as usize].dir()
         } else {
-            self.nodes[parent as usize].dir
+            self.nodes[parent as usize].dir()
         };
         if mtime > old_mtime {
             self.bump_latest(start, mtime);
@@ -505,7 +549,7 @@ impl Tree {
     }
 
     pub fn set_lineage(&mut self, id: NodeId, l: u16) {
-        self.nodes[id as usize].lineage = l;
+        self.nodes[id as usize].set_lineage(l);
     }
 
     /// Sets owner, group and mode, moving a file's usage to its new owner.
@@ -513,12 +557,12 @@ impl Tree {
         let new = self.owners.intern(o);
         let (old, is_dir, size) = {
             let n = &self.nodes[id as usize];
-            (n.owner, n.is_dir(), n.size)
+            (n.owner(), n.is_dir(), n.size)
         };
         if old == new {
             return;
         }
-        self.nodes[id as usize].owner = new;
+        self.nodes[id as usize].set_owner(new);
         if !is_dir {
             self.owners.usage_mut(old).sub(size);
             self.owners.usage_mut(new).add(size);
@@ -535,7 +579,7 @@ impl Tree {
 
     /// The node's owner, group and mode, if an agent reported them.
     pub fn ownership(&self, id: NodeId) -> Option<Ownership> {
-        self.owners.get(self.nodes[id as usize].owner)
+        self.owners.get(self.nodes[id as usize].owner())
     }
 
     /// Every node of the subtree rooted at `id`, parents before children.
@@ -564,7 +608,7 @@ impl Tree {
             d.suspect_files = d.suspect_files.saturating_sub(c.suspects);
         });
         let parent = self.nodes[id as usize].parent;
-        self.lower_latest(self.nodes[parent as usize].dir, c.latest);
+        self.lower_latest(self.nodes[parent as usize].dir(), c.latest);
         self.unlink(id);
         for &n in subtree {
             self.free_node(n);
@@ -596,7 +640,7 @@ impl Tree {
             let n = &self.nodes[id as usize];
             (n.parent, n.prev, n.next)
         };
-        let pd = self.nodes[parent as usize].dir as usize;
+        let pd = self.nodes[parent as usize].dir() as usize;
         if prev == NIL {
             self.dirs[pd].first_child = next;
         } else {
@@ -613,7 +657,15 @@ impl Tree {
     fn free_node(&mut self, id: NodeId) {
         let (name, parent, dir, mtime, live, owner, size) = {
             let n = &self.nodes[id as usize];
-            (n.name, n.parent, n.dir, n.mtime, n.live(), n.owner, n.size)
+            (
+                n.name,
+                n.parent,
+                n.dir(),
+                n.mtime,
+                n.live(),
+                n.owner(),
+                n.size,
+            )
         };
         if !live || id == ROOT {
             return;
@@ -633,9 +685,9 @@ impl Tree {
             self.free_dirs.push(dir);
         }
         let n = &mut self.nodes[id as usize];
-        n.flags = 0;
-        n.owner = UNKNOWN;
-        n.dir = NIL;
+        n.set_flags(0);
+        n.set_owner(UNKNOWN);
+        n.set_dir(NIL);
         n.parent = NIL;
         n.next = NIL;
         n.prev = NIL;
@@ -705,7 +757,7 @@ impl Tree {
         while c != NIL {
             let (cdir, cm, next) = {
                 let n = &self.nodes[c as usize];
-                (n.dir, n.mtime, n.next)
+                (n.dir(), n.mtime, n.next)
             };
             let v = if cdir == NIL {
                 cm
@@ -737,7 +789,7 @@ impl Tree {
 
     /// The directory slot of a directory node (`usize::MAX` for a file).
     pub fn dir_slot(&self, id: NodeId) -> usize {
-        match self.nodes[id as usize].dir {
+        match self.nodes[id as usize].dir() {
             NIL => usize::MAX,
             d => d as usize,
         }
@@ -745,7 +797,7 @@ impl Tree {
 
     /// [`Tree::dir_slot`] of a node already at hand (linear scans).
     pub fn dir_slot_of(&self, n: &Node) -> usize {
-        match n.dir {
+        match n.dir() {
             NIL => usize::MAX,
             d => d as usize,
         }
@@ -820,7 +872,31 @@ mod tests {
 
     #[test]
     fn node_is_compact() {
-        assert_eq!(std::mem::size_of::<Node>(), 64);
+        assert_eq!(std::mem::size_of::<Node>(), 56);
+    }
+
+    #[test]
+    fn packed_fields_keep_each_other() {
+        let mut n = Node::new(7, 3, NIL, F_LIVE);
+        assert_eq!(n.dir(), NIL);
+        assert!(n.is_live_file());
+        n.set_dir(MAX_DIR_SLOTS as u32 - 1);
+        n.set_flag(F_DIR, true);
+        n.set_flag(F_SUSPECT, true);
+        n.set_lineage(MAX_LINEAGE_ID);
+        n.set_owner(MAX_OWNER_ID);
+        assert_eq!(n.dir(), MAX_DIR_SLOTS as u32 - 1);
+        assert!(n.is_dir() && n.suspect() && n.live() && !n.known_by_agent());
+        assert_eq!((n.lineage(), n.owner()), (MAX_LINEAGE_ID, MAX_OWNER_ID));
+        n.set_owner(3);
+        n.set_flag(F_SUSPECT, false);
+        n.set_dir(NIL);
+        assert_eq!((n.lineage(), n.owner(), n.dir()), (MAX_LINEAGE_ID, 3, NIL));
+        assert!(!n.suspect() && n.is_dir());
+        // Out of range: recorded as none rather than spilling into the neighbour field.
+        n.set_lineage(MAX_LINEAGE_ID + 1);
+        n.set_owner(MAX_OWNER_ID + 1);
+        assert_eq!((n.lineage(), n.owner()), (0, UNKNOWN));
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn put_node(
     if n.last_updated != 0.0 {
         b.put_f64(n.last_updated);
     }
-    b.put_var(u64::from(n.lineage));
+    b.put_var(u64::from(n.lineage()));
     match st.tree.ownership(id).filter(|_| version >= 2) {
         Some(o) => {
             b.put_u8(1);

@@ -29,7 +29,7 @@ fn dump(st: &FsState, now: Now) -> String {
     }
     for id in order {
         let n = t.node(id);
-        let (agent, uri) = st.lineages.get(n.lineage);
+        let (agent, uri) = st.lineages.get(n.lineage());
         let _ = write!(
             s,
             "{} dir={} sus={} known={} skip={} size={} m={:?} c={:?} lu={:?} lin={agent:?}/{uri:?} seen={} blind={}",

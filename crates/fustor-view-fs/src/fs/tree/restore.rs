@@ -20,7 +20,10 @@ use hashbrown::hash_table::Entry;
 
 use super::super::childindex::Deferred;
 use super::super::nameindex::BulkNames;
-use super::{DirData, F_DIR, F_LIVE, NIL, Node, NodeId, ROOT, Tree, TreeFull, UNKNOWN, f64_key};
+use super::{
+    DirData, F_DIR, F_LIVE, MAX_DIR_SLOTS, NIL, Node, NodeId, ROOT, Tree, TreeFull, UNKNOWN,
+    f64_key,
+};
 
 /// What a restore collects besides the nodes ([`Tree::begin_bulk_restore`]).
 pub struct BulkRestore {
@@ -128,26 +131,25 @@ impl Tree {
     ) -> Result<(), RestoreError> {
         let name_ref = self.names.push(name).map_err(|_| RestoreError::Full)?;
         let dir = if is_dir {
+            if self.dirs.len() >= MAX_DIR_SLOTS {
+                return Err(RestoreError::Full);
+            }
             self.dirs.push(DirData::empty(id));
             (self.dirs.len() - 1) as u32
         } else {
             NIL
         };
-        let (size, mtime, ctime) = attrs;
-        self.nodes.push(Node {
-            name: name_ref,
+        let mut node = Node::new(
+            name_ref,
             parent,
-            next: NIL,
-            prev: NIL,
             dir,
-            lineage: 0,
-            flags: F_LIVE | if is_dir { F_DIR } else { 0 },
-            size,
-            mtime,
-            ctime,
-            last_updated: 0.0,
-            owner: UNKNOWN,
-        });
+            F_LIVE | if is_dir { F_DIR } else { 0 },
+        );
+        let (size, mtime, ctime) = attrs;
+        node.size = size;
+        node.mtime = mtime;
+        node.ctime = ctime;
+        self.nodes.push(node);
         if !is_dir {
             // As `Tree::create` + `set_attrs`: the file counts for the unknown owner until
             // `set_owner` moves it.
@@ -217,14 +219,14 @@ impl Tree {
                 continue;
             }
             let (files, dirs, bytes, suspects, latest) = if n.is_dir() {
-                let d = &mut self.dirs[n.dir as usize];
+                let d = &mut self.dirs[n.dir() as usize];
                 d.latest = d.latest.max(n.mtime);
                 (d.files, d.dirs + 1, d.bytes, d.suspect_files, d.latest)
             } else {
                 (1, 0, n.size, u64::from(n.suspect()), n.mtime)
             };
             let parent = self.nodes[i].parent;
-            let pd = &mut self.dirs[self.nodes[parent as usize].dir as usize];
+            let pd = &mut self.dirs[self.nodes[parent as usize].dir() as usize];
             pd.files += files;
             pd.dirs += dirs;
             pd.bytes = pd.bytes.wrapping_add(bytes);
@@ -234,7 +236,7 @@ impl Tree {
             }
         }
         let root = &self.nodes[ROOT as usize];
-        let rd = &mut self.dirs[root.dir as usize];
+        let rd = &mut self.dirs[root.dir() as usize];
         rd.latest = rd.latest.max(root.mtime);
         let mut keys: Vec<(u64, NodeId)> = self
             .nodes
