@@ -8,13 +8,21 @@ use std::collections::BTreeSet;
 use fustor_fusion::daemon::{FusionServer, Overrides};
 use serde_json::Value;
 
-const SOURCES: [&str; 5] = [
-    include_str!("../src/http/mod.rs"),
-    include_str!("../src/http/ui.rs"),
-    include_str!("../src/http/admin.rs"),
-    include_str!("../src/http/admin_fusion_config.rs"),
-    include_str!("../src/http/admin_config_pages.rs"),
-];
+/// Every router source: all of `src/http/`, so a new route file cannot slip past the check.
+fn sources() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 5, "{}", dir.display());
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
 const DOC: &str = include_str!("../api/openapi.json");
 
 /// Agent-facing routes (wire protocol) and static assets are not part of the query API.
@@ -49,7 +57,7 @@ fn shape(path: &str) -> String {
 /// `(method, path)` of every `.route("path", method(..).method(..))` in the router sources.
 fn registered() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for src in SOURCES {
+    for src in sources() {
         for chunk in src.split(".route(").skip(1) {
             let Some(start) = chunk.find('"') else {
                 continue;
