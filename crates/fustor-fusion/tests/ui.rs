@@ -138,7 +138,13 @@ async fn console_is_served_and_lists_views() {
     assert!(!usage.text.contains(".innerHTML ="));
 
     // the Config and Audit pages' scripts (issue 15), under the same rules
-    for (name, global) in [("configs.js", "FustorAdmin"), ("audit.js", "FustorAudit")] {
+    // and the DOM helpers they share with the Agents page, loaded before them
+    for (name, global) in [
+        ("dom.js", "FustorDom"),
+        ("agents.js", "FustorDom"),
+        ("configs.js", "FustorAdmin"),
+        ("audit.js", "FustorAudit"),
+    ] {
         assert!(page.text.contains(&format!("<script src=\"{name}\"")));
         let r = get(&c, &format!("{base}/ui/{name}"), None).await;
         assert_eq!(r.status, 200, "{name}");
@@ -155,6 +161,13 @@ async fn console_is_served_and_lists_views() {
             assert!(!r.text.contains(bad), "{name} contains {bad}");
         }
     }
+
+    let dom_at = page.text.find("<script src=\"dom.js\"");
+    let agents_at = page.text.find("<script src=\"agents.js\"");
+    assert!(
+        dom_at < agents_at,
+        "dom.js must load before the pages using it"
+    );
 
     let css = get(&c, &format!("{base}/ui/app.css"), None).await;
     assert_eq!(css.status, 200);

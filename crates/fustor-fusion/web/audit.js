@@ -6,27 +6,8 @@
 (() => {
   const st = { key: null };
   const $ = (id) => document.getElementById(id);
+  const { h, fmtTime } = window.FustorDom;
 
-  function h(tag, props, ...kids) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k === 'dataset') Object.assign(el.dataset, v);
-      else el.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of kids.flat()) {
-      if (c == null || c === false) continue;
-      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return el;
-  }
-  const pad = (n) => String(n).padStart(2, '0');
-  function fmtTime(epoch) {
-    if (!Number.isFinite(Number(epoch)) || Number(epoch) <= 0) return '—';
-    const d = new Date(Number(epoch) * 1000);
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  }
   const digest = (d) => h('td', { class: 'audit-digest', title: d || null }, d ? String(d).slice(0, 12) : '—');
 
   /** The filters as a query string; `since` is the browser's local time. */

@@ -19,12 +19,22 @@ use super::error::ApiResult;
 use super::extract;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const AGENTS_JS: &str = include_str!("../../web/agents.js");
-const USAGE_JS: &str = include_str!("../../web/usage.js");
-const CONFIGS_JS: &str = include_str!("../../web/configs.js");
-const AUDIT_JS: &str = include_str!("../../web/audit.js");
-const APP_CSS: &str = include_str!("../../web/app.css");
+
+/// The console's files, served under `/ui/` with the same headers.
+const ASSETS: [(&str, &str, &str); 7] = [
+    ("dom.js", JS, include_str!("../../web/dom.js")),
+    ("app.js", JS, include_str!("../../web/app.js")),
+    ("agents.js", JS, include_str!("../../web/agents.js")),
+    ("usage.js", JS, include_str!("../../web/usage.js")),
+    ("configs.js", JS, include_str!("../../web/configs.js")),
+    ("audit.js", JS, include_str!("../../web/audit.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/app.css"),
+    ),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// Self only: no inline script or style, no frames, no plugins, fetches to this origin only.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -32,7 +42,14 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new();
+    for (name, content_type, body) in ASSETS {
+        router = router.route(
+            &format!("/ui/{name}"),
+            get(move || async move { asset(content_type, body) }),
+        );
+    }
+    router
         .route("/ui", get(|| async { Redirect::temporary("/ui/") }))
         .route(
             "/ui/",
@@ -41,30 +58,6 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/ui/index.html",
             get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/ui/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/ui/agents.js",
-            get(|| async { asset("text/javascript; charset=utf-8", AGENTS_JS) }),
-        )
-        .route(
-            "/ui/usage.js",
-            get(|| async { asset("text/javascript; charset=utf-8", USAGE_JS) }),
-        )
-        .route(
-            "/ui/configs.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CONFIGS_JS) }),
-        )
-        .route(
-            "/ui/audit.js",
-            get(|| async { asset("text/javascript; charset=utf-8", AUDIT_JS) }),
-        )
-        .route(
-            "/ui/app.css",
-            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
         .route("/api/v1/views", get(list_views))
         .route("/api/v1/ui/clock", get(clock))
