@@ -75,8 +75,6 @@ pub struct Batch {
     /// The task and agent bus position a realtime batch ends at (issue 11): recorded as the
     /// task's committed index in every persisted view it is applied to.
     at: Option<(Arc<str>, ResumePoint)>,
-    /// The events in log form ([`record::batch_body`]), for a pipe with persisted views.
-    encoded: Option<Vec<u8>>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -264,11 +262,11 @@ impl FusionPipe {
             .events_received
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         self.stats.queued_batches.fetch_add(1, Ordering::Relaxed);
-        let (ack, rx, encoded) = if self.persisted {
+        let (ack, rx) = if self.persisted {
             let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx), Some(record::batch_body(&events)))
+            (Some(tx), Some(rx))
         } else {
-            (None, None, None)
+            (None, None)
         };
         let batch = Batch {
             events,
@@ -278,7 +276,6 @@ impl FusionPipe {
             ack,
             sync,
             at,
-            encoded,
             _permit: Some(permit),
         };
         self.tx
@@ -461,13 +458,9 @@ fn apply(
                 source_uri: b.source_uri.clone(),
             };
             let at = b.at.as_ref().map(|(task, p)| (&**task, p));
-            let head = record::batch_head(now, pipe_id, &session, at);
-            let body = match b.encoded.take() {
-                Some(body) => body,
-                None => record::batch_body(&b.events),
-            };
+            let rec = record::batch(now, pipe_id, &session, &b.events, at);
             for (_, _, log) in &held {
-                let seq = log.wal.append(&[&head, &body], b.ack.is_some(), b.sync);
+                let seq = log.wal.append(&[&rec], b.ack.is_some(), b.sync);
                 tickets.push((log.wal.clone(), seq));
             }
         }

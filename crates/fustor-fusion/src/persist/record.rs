@@ -39,29 +39,22 @@ fn head(kind: u8, now: Now, pipe_id: &str, s: Option<&SessionRef>) -> Vec<u8> {
     b
 }
 
-/// The start of a batch record, with the time the consumer applies the batch at; `at`: the
-/// task and agent position the batch ends at. The body ([`batch_body`]) follows it.
-pub fn batch_head(
+/// A batch record; `at`: the task and agent position the batch ends at.
+pub fn batch(
     now: Now,
     pipe_id: &str,
     s: &SessionRef,
+    events: &[Event<FsRow>],
     at: Option<(&str, &ResumePoint)>,
 ) -> Vec<u8> {
     let kind = if at.is_some() { K_EVENTS_AT } else { K_EVENTS };
     let mut b = head(kind, now, pipe_id, Some(s));
+    b.reserve(events.iter().map(|e| e.rows.len() * 48 + 64).sum());
     if let Some((task, p)) = at {
         b.put_bytes(task.as_bytes());
         b.put_bytes(p.epoch.as_bytes());
         b.put_var(p.seq);
     }
-    b
-}
-
-/// The events of a batch record. Independent of time and order, so the ingest route encodes
-/// them while the consumer still applies the previous batch (issue 11: one pipe's rate with
-/// persistence on), and the consumer only adds the head and copies the bytes into the log.
-pub fn batch_body(events: &[Event<FsRow>]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(events.iter().map(|e| e.rows.len() * 48 + 64).sum());
     super::events::encode(events, &mut b);
     b
 }
