@@ -185,10 +185,44 @@ impl Wal {
         self.since_rotation
             .fetch_add(len as u64 + 8, Ordering::Relaxed);
         if urgent {
+            // Someone waits only for the OS to have it: write it from this thread when the
+            // segment is free, sparing the hand-off to the flusher and back. An fsync stays
+            // the flusher's (it would stall the applier).
+            if !(sync && self.fsync) && self.write_now() {
+                return seq;
+            }
             *self.wake_flag.lock() = true;
             self.wake.notify_one();
         }
         seq
+    }
+
+    /// Writes what is pending if no flush is under way; false when the flusher must do it.
+    fn write_now(&self) -> bool {
+        let Some(mut seg) = self.segment.try_lock() else {
+            return false;
+        };
+        let taken = {
+            let mut p = self.pending.lock();
+            if p.sync_wanted && self.fsync {
+                return false;
+            }
+            (!p.bytes.is_empty()).then(|| {
+                let cap = p.bytes.capacity().min(1 << 22);
+                (
+                    std::mem::replace(&mut p.bytes, Vec::with_capacity(cap)),
+                    p.next_seq - 1,
+                )
+            })
+        };
+        if let Some((bytes, last)) = taken {
+            if let Err(e) = seg.file.write_all(&bytes) {
+                self.fail(e);
+                return true;
+            }
+            self.written.send_replace(last);
+        }
+        true
     }
 
     /// Waits until record `seq` is safe: fsynced when `sync` and the log syncs
