@@ -53,17 +53,9 @@ async fn agent_fetch(
         });
     }
     drop(generation);
-    let agent = match target(&id)? {
-        Target::Agent(a) => a,
-        Target::Group(_) => return Err(ApiError::invalid(&["path", "id"], "an agent id")),
-    };
-    let db = st.fusion.registry.db()?;
-    let a = agent.clone();
-    let doc = db
-        .call(move |c| configs::effective(c, &a))
-        .await
-        .map_err(crate::registry::RegistryError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("No configuration for agent {agent}")))?;
+    let (agent, doc) = effective(&st, &id).await?;
+    let doc =
+        doc.ok_or_else(|| ApiError::not_found(format!("No configuration for agent {agent}")))?;
     Ok(with_etag(StatusCode::OK, doc))
 }
 
@@ -74,7 +66,18 @@ async fn effective_config(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     admin(&st, &headers)?;
-    let agent = match target(&id)? {
+    let (agent, doc) = effective(&st, &id).await?;
+    let doc = doc.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "No configuration for agent {agent} nor for its group"
+        ))
+    })?;
+    Ok(with_etag(StatusCode::OK, doc))
+}
+
+/// The agent named by the path `id` and the document it runs (its own, else its group's).
+async fn effective(st: &AppState, id: &str) -> ApiResult<(String, Option<ConfigDocument>)> {
+    let agent = match target(id)? {
         Target::Agent(a) => a,
         Target::Group(_) => return Err(ApiError::invalid(&["path", "id"], "an agent id")),
     };
@@ -83,13 +86,8 @@ async fn effective_config(
     let doc = db
         .call(move |c| configs::effective(c, &a))
         .await
-        .map_err(crate::registry::RegistryError::from)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "No configuration for agent {agent} nor for its group"
-            ))
-        })?;
-    Ok(with_etag(StatusCode::OK, doc))
+        .map_err(crate::registry::RegistryError::from)?;
+    Ok((agent, doc))
 }
 
 fn target(raw: &str) -> ApiResult<Target> {

@@ -31,18 +31,7 @@ pub fn query(conn: &Connection, f: &AuditFilter) -> rusqlite::Result<Vec<AuditEn
     )?;
     let rows = stmt.query_map(
         params![f.since, f.actor, f.action, f.target, f.limit],
-        |r| {
-            Ok(AuditEntry {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                who: r.get(2)?,
-                action: r.get(3)?,
-                target: r.get(4)?,
-                before_digest: r.get(5)?,
-                after_digest: r.get(6)?,
-                result: r.get(7)?,
-            })
-        },
+        super::db::audit_entry,
     )?;
     rows.collect()
 }

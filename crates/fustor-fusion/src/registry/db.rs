@@ -277,17 +277,21 @@ pub fn audit_since(conn: &Connection, since: f64, limit: u32) -> rusqlite::Resul
         "SELECT id, at, who, action, target, before_digest, after_digest, result FROM audit
          WHERE at >= ?1 ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![since, limit], |r| {
-        Ok(AuditEntry {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            who: r.get(2)?,
-            action: r.get(3)?,
-            target: r.get(4)?,
-            before_digest: r.get(5)?,
-            after_digest: r.get(6)?,
-            result: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![since, limit], audit_entry)?;
     rows.collect()
+}
+
+/// An audit entry from a row selecting `id, at, who, action, target, before_digest,
+/// after_digest, result` in that order.
+pub(super) fn audit_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        who: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        before_digest: r.get(5)?,
+        after_digest: r.get(6)?,
+        result: r.get(7)?,
+    })
 }

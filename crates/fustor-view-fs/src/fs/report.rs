@@ -296,11 +296,16 @@ fn scan<S: Source>(src: &S, counted: &[bool], now: f64, top: usize) -> Acc {
         }
         acc
     };
+    run_workers(workers, work, top)
+}
+
+/// Runs `work` on `workers` threads (on this one when 1) and merges what they counted.
+pub(super) fn run_workers(workers: usize, work: impl Fn() -> Acc + Sync, top: usize) -> Acc {
     if workers == 1 {
         return work();
     }
     let parts: Vec<Acc> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+        let handles: Vec<_> = (0..workers).map(|_| s.spawn(&work)).collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     let mut all = Acc::new();

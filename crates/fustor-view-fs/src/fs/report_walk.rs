@@ -140,16 +140,5 @@ pub(super) fn walk<S: Source>(src: &S, start: &Start<'_>, now: f64, top: usize) 
         }
         acc
     };
-    if workers == 1 {
-        return work();
-    }
-    let parts: Vec<Acc> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut all = Acc::new();
-    for p in parts {
-        all.merge(p, top);
-    }
-    all
+    super::report::run_workers(workers, work, top)
 }
